@@ -1,0 +1,57 @@
+"""Writing audit events.
+
+Events carry counts, statuses, anonymized identifiers and coordinates, never values read from
+a dataset. Callers pass the study row so that the event shows the de-identified UID.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from gateway.audit.models import AuditEvent
+from gateway.queue.models import Study
+
+log = logging.getLogger("gateway.audit")
+
+RECEIVED = "received"
+REFUSED = "refused"
+REJECTED_ASSOCIATION = "association_rejected"
+STABLE = "stable"
+PROCESSED = "processed"
+QUARANTINED = "quarantined"
+FORWARDED = "forwarded"
+DELIVERY_RETRY = "delivery_retry"
+FAILED = "failed"
+RETRY = "retry"
+LEASE_EXPIRED = "lease_expired"
+PURGED = "purged"
+MAPPING_ACCESS = "mapping_access"
+
+
+def process_actor(role: str) -> str:
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def record(
+    session: Session,
+    event: str,
+    *,
+    study: Study | None = None,
+    actor: str | None = None,
+    **detail: Any,
+) -> AuditEvent:
+    row = AuditEvent(
+        event=event,
+        study_id=study.id if study is not None else None,
+        study=study.label if study is not None else None,
+        actor=actor,
+        detail=detail,
+    )
+    session.add(row)
+    log.info("audit %s study=%s %s", event, row.study or "-", detail or "")
+    return row

@@ -1,0 +1,116 @@
+"""What people read: queue status, the audit trail of a study, the quarantine.
+
+Everything shown is an anonymized identifier, a count, a state or a time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from gateway.audit.models import AuditEvent
+from gateway.queue.models import (
+    Delivery,
+    DeliveryState,
+    Instance,
+    Job,
+    JobState,
+    QuarantineEntry,
+    Study,
+    StudyState,
+)
+
+
+def find_study(session: Session, ref: str) -> Study | None:
+    """A study by de-identified UID, by ``key:`` prefix, or by database id."""
+    if ref.startswith("key:"):
+        return session.scalars(select(Study).where(Study.study_key.startswith(ref[4:]))).first()
+    if ref.isdigit():
+        by_id = session.get(Study, int(ref))
+        if by_id is not None:
+            return by_id
+    return session.scalars(select(Study).where(Study.anon_uid == ref)).first()
+
+
+def _when(at: datetime | None) -> str:
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
+
+
+def status_lines(session: Session, last: int = 10) -> list[str]:
+    studies = dict(session.execute(select(Study.state, func.count()).group_by(Study.state)).all())
+    jobs = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+    deliveries = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
+    instances = dict(session.execute(select(Instance.state, func.count()).group_by(Instance.state)).all())
+    quarantined = session.scalar(select(func.count()).select_from(QuarantineEntry))
+    lines = [
+        "studies:    " + _counts(studies),
+        "instances:  " + _counts(instances),
+        "jobs:       " + _counts(jobs),
+        "deliveries: " + _counts(deliveries),
+        f"quarantine: {quarantined} entr{'y' if quarantined == 1 else 'ies'}",
+        "",
+    ]
+    failed = session.scalars(
+        select(Study).where(or_(Study.state == StudyState.FAILED,
+                                Study.id.in_(select(Job.study_id).where(Job.state == JobState.FAILED))))
+    ).all()
+    lines.append(f"failed studies ({len(failed)}):")
+    lines += [f"  {s.label}  since {_when(s.updated_at)}" for s in failed] or ["  none"]
+    lines.append("")
+    lines.append("last deliveries:")
+    rows = session.execute(
+        select(Delivery.destination, Delivery.delivered_at, Study)
+        .join(Study, Study.id == Delivery.study_id)
+        .where(Delivery.state == DeliveryState.SENT)
+        .order_by(Delivery.delivered_at.desc()).limit(last)
+    ).all()
+    lines += [f"  {_when(at)}  {dest:<16} {study.label}" for dest, at, study in rows] or ["  none"]
+    return lines
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(counts.items())) or "none"
+
+
+def audit_lines(session: Session, study: Study | None = None, event: str | None = None,
+                limit: int = 50) -> list[str]:
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if study is not None:
+        query = query.where(AuditEvent.study_id == study.id)
+    if event:
+        query = query.where(AuditEvent.event == event)
+    rows = list(reversed(session.scalars(query).all()))
+    return [
+        f"{_when(e.at)}  {e.event:<20} {e.study or '-':<64} {json.dumps(e.detail, sort_keys=True)}"
+        for e in rows
+    ]
+
+
+def study_summary(session: Session, study: Study) -> list[str]:
+    instances = dict(session.execute(
+        select(Instance.state, func.count()).where(Instance.study_id == study.id).group_by(Instance.state)
+    ).all())
+    deliveries = session.execute(
+        select(Delivery.destination, Delivery.state, func.count())
+        .where(Delivery.study_id == study.id).group_by(Delivery.destination, Delivery.state)
+    ).all()
+    lines = [
+        f"study:      {study.label}",
+        f"state:      {study.state}",
+        f"received:   {_when(study.first_received_at)} .. {_when(study.last_received_at)} from {study.calling_ae}",
+        "instances:  " + _counts(instances),
+    ]
+    lines += [f"delivery:   {dest} {state}={n}" for dest, state, n in deliveries]
+    return lines
+
+
+def quarantine_lines(session: Session, limit: int = 100) -> list[str]:
+    rows = session.scalars(select(QuarantineEntry).order_by(QuarantineEntry.id.desc()).limit(limit)).all()
+    out = []
+    for q in reversed(rows):
+        study = session.get(Study, q.study_id) if q.study_id else None
+        out.append(f"{_when(q.at)}  #{q.id:<5} {q.stage:<8} {(study.label if study else '-'):<64} {q.reason}")
+    return out

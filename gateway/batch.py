@@ -1,0 +1,112 @@
+"""``deid-gateway deid IN_DIR OUT_DIR``: the same pipeline over files, with no network.
+
+Outputs are named by their de-identified UIDs (``OUT/<study>/<series>/<instance>.dcm``), so
+nothing of the input's names or paths carries over. With the same key, the UIDs are the ones
+the network path produces.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom import dcmread
+from pydicom.errors import InvalidDicomError
+from tqdm import tqdm
+
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.deid.secret import load_secret
+from gateway.files import write_durably
+from gateway.logs import quiet_libraries
+from gateway.pipeline.build import build_pipeline
+from gateway.pipeline.pipeline import Pipeline
+from gateway.pipeline.stage import Quarantine
+from gateway.pipeline.worker import check_output, encode
+
+log = logging.getLogger("gateway.batch")
+
+
+@dataclass
+class BatchResult:
+    written: int = 0
+    skipped: int = 0  # not DICOM
+    quarantined: Counter = field(default_factory=Counter)  # reason -> count
+
+    def merge(self, other: BatchResult) -> None:
+        self.written += other.written
+        self.skipped += other.skipped
+        self.quarantined.update(other.quarantined)
+
+
+_state: dict = {}
+
+
+def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> None:
+    quiet_libraries()
+    db = Database(config.database.url)
+    secret = load_secret(config)
+    _state["pipeline"] = build_pipeline(config, db, secret, device=device)
+    _state["out"] = out_dir
+    _state["profile"] = profile
+
+
+def _one(path: Path, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
+    result = BatchResult()
+    try:
+        original = dcmread(path)
+    except (InvalidDicomError, OSError, EOFError):
+        result.skipped += 1
+        return result
+    except Exception as exc:
+        result.quarantined[f"unreadable ({type(exc).__name__})"] += 1
+        return result
+    try:
+        (out,) = pipeline.run(original, [profile])
+        check_output(original, out)
+    except Quarantine as q:
+        result.quarantined[q.reason] += 1
+        return result
+    except Exception as exc:
+        result.quarantined[f"internal error ({type(exc).__name__})"] += 1
+        return result
+    ds = out.dataset
+    target = out_dir / str(ds.StudyInstanceUID) / str(ds.SeriesInstanceUID) / f"{ds.SOPInstanceUID}.dcm"
+    write_durably(target, encode(ds))
+    result.written += 1
+    return result
+
+
+def _worker(path: Path) -> BatchResult:
+    return _one(path, _state["pipeline"], _state["out"], _state["profile"])
+
+
+def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profile: str | None = None,
+                      jobs: int = 1, device: str = "auto", progress: bool = True) -> BatchResult:
+    profile = profile or config.deid.profile
+    files = sorted(p for p in Path(in_dir).rglob("*") if p.is_file())
+    db = Database(config.database.url)
+    db.create_schema()
+    db.dispose()
+    total = BatchResult()
+    bar = tqdm(total=len(files), unit="file", disable=not progress, desc="de-identifying")
+    if jobs <= 1:
+        _init(config, out_dir, profile, device)
+        for path in files:
+            total.merge(_worker(path))
+            bar.update()
+    else:
+        with ProcessPoolExecutor(jobs, initializer=_init, initargs=(config, out_dir, profile, device)) as pool:
+            for part in pool.map(_worker, files, chunksize=8):
+                total.merge(part)
+                bar.update()
+    bar.close()
+    return total
+
+
+def default_jobs() -> int:
+    return max(1, (os.cpu_count() or 1))

@@ -1,0 +1,182 @@
+"""``deid-gateway``: a thin command line over the library.
+
+Every command takes ``--config`` (default: ``$DEID_GATEWAY_CONFIG``, else ``./config.yaml``
+when present, else the embedded defaults).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from gateway.config import ConfigError, GatewayConfig, load_config
+
+
+def _config(args: argparse.Namespace) -> GatewayConfig:
+    path = getattr(args, "config", None) or os.environ.get("DEID_GATEWAY_CONFIG")
+    if path is None and Path("config.yaml").exists():
+        path = "config.yaml"
+    return load_config(path)
+
+
+def _runtime(config: GatewayConfig):
+    from gateway.service import open_runtime
+
+    return open_runtime(config)
+
+
+# -- running ---------------------------------------------------------------------------------
+def cmd_serve(args, config) -> int:
+    from gateway.logs import setup_logging
+    from gateway.service import PARTS, run
+
+    setup_logging(config.logging)
+    parts = {"serve": PARTS, "receive": ("receive", "schedule"), "work": ("work", "schedule"),
+             "forward": ("forward", "schedule")}[args.command]
+    run(config, parts, device=getattr(args, "device", "auto"))
+    return 0
+
+
+def cmd_deid(args, config) -> int:
+    from gateway.batch import deidentify_folder
+    from gateway.logs import setup_logging
+
+    setup_logging(config.logging)
+    result = deidentify_folder(config, Path(args.in_dir), Path(args.out_dir), profile=args.profile,
+                               jobs=args.jobs, device=args.device, progress=not args.quiet)
+    print(f"written: {result.written}  not DICOM: {result.skipped}  "
+          f"quarantined: {sum(result.quarantined.values())}")
+    for reason, count in sorted(result.quarantined.items()):
+        print(f"  {count:>6}  {reason}")
+    return 1 if result.quarantined else 0
+
+
+# -- reviewing -------------------------------------------------------------------------------
+def cmd_status(args, config) -> int:
+    from gateway.audit.report import status_lines
+
+    runtime = _runtime(config)
+    with runtime.db.session() as session:
+        print("\n".join(status_lines(session)))
+    return 0
+
+
+def cmd_audit(args, config) -> int:
+    from gateway.audit.report import audit_lines, find_study, study_summary
+
+    runtime = _runtime(config)
+    with runtime.db.session() as session:
+        if args.audit_command == "show":
+            study = find_study(session, args.study)
+            if study is None:
+                print(f"no study {args.study}", file=sys.stderr)
+                return 2
+            print("\n".join(study_summary(session, study)))
+            print()
+            print("\n".join(audit_lines(session, study=study, limit=args.limit)))
+        else:
+            print("\n".join(audit_lines(session, event=args.event, limit=args.limit)))
+    return 0
+
+
+def cmd_quarantine(args, config) -> int:
+    from gateway.audit.report import quarantine_lines
+
+    runtime = _runtime(config)
+    with runtime.db.session() as session:
+        print("\n".join(quarantine_lines(session, limit=args.limit)) or "quarantine is empty")
+    return 0
+
+
+def cmd_retry(args, config) -> int:
+    from gateway.audit.report import find_study
+    from gateway.queue.retry import retry_study
+
+    runtime = _runtime(config)
+    with runtime.db.session() as session:
+        study = find_study(session, args.study)
+        if study is None:
+            print(f"no study {args.study}", file=sys.stderr)
+            return 2
+        deliveries, jobs = retry_study(session, study)
+    print(f"{study.label}: {deliveries} deliveries and {jobs} jobs queued again")
+    return 0
+
+
+def cmd_check_config(args, config) -> int:
+    print("configuration is valid")
+    print(config.model_dump_json(indent=2, exclude={"deid": {"secret"}}))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", "-c", default=argparse.SUPPRESS, help="configuration file (YAML)")
+    parser = argparse.ArgumentParser(
+        prog="deid-gateway", parents=[common],
+        description="DICOM de-identification gateway: receive, de-identify, forward, audit.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_parser = sub.add_parser
+
+    def add_parser(name, **kwargs):  # every command also takes --config after its name
+        return _add_parser(name, parents=[common], **kwargs)
+
+    sub.add_parser = add_parser
+
+    for name, text in [
+        ("serve", "run receiver, scheduler, worker and forwarder in one process"),
+        ("receive", "run only the DICOM receiver (and the stability scheduler)"),
+        ("work", "run only a de-identification worker"),
+        ("forward", "run only the forwarder"),
+    ]:
+        p = sub.add_parser(name, help=text)
+        if name in ("serve", "work"):
+            p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                           help="where the pixel stage runs (auto: a GPU when present)")
+        p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("deid", help="de-identify a folder of files with no network")
+    p.add_argument("in_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--profile", help="profile to apply (default: deid.profile)")
+    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_deid)
+
+    sub.add_parser("status", help="queue depth, failures and the last deliveries").set_defaults(func=cmd_status)
+
+    p = sub.add_parser("audit", help="review the audit trail")
+    asub = p.add_subparsers(dest="audit_command", required=True)
+    pl = asub.add_parser("list", help="recent events", parents=[common])
+    pl.add_argument("--event", help="only this kind of event")
+    pl.add_argument("--limit", type=int, default=50)
+    ps = asub.add_parser("show", help="one study: summary and events", parents=[common])
+    ps.add_argument("study", help="de-identified StudyInstanceUID, key:PREFIX or id")
+    ps.add_argument("--limit", type=int, default=500)
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("quarantine", help="list what was refused or kept back")
+    p.add_argument("--limit", type=int, default=100)
+    p.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("retry", help="send a failed study again")
+    p.add_argument("study", help="de-identified StudyInstanceUID, key:PREFIX or id")
+    p.set_defaults(func=cmd_retry)
+
+    sub.add_parser("check-config", help="validate the configuration and print it").set_defaults(
+        func=cmd_check_config)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = _config(args)
+    except ConfigError as exc:
+        print(f"deid-gateway: {exc}", file=sys.stderr)
+        return 2
+    return args.func(args, config)

@@ -1,0 +1,94 @@
+"""Database engine and schema management.
+
+SQLite in WAL mode is the embedded default; any SQLAlchemy URL (PostgreSQL for several nodes)
+works unchanged. Every table derives from :class:`Base`, so creating the schema at start-up
+covers the tables of every room (queue, audit, pseudonym mapping).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # FULL: a committed transaction survives a power cut, which is what lets the receiver
+    # acknowledge an instance as soon as its row is committed.
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """An engine plus a session factory, created once per process."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            db_path = url.split("///", 1)[-1]
+            if db_path and db_path != ":memory:":
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                url, connect_args={"timeout": 30, "check_same_thread": False}
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite's own BEGIN is deferred, so two writers can both read a row as free.
+            # BEGIN IMMEDIATE takes the write lock up front, which is what makes job claims atomic.
+            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            _disable_pysqlite_autobegin(self.engine)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed on success, rolled back on any exception."""
+        with self.sessions() as session:
+            with session.begin():
+                yield session
+
+    def create_schema(self) -> None:
+        """Create missing tables and add missing columns (additive migrations only)."""
+        # Importing the model modules registers their tables on Base.metadata.
+        import gateway.audit.models  # noqa: F401
+        import gateway.queue.models  # noqa: F401
+        from gateway.deid import models as _deid_models  # noqa: F401
+
+        Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _disable_pysqlite_autobegin(engine: Engine) -> None:
+    """Let SQLAlchemy's "begin" event issue BEGIN IMMEDIATE instead of pysqlite's own BEGIN."""
+
+    @event.listens_for(engine, "connect")
+    def _no_autobegin(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    with engine.begin() as conn:
+        inspector = inspect(conn)
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl_type = column.type.compile(dialect=engine.dialect)
+                conn.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {ddl_type}'))

@@ -1,0 +1,249 @@
+"""The pseudonym <-> identity mapping: allocation, CSV import, lookup, export.
+
+The original identity is only ever stored encrypted with the mapping key (Fernet), which is read
+from a file or an environment variable and never written to the database. Functions that return
+identities (``lookup_pseudonym``, ``export_mapping``) and ``import_mapping`` need the key; the
+gateway's own allocation (``ensure_subject``) works without it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from gateway.deid.config import MappingConfig, PseudonymConfig
+from gateway.deid.models import DeidSubject
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
+    from gateway.db import Database
+
+MAX_ATTEMPTS = 20
+
+
+class MappingKeyError(Exception):
+    """The mapping key is missing or wrong; the message never contains the key."""
+
+
+@dataclass(frozen=True)
+class MappingRecord:
+    pseudonym: str
+    patient_id: str | None  # None when the identity was stored without a key
+    patient_name: str | None
+    source: str
+    created_at: datetime | None = None
+
+
+@dataclass
+class ImportResult:
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    # (line number, reason) for rows that were not imported; reasons never quote values.
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+
+
+def generate_key() -> str:
+    """A new mapping key, to be written to ``deid.mapping.key_file`` (mode 0600)."""
+    return Fernet.generate_key().decode("ascii")
+
+
+def load_cipher(settings: MappingConfig, required: bool = True) -> Fernet | None:
+    """The Fernet cipher from key_file or the key_env variable; None (or an error) if neither."""
+    raw: str | None = None
+    if settings.key_file is not None:
+        try:
+            raw = Path(settings.key_file).read_text().strip()
+        except OSError as exc:
+            raise MappingKeyError(f"cannot read deid.mapping.key_file: {exc.strerror}") from None
+    elif os.environ.get(settings.key_env):
+        raw = os.environ[settings.key_env].strip()
+    if not raw:
+        if required:
+            raise MappingKeyError(f"no mapping key: set deid.mapping.key_file or {settings.key_env}")
+        return None
+    try:
+        return Fernet(raw.encode("ascii"))
+    except (ValueError, UnicodeEncodeError):
+        raise MappingKeyError("the mapping key is not a valid Fernet key") from None
+
+
+def _encrypt(cipher: Fernet | None, patient_id: str, patient_name: str) -> bytes | None:
+    if cipher is None:
+        return None
+    return cipher.encrypt(json.dumps({"patient_id": patient_id, "patient_name": patient_name}).encode("utf-8"))
+
+
+def _decrypt(cipher: Fernet, token: bytes | None) -> tuple[str | None, str | None]:
+    if token is None:
+        return None, None
+    try:
+        data = json.loads(cipher.decrypt(token))
+    except InvalidToken:
+        raise MappingKeyError("the mapping key does not decrypt this mapping") from None
+    return data.get("patient_id"), data.get("patient_name")
+
+
+def ensure_subject(database: Database, settings: PseudonymConfig, secret: bytes, key: str,
+                   patient_id: str, patient_name: str, cipher: Fernet | None) -> str:
+    """The pseudonym of the patient whose lookup key is ``key``, allocating one if new.
+
+    Safe with several workers: the unique constraints on (project, patient_key) and
+    (project, seq) make a second concurrent allocation fail, and the loser retries and reads
+    the winner's row. Imported (pre-assigned) rows are found first, so they take precedence.
+    """
+    from gateway.deid.pseudonyms import hash_pseudonym
+
+    project = settings.project
+    for _ in range(MAX_ATTEMPTS):
+        try:
+            with database.session() as session:
+                row = session.execute(
+                    select(DeidSubject).where(DeidSubject.project == project, DeidSubject.patient_key == key)
+                ).scalar_one_or_none()
+                if row is not None:
+                    if row.identity is None and cipher is not None:
+                        row.identity = _encrypt(cipher, patient_id, patient_name)
+                    return row.pseudonym
+                if settings.method == "hash":
+                    seq, pseudonym = None, hash_pseudonym(settings, secret, patient_id)
+                else:
+                    top = session.execute(
+                        select(func.max(DeidSubject.seq)).where(DeidSubject.project == project)
+                    ).scalar()
+                    seq = (top or 0) + 1
+                    pseudonym = settings.sequential_pattern.format(project=project, seq=seq)
+                    while session.execute(
+                        select(DeidSubject.id).where(DeidSubject.project == project, DeidSubject.pseudonym == pseudonym)
+                    ).first():
+                        seq += 1  # an imported subject ID already uses this number
+                        pseudonym = settings.sequential_pattern.format(project=project, seq=seq)
+                session.add(
+                    DeidSubject(
+                        project=project,
+                        patient_key=key,
+                        pseudonym=pseudonym[:64],
+                        seq=seq,
+                        source=settings.method,
+                        identity=_encrypt(cipher, patient_id, patient_name),
+                    )
+                )
+                return pseudonym[:64]
+        except IntegrityError:
+            continue  # another worker allocated concurrently: read its row on the next attempt
+    raise RuntimeError("could not allocate a pseudonym after repeated conflicts")
+
+
+def _csv_rows(source: Path | str | Iterable[str]) -> list[list[str]]:
+    if isinstance(source, Path):
+        lines: Iterable[str] = io.StringIO(source.read_text(encoding="utf-8-sig"))
+    elif isinstance(source, str):
+        lines = io.StringIO(source)
+    else:
+        lines = source
+    return [row for row in csv.reader(lines)]
+
+
+def import_mapping(config: GatewayConfig, database: Database, source: Path | str | Iterable[str],
+                   secret: bytes, cipher: Fernet | None = None) -> ImportResult:
+    """Import a coordinator's CSV of ``original PatientID,subject ID`` (header row optional).
+
+    ``source`` is a Path to the file, the CSV text itself (str) or an iterable of lines.
+
+    Imported subject IDs take precedence over pseudonyms the gateway allocated itself; a
+    subject ID already used by another patient is rejected, not reassigned.
+    """
+    from gateway.deid.pseudonyms import patient_key
+
+    cipher = cipher or load_cipher(config.deid.mapping, required=True)
+    project = config.deid.pseudonyms.project
+    result = ImportResult()
+    rows = _csv_rows(source)
+    with database.session() as session:
+        for number, row in enumerate(rows, start=1):
+            cells = [c.strip() for c in row]
+            if not cells or not any(cells):
+                continue
+            if number == 1 and cells[0].lower().replace(" ", "_") in {"patient_id", "patientid", "original", "original_patient_id"}:
+                continue
+            if len(cells) < 2 or not cells[0] or not cells[1]:
+                result.rejected.append((number, "expected two non-empty columns"))
+                continue
+            patient_id, subject = cells[0], cells[1]
+            if len(subject) > 64 or "^" in subject or "\\" in subject:
+                result.rejected.append((number, "subject ID too long or contains ^ or \\"))
+                continue
+            key = patient_key(secret, patient_id)
+            taken = session.execute(
+                select(DeidSubject).where(DeidSubject.project == project, DeidSubject.pseudonym == subject)
+            ).scalar_one_or_none()
+            if taken is not None and taken.patient_key != key:
+                result.rejected.append((number, "subject ID already assigned to another patient"))
+                continue
+            row_obj = session.execute(
+                select(DeidSubject).where(DeidSubject.project == project, DeidSubject.patient_key == key)
+            ).scalar_one_or_none()
+            if row_obj is None:
+                session.add(DeidSubject(project=project, patient_key=key, pseudonym=subject, seq=None,
+                                        source="import", identity=_encrypt(cipher, patient_id, "")))
+                result.added += 1
+            elif row_obj.pseudonym == subject and row_obj.source == "import":
+                result.unchanged += 1
+            else:
+                name = _decrypt(cipher, row_obj.identity)[1] if row_obj.identity else ""
+                row_obj.pseudonym, row_obj.seq, row_obj.source = subject, None, "import"
+                row_obj.identity = _encrypt(cipher, patient_id, name or "")
+                result.updated += 1
+            session.flush()
+    return result
+
+
+def lookup_pseudonym(config: GatewayConfig, database: Database, pseudonym: str,
+                     cipher: Fernet | None = None) -> MappingRecord | None:
+    """The original identity behind ``pseudonym``; None if unknown. Needs the mapping key."""
+    cipher = cipher or load_cipher(config.deid.mapping, required=True)
+    with database.session() as session:
+        row = session.execute(
+            select(DeidSubject).where(
+                DeidSubject.project == config.deid.pseudonyms.project, DeidSubject.pseudonym == pseudonym.strip()
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            return None
+        patient_id, patient_name = _decrypt(cipher, row.identity)
+        return MappingRecord(row.pseudonym, patient_id, patient_name, row.source, row.created_at)
+
+
+def export_mapping(config: GatewayConfig, database: Database, cipher: Fernet | None = None) -> list[MappingRecord]:
+    """Every pseudonym of the project with its decrypted identity. Needs the mapping key."""
+    cipher = cipher or load_cipher(config.deid.mapping, required=True)
+    with database.session() as session:
+        rows = session.execute(
+            select(DeidSubject).where(DeidSubject.project == config.deid.pseudonyms.project).order_by(DeidSubject.id)
+        ).scalars().all()
+        return [MappingRecord(r.pseudonym, *_decrypt(cipher, r.identity), r.source, r.created_at) for r in rows]
+
+
+def write_mapping_csv(records: Iterable[MappingRecord], path: str | Path) -> int:
+    """Write an export as CSV readable by its owner only (0600); returns the number of rows."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    count = 0
+    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["pseudonym", "patient_id", "patient_name", "source", "created_at"])
+        for r in records:
+            writer.writerow([r.pseudonym, r.patient_id or "", r.patient_name or "", r.source,
+                             r.created_at.isoformat() if r.created_at else ""])
+            count += 1
+    return count

@@ -1,0 +1,215 @@
+"""Delivers outputs to destinations, with exponential backoff, and closes finished studies.
+
+A delivery is marked sent the moment its C-STORE response arrives, so a crash resends at most
+the instance that was in flight (the archive then stores the same SOP Instance UID again).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import func, or_, select
+
+from gateway.audit import events as audit
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.egress import scu
+from gateway.queue.models import (
+    Delivery,
+    DeliveryState,
+    Instance,
+    InstanceState,
+    Job,
+    JobState,
+    Output,
+    Study,
+    StudyState,
+    utcnow,
+)
+
+log = logging.getLogger("gateway.egress")
+
+
+def backoff_seconds(config: GatewayConfig, attempts: int) -> float:
+    egress = config.egress
+    return min(egress.backoff_max, egress.backoff_initial * 2 ** max(attempts - 1, 0))
+
+
+class Forwarder:
+    def __init__(self, config: GatewayConfig, db: Database, owner: str | None = None):
+        self.config = config
+        self.db = db
+        self.owner = owner or f"forwarder@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.destinations = {d.name: d for d in config.egress.destinations}
+
+    def claim(self) -> tuple[str, list[scu.Item]] | None:
+        """Take a batch of due deliveries for one destination."""
+        now = utcnow()
+        due = or_(
+            (Delivery.state == DeliveryState.PENDING) & (Delivery.next_attempt_at <= now),
+            (Delivery.state == DeliveryState.SENDING) & (Delivery.lease_expires_at < now),
+        )
+        with self.db.session() as session:
+            first = session.scalars(
+                select(Delivery).where(due, Delivery.destination.in_(list(self.destinations)))
+                .order_by(Delivery.next_attempt_at, Delivery.id).limit(1)
+            ).first()
+            if first is None:
+                return None
+            destination = self.destinations[first.destination]
+            query = (
+                select(Delivery, Output)
+                .join(Output, Output.id == Delivery.output_id)
+                .where(due, Delivery.destination == destination.name)
+                .order_by(Delivery.id)
+                .limit(self.config.egress.batch_size)
+            )
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True, of=Delivery)
+            lease = now + timedelta(seconds=destination.timeout * 4 + 60)
+            items = []
+            for delivery, output in session.execute(query).all():
+                delivery.state = DeliveryState.SENDING
+                delivery.lease_owner = self.owner
+                delivery.lease_expires_at = lease
+                items.append(scu.Item(delivery.id, output.path, output.sop_class_uid, output.transfer_syntax_uid))
+            return destination.name, items
+
+    def run_once(self) -> int:
+        claimed = self.claim()
+        if claimed is None:
+            return 0
+        name, items = claimed
+        destination = self.destinations[name]
+        failures: Counter = Counter()
+
+        def on_result(item: scu.Item, ok: bool, status: str) -> None:
+            if not ok:
+                failures[status] += 1
+            self._record(item.delivery_id, ok, status)
+
+        for batch in scu.split_for_association(items):
+            scu.send(destination, self.config.ingest.ae_title, batch, on_result)
+        if failures:
+            log.warning("%d deliveries to %s failed: %s", sum(failures.values()), name, dict(failures))
+        self.close_finished_studies()
+        return len(items)
+
+    def _record(self, delivery_id: int, ok: bool, status: str) -> None:
+        with self.db.session() as session:
+            delivery = session.get(Delivery, delivery_id)
+            if delivery.lease_owner != self.owner:
+                return
+            delivery.lease_owner = None
+            delivery.lease_expires_at = None
+            delivery.last_status = status
+            if ok:
+                delivery.state = DeliveryState.SENT
+                delivery.delivered_at = utcnow()
+                return
+            delivery.attempts += 1
+            delivery.last_error = status
+            if delivery.attempts >= self.config.egress.max_attempts:
+                delivery.state = DeliveryState.FAILED
+            else:
+                delivery.state = DeliveryState.PENDING
+                delivery.next_attempt_at = utcnow() + timedelta(
+                    seconds=backoff_seconds(self.config, delivery.attempts)
+                )
+                if delivery.attempts == 1 or delivery.attempts % 4 == 0:
+                    audit.record(session, audit.DELIVERY_RETRY, study=session.get(Study, delivery.study_id),
+                                 actor=self.owner, destination=delivery.destination,
+                                 attempts=delivery.attempts, status=status)
+
+    def close_finished_studies(self) -> None:
+        """Mark studies done or failed once none of their deliveries is still under way."""
+        with self.db.session() as session:
+            studies = session.scalars(
+                select(Study).where(Study.state == StudyState.FORWARDING)
+            ).all()
+            for study in studies:
+                counts = dict(
+                    session.execute(
+                        select(Delivery.state, func.count()).where(Delivery.study_id == study.id)
+                        .group_by(Delivery.state)
+                    ).all()
+                )
+                if counts.get(DeliveryState.PENDING) or counts.get(DeliveryState.SENDING):
+                    continue
+                busy_job = session.scalars(
+                    select(Job.id).where(Job.study_id == study.id,
+                                         Job.state.in_([JobState.PENDING, JobState.RUNNING]))
+                ).first()
+                if busy_job:
+                    continue
+                per_destination = dict(
+                    session.execute(
+                        select(Delivery.destination, func.count()).where(
+                            Delivery.study_id == study.id, Delivery.state == DeliveryState.SENT
+                        ).group_by(Delivery.destination)
+                    ).all()
+                )
+                if counts.get(DeliveryState.FAILED):
+                    study.state = StudyState.FAILED
+                    audit.record(session, audit.FAILED, study=study, actor=self.owner,
+                                 reason="delivery attempts exhausted",
+                                 failed=counts[DeliveryState.FAILED], sent=per_destination)
+                else:
+                    study.state = StudyState.DONE
+                    audit.record(session, audit.FORWARDED, study=study, actor=self.owner,
+                                 sent=per_destination)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                sent = self.run_once()
+            except Exception as exc:
+                log.error("forwarder loop error: %s", type(exc).__name__)
+                sent = 0
+            if not sent:
+                stop.wait(self.config.egress.poll_interval)
+
+
+def purge_delivered(db: Database, config: GatewayConfig) -> int:
+    """Delete spooled originals (and outbox copies) of instances every destination accepted."""
+    cutoff = utcnow() - timedelta(hours=config.storage.retention_hours)
+    removed = 0
+    with db.session() as session:
+        unsent = (
+            select(Output.instance_id)
+            .join(Delivery, Delivery.output_id == Output.id)
+            .where(Delivery.state != DeliveryState.SENT)
+        )
+        last_delivery = (
+            select(Output.instance_id, func.max(Delivery.delivered_at).label("at"))
+            .join(Delivery, Delivery.output_id == Output.id)
+            .group_by(Output.instance_id)
+            .subquery()
+        )
+        rows = session.execute(
+            select(Instance)
+            .join(last_delivery, last_delivery.c.instance_id == Instance.id)
+            .where(Instance.state == InstanceState.PROCESSED, Instance.id.not_in(unsent))
+            .where(last_delivery.c.at <= cutoff)
+        ).scalars().all()
+        by_study: Counter = Counter()
+        for instance in rows:
+            if instance.spool_path:
+                Path(instance.spool_path).unlink(missing_ok=True)
+                instance.spool_path = None
+            for output in session.scalars(select(Output).where(Output.instance_id == instance.id)):
+                Path(output.path).unlink(missing_ok=True)
+            instance.state = InstanceState.DELIVERED
+            by_study[instance.study_id] += 1
+            removed += 1
+        for study_id, count in by_study.items():
+            audit.record(session, audit.PURGED, study=session.get(Study, study_id), actor="scheduler",
+                         instances=count)
+    return removed

@@ -1,0 +1,191 @@
+"""One handler per DIMSE service, plus the association policy.
+
+The C-STORE handler answers success only after the instance is on disk (fsynced) and its row
+is committed. Every other path ends in a failure status the sender can act on, and an
+instance that cannot be understood is kept in quarantine for review.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from ipaddress import ip_address, ip_network
+from pathlib import Path
+
+from pynetdicom import evt
+
+from gateway.audit import events as audit
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.files import free_bytes, hashed_path, sha256_hex, write_durably
+from gateway.ingest.validate import InvalidInstance, validate_instance
+from gateway.queue.intake import Intake, register_instance
+from gateway.queue.models import QuarantineEntry, Study
+
+log = logging.getLogger("gateway.ingest")
+
+SUCCESS = 0x0000
+OUT_OF_RESOURCES = 0xA700
+PROCESSING_FAILURE = 0x0110
+
+# A-ASSOCIATE-RJ: rejected-permanent, service-user, calling AE title not recognised.
+REJECT_CALLING_AE = (0x01, 0x01, 0x03)
+
+
+def caller_allowed(config: GatewayConfig, ae_title: str, address: str) -> bool:
+    ingest = config.ingest
+    if ingest.allow_any_caller:
+        return True
+    for rule in ingest.allowed_callers:
+        if rule.ae_title != ae_title.strip():
+            continue
+        if rule.ip is None:
+            return True
+        try:
+            if ip_address(address) in ip_network(rule.ip, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+@dataclass
+class _AssociationTally:
+    calling_ae: str
+    received: Counter = field(default_factory=Counter)  # study id -> new instances
+    refused: int = 0
+
+
+class Receiver:
+    """Holds what the handlers share: configuration, database, secret, per-association tallies."""
+
+    def __init__(self, config: GatewayConfig, db: Database, secret: bytes):
+        self.config = config
+        self.db = db
+        self.secret = secret
+        self.spool = config.storage.spool
+        self.quarantine = config.storage.quarantine
+        self._tallies: dict[int, _AssociationTally] = {}
+        self._lock = threading.Lock()
+
+    # -- association policy ------------------------------------------------------------
+    def on_requested(self, event: evt.Event) -> None:
+        assoc = event.assoc
+        ae_title = assoc.requestor.primitive.calling_ae_title
+        address = assoc.requestor.address
+        if caller_allowed(self.config, ae_title, address):
+            return
+        log.warning("rejected association from an unknown caller (%s)", address)
+        with self.db.session() as session:
+            audit.record(
+                session, audit.REJECTED_ASSOCIATION, actor="receiver", reason="calling AE title not allowed"
+            )
+        assoc.acse.send_reject(*REJECT_CALLING_AE)
+
+    def on_established(self, event: evt.Event) -> None:
+        with self._lock:
+            self._tallies[id(event.assoc)] = _AssociationTally(event.assoc.requestor.ae_title)
+
+    def on_closed(self, event: evt.Event) -> None:
+        """Audit what this association delivered: counts per study, never values."""
+        with self._lock:
+            tally = self._tallies.pop(id(event.assoc), None)
+        if tally is None or (not tally.received and not tally.refused):
+            return
+        with self.db.session() as session:
+            for study_id, count in tally.received.items():
+                study = session.get(Study, study_id)
+                audit.record(
+                    session, audit.RECEIVED, study=study, actor="receiver",
+                    calling_ae=tally.calling_ae, instances=count,
+                )
+            if tally.refused:
+                audit.record(
+                    session, audit.REFUSED, actor="receiver",
+                    calling_ae=tally.calling_ae, instances=tally.refused,
+                )
+
+    # -- services --------------------------------------------------------------------------
+    def on_echo(self, event: evt.Event) -> int:
+        return SUCCESS
+
+    def on_store(self, event: evt.Event) -> int:
+        tally = self._tallies.get(id(event.assoc))
+        status = self._store(event)
+        if tally is not None and status != SUCCESS:
+            tally.refused += 1
+        return status
+
+    def _store(self, event: evt.Event) -> int:
+        calling_ae = event.assoc.requestor.ae_title
+        data = event.encoded_dataset(include_meta=True)
+        if len(data) > self.config.ingest.max_instance_bytes:
+            self._quarantine(None, "instance larger than ingest.max_instance_bytes", calling_ae)
+            return OUT_OF_RESOURCES
+        if free_bytes(self.spool) < self.config.storage.min_free_bytes + len(data):
+            log.error("refusing an instance: spool free space below storage.min_free_bytes")
+            return OUT_OF_RESOURCES
+
+        request = event.request
+        try:
+            header = validate_instance(
+                data, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID)
+            )
+        except InvalidInstance as exc:
+            self._quarantine(data, exc.reason, calling_ae)
+            return exc.status
+
+        digest = sha256_hex(data)
+        path = hashed_path(self.spool, digest)
+        try:
+            if not path.exists():
+                write_durably(path, data)
+        except OSError as exc:
+            log.error("cannot write to the spool: %s", errno.errorcode.get(exc.errno, "error"))
+            return OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
+
+        try:
+            with self.db.session() as session:
+                outcome, study, superseded = register_instance(
+                    session, self.secret, header, path, digest, len(data), calling_ae
+                )
+                study_id = study.id
+        except Exception as exc:
+            log.error("cannot record a received instance: %s", type(exc).__name__)
+            return PROCESSING_FAILURE
+        if superseded:
+            Path(superseded).unlink(missing_ok=True)
+        tally = self._tallies.get(id(event.assoc))
+        if tally is not None and outcome is not Intake.DUPLICATE:
+            tally.received[study_id] += 1
+        return SUCCESS
+
+    def _quarantine(self, data: bytes | None, reason: str, calling_ae: str) -> None:
+        path = None
+        if data is not None:
+            path = hashed_path(self.quarantine / "received", sha256_hex(data), suffix=".bin")
+            try:
+                write_durably(path, data)
+            except OSError:
+                path = None
+        log.warning("refused an instance from %s: %s", calling_ae, reason)
+        with self.db.session() as session:
+            session.add(
+                QuarantineEntry(
+                    stage="ingest", reason=reason, path=str(path) if path else None, calling_ae=calling_ae
+                )
+            )
+            audit.record(session, audit.QUARANTINED, actor="receiver", stage="ingest", reason=reason)
+
+    def handlers(self) -> list:
+        return [
+            (evt.EVT_REQUESTED, self.on_requested),
+            (evt.EVT_ESTABLISHED, self.on_established),
+            (evt.EVT_RELEASED, self.on_closed),
+            (evt.EVT_ABORTED, self.on_closed),
+            (evt.EVT_C_ECHO, self.on_echo),
+            (evt.EVT_C_STORE, self.on_store),
+        ]

@@ -1,0 +1,62 @@
+"""The pynetdicom application entity that hospitals point their PACS at."""
+
+from __future__ import annotations
+
+import logging
+
+from pydicom import uid
+from pynetdicom import AE, AllStoragePresentationContexts
+from pynetdicom.sop_class import Verification
+
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.ingest.handlers import Receiver
+
+log = logging.getLogger("gateway.ingest")
+
+# Every transfer syntax the gateway can store, and later decode for the pixel stage.
+ACCEPTED_TRANSFER_SYNTAXES = [
+    uid.ExplicitVRLittleEndian,
+    uid.ImplicitVRLittleEndian,
+    uid.DeflatedExplicitVRLittleEndian,
+    uid.ExplicitVRBigEndian,
+    uid.RLELossless,
+    uid.JPEGBaseline8Bit,
+    uid.JPEGExtended12Bit,
+    uid.JPEGLossless,
+    uid.JPEGLosslessSV1,
+    uid.JPEGLSLossless,
+    uid.JPEGLSNearLossless,
+    uid.JPEG2000Lossless,
+    uid.JPEG2000,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.HTJ2K,
+]
+
+
+def build_ae(config: GatewayConfig) -> AE:
+    ingest = config.ingest
+    ae = AE(ae_title=ingest.ae_title)
+    ae.maximum_associations = ingest.max_associations
+    ae.maximum_pdu_size = ingest.max_pdu_length
+    ae.network_timeout = ingest.network_timeout
+    ae.dimse_timeout = ingest.network_timeout
+    ae.acse_timeout = ingest.network_timeout
+    ae.add_supported_context(Verification, ACCEPTED_TRANSFER_SYNTAXES[:4])
+    for context in AllStoragePresentationContexts:
+        ae.add_supported_context(context.abstract_syntax, ACCEPTED_TRANSFER_SYNTAXES)
+    return ae
+
+
+def start_receiver(config: GatewayConfig, db: Database, secret: bytes):
+    """Start the SCP in background threads; returns the server (call ``shutdown()``)."""
+    ae = build_ae(config)
+    receiver = Receiver(config, db, secret)
+    server = ae.start_server(
+        (config.ingest.host, config.ingest.port), block=False, evt_handlers=receiver.handlers()
+    )
+    log.info(
+        "receiving as %s on %s:%d", config.ingest.ae_title, config.ingest.host, config.ingest.port
+    )
+    return server

@@ -1,0 +1,40 @@
+"""Logging that cannot leak patient data through third-party libraries.
+
+pydicom's validation warnings quote element values, and pynetdicom at DEBUG dumps whole
+requests. The gateway's own messages carry counts and anonymized identifiers only; the
+libraries are held at levels where they say nothing about a dataset's content.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import pydicom.config
+
+from gateway.audit.config import LoggingConfig
+
+
+def quiet_libraries() -> None:
+    pydicom.config.settings.reading_validation_mode = pydicom.config.IGNORE
+    pydicom.config.settings.writing_validation_mode = pydicom.config.IGNORE
+    warnings.filterwarnings("ignore", module=r"pydicom(\..*)?")
+    warnings.filterwarnings("ignore", module=r"pynetdicom(\..*)?")
+    logging.getLogger("pydicom").setLevel(logging.CRITICAL)
+    logging.getLogger("pynetdicom").setLevel(logging.CRITICAL)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    logging.getLogger("tzlocal").setLevel(logging.WARNING)
+
+
+def setup_logging(config: LoggingConfig) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if config.file:
+        config.file.parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(config.file))
+    logging.basicConfig(
+        level=config.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    quiet_libraries()

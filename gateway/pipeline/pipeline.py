@@ -1,0 +1,56 @@
+"""Runs the stages over one instance, for every profile the destinations ask for."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pydicom import Dataset
+
+from gateway.pipeline.stage import InstanceContext, Stage, StageReport
+
+
+@dataclass
+class ProfileResult:
+    profile: str
+    dataset: Dataset
+    reports: list[StageReport]
+    declared_options: set[str]
+
+
+class Pipeline:
+    """Instance stages once, then each profile's header stage on its own copy.
+
+    ``profile_stages`` maps a profile name to the stages that make that profile's output.
+    """
+
+    def __init__(self, instance_stages: Sequence[Stage], profile_stages: dict[str, Sequence[Stage]]):
+        self.instance_stages = list(instance_stages)
+        self.profile_stages = {name: list(stages) for name, stages in profile_stages.items()}
+
+    @property
+    def profiles(self) -> list[str]:
+        return list(self.profile_stages)
+
+    def run(self, original: Dataset, profiles: Iterable[str] | None = None) -> list[ProfileResult]:
+        """De-identify ``original``; raises :class:`~gateway.pipeline.stage.Quarantine`."""
+        shared = InstanceContext(original=original)
+        ds = copy.deepcopy(original)
+        for stage in self.instance_stages:
+            ds = stage(ds, shared)
+        wanted = list(profiles or self.profiles)
+        results = []
+        for profile in wanted:
+            ctx = InstanceContext(
+                original=original,
+                profile=profile,
+                declared_options=set(shared.declared_options),
+                reports=list(shared.reports),
+            )
+            # Each profile edits its own copy; the last one may take the original.
+            out = ds if profile == wanted[-1] else copy.deepcopy(ds)
+            for stage in self.profile_stages[profile]:
+                out = stage(out, ctx)
+            results.append(ProfileResult(profile, out, ctx.reports, ctx.declared_options))
+        return results

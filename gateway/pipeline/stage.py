@@ -1,0 +1,82 @@
+"""The interface every de-identification stage implements.
+
+A stage is a pure function of a dataset: dataset in, dataset out, no I/O of its own beyond what
+its services give it. The worker owns reading, writing, the database and the audit log.
+
+Two kinds of stage exist:
+- instance stages (the pixel stage, the biometric stage) run once per received instance;
+- profile stages (the header stage) run once per de-identification profile that some
+  destination asks for, on a copy of the instance stages' result.
+
+A stage that finds an instance unsafe to forward raises :class:`Quarantine`; the instance is
+then kept back, never forwarded, and listed for review.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydicom import Dataset
+
+# CID 7050 codes (PS3.16) that a stage declares once it has run and passed. The header stage
+# writes DeidentificationMethodCodeSequence from the codes declared here plus its own options.
+CLEAN_PIXEL_DATA = "113101"
+CLEAN_RECOGNIZABLE_VISUAL_FEATURES = "113102"
+
+
+class Quarantine(Exception):
+    """Raised by a stage when an instance must not be forwarded.
+
+    ``reason`` goes to the audit log and the quarantine listing, so it never carries a value
+    from the dataset: say *what* failed ("pixel data cannot be decoded"), not *what it held*.
+    """
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass
+class StageReport:
+    """What one stage did to one instance, for the audit log: counts and coordinates only."""
+
+    stage: str
+    counts: dict[str, int] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def count(self, action: str, n: int = 1) -> None:
+        self.counts[action] = self.counts.get(action, 0) + n
+
+
+@dataclass
+class InstanceContext:
+    """What a stage may know beyond the dataset it transforms.
+
+    ``original`` is the instance as received, before any stage ran: the pixel stage matches
+    burned-in text against its identifying values, and the header stage needs them to clean
+    descriptors. Stages must not modify it.
+    """
+
+    original: Dataset
+    profile: str | None = None
+    declared_options: set[str] = field(default_factory=set)
+    reports: list[StageReport] = field(default_factory=list)
+
+    def report(self, stage: str) -> StageReport:
+        report = StageReport(stage)
+        self.reports.append(report)
+        return report
+
+    def declare(self, code: str) -> None:
+        """Declare a CID 7050 option that this instance now satisfies (e.g. Clean Pixel Data)."""
+        self.declared_options.add(code)
+
+
+class Stage(Protocol):
+    """One step of de-identification."""
+
+    name: str
+
+    def __call__(self, ds: Dataset, ctx: InstanceContext) -> Dataset:
+        ...

@@ -1,0 +1,288 @@
+"""The worker: claims a job, de-identifies its instances, writes outputs and deliveries.
+
+Each instance is committed on its own (outputs in the outbox, rows for its deliveries), so a
+worker that dies loses at most the instance in hand; the job's lease then expires and another
+worker carries on with the instances still queued.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections import Counter, defaultdict
+from datetime import timedelta
+
+from pydicom import Dataset, dcmread
+from sqlalchemy import select, update
+
+from gateway.audit import events as audit
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.files import hashed_path, sha256_hex, write_durably
+from gateway.pipeline.build import destination_profiles
+from gateway.pipeline.pipeline import Pipeline, ProfileResult
+from gateway.pipeline.stage import Quarantine
+from gateway.queue.models import (
+    Delivery,
+    DeliveryState,
+    Instance,
+    InstanceState,
+    Job,
+    JobState,
+    Output,
+    QuarantineEntry,
+    Study,
+    StudyState,
+    utcnow,
+)
+
+log = logging.getLogger("gateway.worker")
+
+
+class LeaseLost(Exception):
+    """Another worker took the job over; stop without writing anything more."""
+
+
+def encode(ds: Dataset) -> bytes:
+    """The dataset in the DICOM file format, in its own transfer syntax."""
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+def check_output(original: Dataset, result: ProfileResult) -> None:
+    """Last line of defence before anything reaches the outbox."""
+    ds = result.dataset
+    if ds.get("PatientIdentityRemoved") != "YES":
+        raise Quarantine("output lacks PatientIdentityRemoved = YES")
+    if ds.file_meta.get("MediaStorageSOPInstanceUID") != ds.get("SOPInstanceUID"):
+        raise Quarantine("output file meta does not match its SOP Instance UID")
+    if "113110" not in result.declared_options and ds.get("SOPInstanceUID") == original.get(
+        "SOPInstanceUID"
+    ):
+        raise Quarantine("output kept the original SOP Instance UID")
+
+
+class Worker:
+    def __init__(self, config: GatewayConfig, db: Database, pipeline: Pipeline, owner: str | None = None):
+        self.config = config
+        self.db = db
+        self.pipeline = pipeline
+        self.owner = owner or f"worker@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.profiles_by_destination = destination_profiles(config)
+        self.lease = timedelta(seconds=config.queue.lease_seconds)
+
+    # -- claiming --------------------------------------------------------------------------
+    def claim(self) -> int | None:
+        """Take the oldest pending job. Atomic: BEGIN IMMEDIATE on SQLite, SKIP LOCKED elsewhere."""
+        with self.db.session() as session:
+            query = select(Job).where(Job.state == JobState.PENDING).order_by(Job.id).limit(1)
+            if not self.db.is_sqlite:
+                query = query.with_for_update(skip_locked=True)
+            job = session.scalars(query).first()
+            if job is None:
+                return None
+            job.state = JobState.RUNNING
+            job.attempts += 1
+            job.lease_owner = self.owner
+            job.lease_expires_at = utcnow() + self.lease
+            session.get(Study, job.study_id).state = StudyState.PROCESSING
+            return job.id
+
+    def _renew(self, session, job_id: int) -> None:
+        renewed = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.lease_owner == self.owner, Job.state == JobState.RUNNING)
+            .values(lease_expires_at=utcnow() + self.lease)
+        ).rowcount
+        if not renewed:
+            raise LeaseLost()
+
+    # -- running ---------------------------------------------------------------------------
+    def run_once(self) -> bool:
+        job_id = self.claim()
+        if job_id is None:
+            return False
+        try:
+            self.process(job_id)
+        except LeaseLost:
+            log.warning("job %d was taken over by another worker", job_id)
+        except Exception as exc:
+            log.exception("job %d failed: %s", job_id, type(exc).__name__)
+            self._fail_or_retry(job_id, f"{type(exc).__name__}")
+        return True
+
+    def run_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception as exc:  # database briefly unavailable, and the like
+                log.error("worker loop error: %s", type(exc).__name__)
+                busy = False
+            if not busy:
+                stop.wait(self.config.queue.worker_poll_interval)
+
+    def process(self, job_id: int) -> None:
+        with self.db.session() as session:
+            instance_ids = session.scalars(
+                select(Instance.id)
+                .where(Instance.job_id == job_id, Instance.state == InstanceState.QUEUED)
+                .order_by(Instance.id)
+            ).all()
+        actions: dict[str, Counter] = defaultdict(Counter)
+        outcome = Counter()
+        options: set[str] = set()
+        for instance_id in instance_ids:
+            result = self._process_instance(job_id, instance_id)
+            outcome[result.kind] += 1
+            for stage, counts in result.actions.items():
+                actions[stage].update(counts)
+            options |= result.options
+        self._finish(job_id, outcome, actions, options)
+
+    def _process_instance(self, job_id: int, instance_id: int) -> _InstanceOutcome:
+        with self.db.session() as session:
+            self._renew(session, job_id)
+            instance = session.get(Instance, instance_id)
+            if instance.job_id != job_id or instance.state != InstanceState.QUEUED:
+                return _InstanceOutcome("skipped")
+            spool_path = instance.spool_path
+            sha = instance.sha256
+        try:
+            original = dcmread(spool_path)
+            results = self.pipeline.run(original)
+            for result in results:
+                check_output(original, result)
+        except Quarantine as q:
+            self._quarantine(job_id, instance_id, sha, "pipeline", q.reason)
+            return _InstanceOutcome("quarantined")
+        except Exception as exc:
+            # Never forward what a stage could not finish: keep it back for review.
+            log.exception("instance %d failed in the pipeline", instance_id)
+            self._quarantine(job_id, instance_id, sha, "pipeline", f"internal error ({type(exc).__name__})")
+            return _InstanceOutcome("quarantined")
+
+        written = []
+        for result in results:
+            data = encode(result.dataset)
+            anon_uid = str(result.dataset.SOPInstanceUID)
+            path = hashed_path(self.config.storage.outbox / result.profile, sha256_hex(anon_uid.encode()))
+            write_durably(path, data)
+            written.append((result, path, anon_uid))
+
+        with self.db.session() as session:
+            self._renew(session, job_id)
+            instance = session.get(Instance, instance_id)
+            if instance.job_id != job_id or instance.sha256 != sha:
+                return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
+            study = session.get(Study, instance.study_id)
+            for result, path, anon_uid in written:
+                self._record_output(session, instance, study, result, path, anon_uid)
+            first = written[0][0].dataset
+            instance.anon_uid = written[0][2]
+            instance.state = InstanceState.PROCESSED
+            if study.anon_uid is None:
+                study.anon_uid = str(first.StudyInstanceUID)
+            for report in written[0][0].reports:
+                if report.details:
+                    audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
+                                 instance=instance.anon_uid, counts=report.counts, **report.details)
+        reports = written[0][0].reports
+        return _InstanceOutcome(
+            "processed",
+            actions={r.stage: Counter(r.counts) for r in reports},
+            options=set(written[0][0].declared_options),
+        )
+
+    def _record_output(self, session, instance, study, result, path, anon_uid) -> None:
+        output = session.scalars(
+            select(Output).where(Output.instance_id == instance.id, Output.profile == result.profile)
+        ).one_or_none()
+        ds = result.dataset
+        if output is None:
+            output = Output(instance_id=instance.id, profile=result.profile)
+            session.add(output)
+        output.path = str(path)
+        output.anon_uid = anon_uid
+        output.sop_class_uid = str(ds.SOPClassUID)
+        output.transfer_syntax_uid = str(ds.file_meta.TransferSyntaxUID)
+        session.flush()
+        for destination, profile in self.profiles_by_destination.items():
+            if profile != result.profile:
+                continue
+            delivery = session.scalars(
+                select(Delivery).where(Delivery.output_id == output.id, Delivery.destination == destination)
+            ).one_or_none()
+            if delivery is None:
+                session.add(Delivery(output_id=output.id, study_id=study.id, destination=destination))
+            else:  # a corrected version of an instance already sent: send it again
+                delivery.state = DeliveryState.PENDING
+                delivery.attempts = 0
+                delivery.next_attempt_at = utcnow()
+                delivery.delivered_at = None
+
+    def _quarantine(self, job_id: int, instance_id: int, sha: str, stage: str, reason: str) -> None:
+        with self.db.session() as session:
+            self._renew(session, job_id)
+            instance = session.get(Instance, instance_id)
+            if instance.sha256 != sha:
+                return
+            instance.state = InstanceState.QUARANTINED
+            instance.error = reason
+            study = session.get(Study, instance.study_id)
+            session.add(QuarantineEntry(stage=stage, reason=reason, path=instance.spool_path,
+                                        instance_id=instance.id, study_id=study.id))
+            audit.record(session, audit.QUARANTINED, study=study, actor=self.owner, stage=stage,
+                         reason=reason, instance_id=instance.id)
+
+    def _finish(self, job_id: int, outcome: Counter, actions: dict[str, Counter], options: set[str]) -> None:
+        with self.db.session() as session:
+            self._renew(session, job_id)
+            job = session.get(Job, job_id)
+            job.state = JobState.DONE
+            job.finished_at = utcnow()
+            job.lease_owner = None
+            job.lease_expires_at = None
+            study = session.get(Study, job.study_id)
+            pending = session.scalars(
+                select(Delivery.id).where(
+                    Delivery.study_id == study.id,
+                    Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]),
+                ).limit(1)
+            ).first()
+            study.state = StudyState.FORWARDING if pending else StudyState.DONE
+            audit.record(
+                session, audit.PROCESSED, study=study, actor=self.owner, job=job_id,
+                instances=outcome.get("processed", 0), quarantined=outcome.get("quarantined", 0),
+                actions={stage: dict(counts) for stage, counts in actions.items()},
+                options=sorted(options),
+            )
+
+    def _fail_or_retry(self, job_id: int, error: str) -> None:
+        with self.db.session() as session:
+            job = session.get(Job, job_id)
+            if job.lease_owner != self.owner:
+                return
+            study = session.get(Study, job.study_id)
+            job.error = error
+            job.lease_owner = None
+            job.lease_expires_at = None
+            if job.attempts >= self.config.queue.max_job_attempts:
+                job.state = JobState.FAILED
+                job.finished_at = utcnow()
+                study.state = StudyState.FAILED
+                audit.record(session, audit.FAILED, study=study, actor=self.owner, job=job_id,
+                             reason=f"processing failed ({error})", attempts=job.attempts)
+            else:
+                job.state = JobState.PENDING
+
+
+class _InstanceOutcome:
+    def __init__(self, kind: str, actions: dict[str, Counter] | None = None, options: set[str] | None = None):
+        self.kind = kind
+        self.actions = actions or {}
+        self.options = options or set()

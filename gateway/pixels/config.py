@@ -1,0 +1,102 @@
+"""Settings of the pixel (burned-in text) stage.
+
+Everything that decides *what* is redacted lives here as data (policies, known-region rules),
+so a site can audit and extend it without touching code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from gateway.settings_base import Section
+
+
+class Rect(Section):
+    """A rectangle in pixel coordinates of the stored image; ``x1``/``y1`` are exclusive."""
+
+    x0: int = Field(ge=0)
+    y0: int = Field(ge=0)
+    x1: int = Field(gt=0)
+    y1: int = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Rect:
+        if self.x1 <= self.x0 or self.y1 <= self.y0:
+            raise ValueError("rectangle must have x1 > x0 and y1 > y0")
+        return self
+
+
+class KnownRegionRule(Section):
+    """Areas a device is known to burn text into, redacted whether or not the detector sees text.
+
+    Like the device rules of CTP's DicomPixelAnonymizer: an instance matches when every given
+    field matches (manufacturer / model are case-insensitive substrings; rows / columns exact;
+    an omitted field matches anything). Matched rectangles are united with the detections.
+    """
+
+    manufacturer: str | None = None
+    model: str | None = None
+    modality: str | None = None
+    rows: int | None = Field(default=None, gt=0)
+    columns: int | None = Field(default=None, gt=0)
+    regions: list[Rect] = Field(min_length=1)
+
+
+class Sd2Config(Section):
+    """The Stable Diffusion 2 inpainting backend (``backend: sd2``)."""
+
+    # A local directory laid out by ``save_pretrained`` (or a model id already in the local
+    # cache). Nothing is ever downloaded: loading uses ``local_files_only``.
+    model: str | None = None
+    steps: int = Field(default=20, ge=1, le=200)
+    guidance_scale: float = Field(default=7.5, ge=0)
+    # Side of the square crop around each masked region sent to the model.
+    crop_size: int = Field(default=512, ge=64, le=2048)
+    # "modality": prompt with the image's modality ("an ultrasound image"); "none": empty prompt.
+    prompt: Literal["modality", "none"] = "modality"
+    seed: int = 0
+
+
+class PixelsConfig(Section):
+    # The stage is opt-in: with it off, instances pass with their pixels untouched and no
+    # Clean Pixel Data option is declared.
+    enabled: bool = False
+    # "cuda", "cpu" or "auto" (CUDA when present, else CPU).
+    device: Literal["auto", "cuda", "cpu"] = "auto"
+    # Which text finder: "model" is models.inference.TextFinder (the shipped weights);
+    # "rapidocr" uses the rapidocr package (optional dependency) with the same interface.
+    detector: Literal["model", "rapidocr"] = "model"
+    weights_dir: Path | None = None
+    # Longest side of the display rendering given to the detector. Smaller is faster; text
+    # must stay a few pixels high after scaling, so large images are tiled instead of shrunk
+    # below this.
+    detector_max_side: int = Field(default=1024, ge=128)
+    # Detections scoring below this are ignored.
+    min_score: float = Field(default=0.3, ge=0, le=1)
+    # "redact_all": every detected text region goes (the safe default). "keep_safe": regions
+    # whose recognized text models.phi.classify calls one of ``keep_classes`` are kept.
+    policy: Literal["redact_all", "keep_safe"] = "redact_all"
+    keep_classes: list[str] = Field(default_factory=lambda: ["safe"])
+    known_regions: list[KnownRegionRule] = Field(default_factory=list)
+    # Pixels added around every region before restoration (anti-aliasing, JPEG ringing).
+    dilate: int = Field(default=3, ge=0, le=64)
+    backend: Literal["telea", "sd2", "fill"] = "telea"
+    telea_radius: int = Field(default=5, ge=1, le=50)
+    sd2: Sd2Config = Field(default_factory=Sd2Config)
+    # How a changed instance is written ("uncompressed" keeps implicit VR when received so,
+    # else explicit VR little endian). Unchanged instances always keep their bytes.
+    output_syntax: Literal["uncompressed", "rle", "jpegls", "j2k"] = "uncompressed"
+    # Re-run the detector after restoration; an instance that still shows text after the
+    # solid-fill fallback is quarantined. Turning this off also stops 113101 being declared.
+    verify: bool = True
+    # Solid-fill rounds after a failed verification (each followed by another check) before
+    # the instance is quarantined.
+    fill_rounds: int = Field(default=2, ge=1, le=5)
+    # Frames of a multi-frame instance are compared with the first frame; a frame whose
+    # changed area exceeds this fraction is checked whole, otherwise only where it changed.
+    changed_area_full_check: float = Field(default=0.25, gt=0, le=1)
+    # Instances of more frames than this are quarantined rather than checked (memory, time).
+    max_frames: int = Field(default=5000, ge=1)

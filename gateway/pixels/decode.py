@@ -1,0 +1,128 @@
+"""Turning PixelData into arrays, or saying clearly why it cannot be done.
+
+Every transfer syntax the gateway accepts must decode: pydicom's own decoders and the pylibjpeg
+plugins (openjpeg, libjpeg, rle) first, python-gdcm as the fallback. Whatever cannot be decoded
+cannot be checked for burned-in text, so the caller quarantines it — the reason names the
+transfer syntax and the decoders tried, never a value from the dataset.
+
+Colour is normalised here so that later steps only know two layouts:
+- ``mono``: (frames, rows, columns) in the stored value domain (signed or unsigned ints);
+- ``rgb``: (frames, rows, columns, 3); YBR_* are converted to RGB by the decoders, PALETTE COLOR
+  is expanded through its lookup table (indices cannot be inpainted: neighbouring indices need
+  not be neighbouring colours).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom import Dataset
+from pydicom.pixels import pixel_array
+from pydicom.pixels.processing import apply_color_lut
+
+from gateway.pipeline.stage import Quarantine
+
+log = logging.getLogger(__name__)
+
+MONO = ("MONOCHROME1", "MONOCHROME2")
+RGB_LIKE = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_RCT", "YBR_ICT", "YBR_PARTIAL_420", "YBR_PARTIAL_422")
+PALETTE = "PALETTE COLOR"
+
+# Decoders in the order they are tried; "" lets pydicom choose among its installed plugins.
+DECODERS = ("", "gdcm")
+
+
+@dataclass
+class Decoded:
+    """The frames of one instance, plus what is needed to write them back."""
+
+    frames: np.ndarray  # (F, R, C) or (F, R, C, 3)
+    photometric: str  # as received
+    layout: str  # "mono" or "rgb"
+    bits_stored: int
+    signed: bool
+    from_palette: bool = False
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def value_range(self) -> tuple[int, int]:
+        """The representable range of a stored value, for mapping to and from 8 bits."""
+        if self.frames.dtype.kind == "f":
+            return float(self.frames.min()), float(self.frames.max())
+        bits = self.bits_stored if not self.from_palette else self.frames.dtype.itemsize * 8
+        if self.signed:
+            return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        return 0, (1 << bits) - 1
+
+
+def has_pixel_data(ds: Dataset) -> bool:
+    """True when the instance carries an image the pixel stage must look at."""
+    return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
+
+
+def _transfer_syntax_name(ds: Dataset) -> str:
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    if uid is None:
+        return "unknown transfer syntax"
+    return f"{uid.name} ({uid})" if uid.name != uid else str(uid)
+
+
+def decode(ds: Dataset) -> Decoded:
+    """Decode all frames of ``ds``; raises :class:`Quarantine` when no decoder can."""
+    if "PixelData" not in ds:
+        raise Quarantine("float pixel data is not supported by the pixel stage")
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+    if photometric not in MONO + RGB_LIKE + (PALETTE,):
+        raise Quarantine(f"unsupported photometric interpretation {photometric or '(missing)'}")
+    for keyword in ("Rows", "Columns", "BitsAllocated"):
+        if not ds.get(keyword):
+            raise Quarantine(f"pixel data cannot be decoded: {keyword} missing or zero")
+
+    errors: list[str] = []
+    arr: np.ndarray | None = None
+    for plugin in DECODERS:
+        try:
+            arr = pixel_array(ds, decoding_plugin=plugin, as_rgb=True)
+            break
+        except Exception as exc:  # every decoder failure means "try the next one"
+            # Exception text may quote dataset values in theory; log the type only.
+            errors.append(f"{plugin or 'default'}: {type(exc).__name__}")
+            log.debug("decoder %r failed", plugin or "default", exc_info=True)
+    if arr is None:
+        raise Quarantine(
+            f"pixel data cannot be decoded ({_transfer_syntax_name(ds)}; tried {', '.join(errors)})"
+        )
+
+    n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+    rows, cols = int(ds.Rows), int(ds.Columns)
+    samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    from_palette = False
+    if photometric == PALETTE:
+        try:
+            arr = apply_color_lut(arr, ds)
+        except Exception as exc:
+            raise Quarantine(f"palette colour lookup table cannot be applied ({type(exc).__name__})") from None
+        from_palette = True
+        samples = 3
+    expected = (rows, cols) if samples == 1 else (rows, cols, 3)
+    if n_frames == 1 and arr.shape == expected:
+        arr = arr[np.newaxis]
+    if arr.shape != (n_frames, *expected):
+        raise Quarantine(
+            f"decoded pixel data has shape {arr.shape}, header says {(n_frames, *expected)}"
+        )
+    layout = "mono" if samples == 1 else "rgb"
+    return Decoded(
+        frames=arr,
+        photometric=photometric,
+        layout=layout,
+        bits_stored=int(ds.get("BitsStored", ds.BitsAllocated)),
+        signed=bool(ds.get("PixelRepresentation", 0)) and not from_palette,
+        from_palette=from_palette,
+    )

@@ -1,0 +1,188 @@
+"""Finding burned-in text in every frame that could hold it, without checking a frame twice.
+
+Single frames are rendered, shrunk to the detector's input size and checked whole.
+
+Multi-frame instances (cine ultrasound, XA runs) are checked as cheaply as safety allows:
+- a frame byte-identical to one already checked is skipped;
+- the first frame is checked whole; what it shows in pixels that never change across the run
+  (static overlays: patient banner, clock, labels) is found once and masked in every frame;
+- every other distinct frame is compared with the first: where it changed over a large area it
+  is checked whole, otherwise each changed area (with context around it) is checked, since text
+  can appear, or change, mid-run (a counter, a caption added to some frames).
+Detection runs batched across all these images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from pydicom import Dataset
+
+from gateway.pixels.decode import Decoded
+from gateway.pixels.finders import TextFinderLike
+from gateway.pixels.regions import Box, from_detection
+from gateway.pixels.render import fit, render_frame
+
+# Context kept around a changed area of a later frame, in stored pixels, so that a changed digit
+# is seen together with the text around it.
+CHANGE_CONTEXT = 24
+# Crops smaller than this (in detector pixels) are padded up: detectors need some context.
+MIN_CROP = 64
+BATCH = 8
+
+
+@dataclass
+class DetectResult:
+    boxes: list[Box] = field(default_factory=list)
+    frames_total: int = 0
+    frames_checked: int = 0  # frames looked at, wholly or where they changed
+    frames_skipped: int = 0  # duplicates of a frame already checked
+    images_detected: int = 0  # detector inputs (whole frames and crops)
+
+
+@dataclass
+class _Job:
+    image: np.ndarray
+    scale: float
+    offset: tuple[int, int]
+    frame: int | None
+
+
+class TextDetector:
+    """Runs a finder over an instance's frames and returns boxes in stored coordinates."""
+
+    def __init__(self, finder: TextFinderLike, max_side: int = 1024, min_score: float = 0.3,
+                 changed_area_full_check: float = 0.25):
+        self.finder = finder
+        self.max_side = max_side
+        self.min_score = min_score
+        self.changed_area_full_check = changed_area_full_check
+
+    # -- rendering -------------------------------------------------------------------------
+    def render(self, decoded: Decoded, index: int, ds: Dataset | None) -> np.ndarray:
+        photometric = "RGB" if decoded.layout == "rgb" else decoded.photometric
+        return render_frame(decoded.frames[index], ds, photometric)
+
+    def _whole(self, display: np.ndarray, frame: int | None) -> _Job:
+        image, scale = fit(display, self.max_side)
+        return _Job(image, scale, (0, 0), frame)
+
+    def _crop(self, display: np.ndarray, box: Box, frame: int | None) -> _Job:
+        rows, cols = display.shape[:2]
+        b = box
+        # Grow small crops to MIN_CROP around their centre, within the image.
+        for axis_len, lo, hi in ((cols, "x0", "x1"), (rows, "y0", "y1")):
+            size = getattr(b, hi) - getattr(b, lo)
+            if size < MIN_CROP:
+                grow = (min(MIN_CROP, axis_len) - size + 1) // 2
+                new_lo = max(0, getattr(b, lo) - grow)
+                new_hi = min(axis_len, new_lo + max(size, min(MIN_CROP, axis_len)))
+                new_lo = max(0, new_hi - max(size, min(MIN_CROP, axis_len)))
+                b = Box(**{**b.__dict__, lo: new_lo, hi: new_hi})
+        image = display[b.y0:b.y1, b.x0:b.x1]
+        image, scale = fit(np.ascontiguousarray(image), self.max_side)
+        return _Job(image, scale, (b.x0, b.y0), frame)
+
+    # -- running the finder ----------------------------------------------------------------
+    def _run(self, jobs: Sequence[_Job], source: str = "detector") -> list[Box]:
+        boxes: list[Box] = []
+        for start in range(0, len(jobs), BATCH):
+            chunk = jobs[start:start + BATCH]
+            results = self.finder.detect_batch([j.image for j in chunk])
+            for job, regions in zip(chunk, results, strict=True):
+                for r in regions:
+                    if getattr(r, "score", 1.0) < self.min_score:
+                        continue
+                    boxes.append(from_detection(r, job.scale, job.offset, job.frame, source))
+        return boxes
+
+    def detect_image(self, display: np.ndarray, frame: int | None = None, source: str = "detector") -> list[Box]:
+        """Whole-image detection on one display rendering."""
+        return self._run([self._whole(display, frame)], source)
+
+    def detect_crops(self, display: np.ndarray, crops: Sequence[Box], frame: int | None,
+                     source: str = "verify") -> list[Box]:
+        return self._run([self._crop(display, c, frame) for c in crops], source)
+
+    # -- whole instances -------------------------------------------------------------------
+    def detect(self, decoded: Decoded, ds: Dataset | None) -> DetectResult:
+        frames = decoded.frames
+        n = decoded.n_frames
+        rows, cols = frames.shape[1:3]
+        result = DetectResult(frames_total=n)
+        first = self.render(decoded, 0, ds)
+        jobs = [self._whole(first, None if n == 1 else 0)]
+        result.frames_checked = 1
+        later: list[tuple[int, np.ndarray]] = []
+        canonical = list(range(n))  # frame -> the frame with identical bytes that was checked
+        static = np.ones((rows, cols), bool)
+        if n > 1:
+            seen = {hashlib.blake2b(frames[0].tobytes(), digest_size=16).digest(): 0}
+            for k in range(1, n):
+                digest = hashlib.blake2b(frames[k].tobytes(), digest_size=16).digest()
+                if digest in seen:
+                    canonical[k] = seen[digest]
+                    result.frames_skipped += 1
+                    continue
+                seen[digest] = k
+                changed = frames[k] != frames[0]
+                if changed.ndim == 3:
+                    changed = changed.any(axis=2)
+                static &= ~changed
+                later.append((k, changed))
+                result.frames_checked += 1
+            for k, changed in later:
+                display = self.render(decoded, k, ds)
+                if changed.mean() > self.changed_area_full_check:
+                    jobs.append(self._whole(display, k))
+                    continue
+                for box in _changed_areas(changed):
+                    jobs.append(self._crop(display, box.pad(CHANGE_CONTEXT, rows, cols), k))
+        result.images_detected = len(jobs)
+        boxes = [c for b in self._run(jobs) if (c := b.clip(rows, cols)) is not None]
+        if n > 1:
+            boxes = _spread(boxes, static, later, canonical)
+        result.boxes = boxes
+        return result
+
+
+def _spread(boxes: list[Box], static: np.ndarray, later: list[tuple[int, np.ndarray]],
+            canonical: list[int]) -> list[Box]:
+    """Give every frame the boxes that concern it.
+
+    A first-frame box lying in pixels that never change is a static overlay: masked in every
+    frame. Any other first-frame box also applies to each later frame that did not change
+    (almost) all of it there — that frame shows the same pixels, hence the same text. Skipped
+    duplicate frames get the boxes of the frame they duplicate.
+    """
+    out: list[Box] = []
+    for b in boxes:
+        if b.frame == 0:
+            if static[b.y0:b.y1, b.x0:b.x1].mean() >= 0.9:
+                out.append(Box(b.x0, b.y0, b.x1, b.y1, None, b.source))
+                continue
+            out.append(b)
+            for k, changed in later:
+                if changed[b.y0:b.y1, b.x0:b.x1].mean() < 0.99:
+                    out.append(Box(b.x0, b.y0, b.x1, b.y1, k, b.source))
+        else:
+            out.append(b)
+    by_frame: dict[int, list[Box]] = {}
+    for b in out:
+        if b.frame is not None:
+            by_frame.setdefault(b.frame, []).append(b)
+    for k, j in enumerate(canonical):
+        if j != k:
+            out.extend(Box(b.x0, b.y0, b.x1, b.y1, k, b.source) for b in by_frame.get(j, ()))
+    return sorted(set(out), key=lambda b: (-1 if b.frame is None else b.frame, b.x0, b.y0, b.x1, b.y1))
+
+
+def _changed_areas(changed: np.ndarray) -> list[Box]:
+    """Bounding boxes of the connected changed areas, nearby ones merged."""
+    grown = cv2.dilate(changed.astype(np.uint8), np.ones((9, 9), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    return [Box(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]

@@ -1,0 +1,110 @@
+"""Where text finders come from: the shipped model, or rapidocr as an alternative.
+
+Both satisfy the same small interface as ``models.inference.TextFinder`` (detect, detect_batch,
+read, version), so the rest of the stage never knows which one it has. Tests inject their own.
+Loading is lazy and happens once per stage: a worker that never sees pixel data never pays it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Region:
+    """Same fields as models.inference.TextRegion, for finders that are not the shipped model."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    score: float
+
+
+class TextFinderLike(Protocol):
+    version: str
+
+    def detect(self, image: np.ndarray) -> list[Any]: ...
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Any]]: ...
+
+    def read(self, image: np.ndarray, regions: list[Any]) -> list[str]: ...
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` means CUDA when torch sees one, else CPU; ``cuda`` without one falls back too."""
+    if device == "cpu":
+        return "cpu"
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    except Exception:
+        pass
+    return "cpu"
+
+
+class RapidOcrFinder:
+    """rapidocr (PP-OCR ONNX models bundled in the wheel) behind the TextFinder interface."""
+
+    def __init__(self) -> None:
+        import logging
+
+        from rapidocr import RapidOCR
+
+        logging.getLogger("RapidOCR").setLevel(logging.WARNING)
+        self._engine = RapidOCR()
+        try:
+            from rapidocr import __version__ as v  # type: ignore[attr-defined]
+        except Exception:
+            v = "unknown"
+        self.version = f"rapidocr-{v}"
+
+    @staticmethod
+    def _bgr(image: np.ndarray) -> np.ndarray:
+        if image.ndim == 2:
+            return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
+        return np.ascontiguousarray(image[..., ::-1])
+
+    def detect(self, image: np.ndarray) -> list[Region]:
+        out = self._engine(self._bgr(image), use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(out, "boxes", None)
+        scores = getattr(out, "scores", None)
+        if boxes is None:
+            return []
+        regions = []
+        for i, quad in enumerate(np.asarray(boxes)):
+            xs, ys = quad[:, 0], quad[:, 1]
+            score = float(scores[i]) if scores is not None and i < len(scores) else 1.0
+            regions.append(Region(int(np.floor(xs.min())), int(np.floor(ys.min())),
+                                  int(np.ceil(xs.max())) + 1, int(np.ceil(ys.max())) + 1, score))
+        return regions
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[Region]]:
+        return [self.detect(im) for im in images]
+
+    def read(self, image: np.ndarray, regions: list[Any]) -> list[str]:
+        texts = []
+        for r in regions:
+            crop = image[max(0, r.y0):r.y1, max(0, r.x0):r.x1]
+            if crop.size == 0:
+                texts.append("")
+                continue
+            out = self._engine(self._bgr(crop), use_det=False, use_cls=False, use_rec=True)
+            txts = getattr(out, "txts", None) or ()
+            texts.append(" ".join(t for t in txts if t))
+        return texts
+
+
+def load_finder(kind: str, weights_dir: Path | None, device: str) -> TextFinderLike:
+    """Load the configured finder; errors propagate so the stage can quarantine, not pass."""
+    if kind == "rapidocr":
+        return RapidOcrFinder()
+    from models.inference import TextFinder
+
+    return TextFinder.load(weights_dir=weights_dir, device=device)

@@ -1,0 +1,236 @@
+"""The pixel stage: find burned-in text, remove it, prove it is gone, or hold the instance back.
+
+Per instance: decode (quarantine if impossible) → detect on display renderings of every distinct
+frame, united with known-region rules → policy (redact all, or keep configured safe text) →
+restore the masked pixels with the configured backend → verify by detecting again, solid-fill
+what still shows text, quarantine what fails after that → write changed pixels losslessly.
+
+An instance with nothing to redact is returned untouched (same object, same PixelData bytes,
+same transfer syntax). Clean Pixel Data (113101) is declared only when the stage ran and its
+verification passed. The report holds counts, box coordinates, backend, verification result
+and model versions — never recognized text.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from pydicom import Dataset
+
+from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine
+from gateway.pixels.decode import Decoded, decode, has_pixel_data
+from gateway.pixels.detect import TextDetector
+from gateway.pixels.encode import mark_clean, write_frames
+from gateway.pixels.finders import TextFinderLike, load_finder, resolve_device
+from gateway.pixels.inpaint import FillInpainter, Inpainter, RestoreContext, make_backend
+from gateway.pixels.known import known_boxes
+from gateway.pixels.mask import components, frame_mask
+from gateway.pixels.policy import display_region, split
+from gateway.pixels.regions import Box
+from gateway.pixels.verify import check_frame
+
+log = logging.getLogger(__name__)
+
+
+class PixelStage:
+    """Instance stage; models load on first use so start-up and text-free workers stay cheap."""
+
+    name = "pixels"
+
+    def __init__(self, config: Any, device: str = "auto", *, finder: TextFinderLike | None = None,
+                 backend: Inpainter | None = None, classify: Any = None, identifiers_from: Any = None):
+        # ``config`` may be the GatewayConfig or its ``pixels`` section.
+        self.config = getattr(config, "pixels", config)
+        requested = device if device != "auto" else self.config.device
+        self.device = resolve_device(requested)
+        self._finder = finder
+        self._backend = backend
+        self._classify = classify
+        self._identifiers_from = identifiers_from
+        self._fill = FillInpainter()
+        self._lock = threading.Lock()
+
+    # -- lazy models -------------------------------------------------------------------------
+    @property
+    def finder(self) -> TextFinderLike:
+        if self._finder is None:
+            with self._lock:
+                if self._finder is None:
+                    try:
+                        self._finder = load_finder(self.config.detector, self.config.weights_dir, self.device)
+                    except Exception as exc:
+                        log.error("text detector cannot be loaded: %s", type(exc).__name__)
+                        raise Quarantine(f"text detector unavailable ({type(exc).__name__})") from None
+        return self._finder
+
+    @property
+    def backend(self) -> Inpainter:
+        if self._backend is None:
+            with self._lock:
+                if self._backend is None:
+                    self._backend = make_backend(self.config, self.device)
+        return self._backend
+
+    def _detector(self) -> TextDetector:
+        c = self.config
+        return TextDetector(self.finder, c.detector_max_side, c.min_score, c.changed_area_full_check)
+
+    def _classifier(self, original: Dataset):
+        if self._classify is not None:
+            classify = self._classify
+            identifiers = self._identifiers_from(original) if self._identifiers_from else None
+        else:
+            from models.phi import Identifiers, classify
+
+            identifiers = Identifiers.from_dataset(original)
+        return lambda text: classify(text, identifiers)
+
+    # -- the stage -----------------------------------------------------------------------------
+    def __call__(self, ds: Dataset, ctx: InstanceContext) -> Dataset:
+        if not has_pixel_data(ds):
+            return ds
+        started = time.perf_counter()
+        report = ctx.report(self.name)
+        cfg = self.config
+        n_frames = int(ds.get("NumberOfFrames", 1) or 1)
+        if n_frames > cfg.max_frames:
+            raise Quarantine(f"instance has {n_frames} frames, more than pixels.max_frames")
+        decoded = decode(ds)
+        detector = self._detector()
+        finder = detector.finder
+        header = ctx.original
+
+        result = detector.detect(decoded, ds)
+        boxes = result.boxes + known_boxes(cfg.known_regions, header)
+        displays: dict[int, np.ndarray] = {}
+
+        def display_of(frame: int, frames: np.ndarray | None = None) -> np.ndarray:
+            if frames is not None:
+                view = Decoded(frames, decoded.photometric, decoded.layout, decoded.bits_stored,
+                               decoded.signed, decoded.from_palette)
+                return detector.render(view, frame, ds)
+            if frame not in displays:
+                displays[frame] = detector.render(decoded, frame, ds)
+            return displays[frame]
+
+        classify = None
+        if cfg.policy == "keep_safe" and boxes:
+            classify = self._classifier(header)
+            redact, kept = split(boxes, cfg.policy, cfg.keep_classes, finder, display_of, classify)
+        else:
+            redact, kept = list(boxes), []
+
+        report.details.update({
+            "frames": result.frames_total,
+            "frames_checked": result.frames_checked,
+            "frames_skipped_duplicate": result.frames_skipped,
+            "detector_version": getattr(finder, "version", "unknown"),
+            "policy": cfg.policy,
+        })
+        report.count("regions_detected", len(result.boxes))
+        report.count("regions_kept", len(kept))
+
+        if not redact:
+            # Nothing to remove: the detection itself was the verification.
+            report.details.update({"regions": [], "backend": None, "verification": "passed"})
+            report.count("instances_unchanged")
+            ctx.declare(CLEAN_PIXEL_DATA)
+            report.details["seconds"] = round(time.perf_counter() - started, 4)
+            return ds
+
+        frames = decoded.frames.copy()
+        rows, cols = frames.shape[1:3]
+        value_range = decoded.value_range
+        rctx = RestoreContext(str(header.get("Modality", "") or ""), value_range)
+        backend = self.backend
+        touched: dict[int, np.ndarray] = {}
+        for k in range(decoded.n_frames):
+            mask = frame_mask(redact, k, rows, cols, cfg.dilate)
+            if mask.any():
+                frames[k] = backend.restore(frames[k], mask, rctx)
+                touched[k] = mask
+
+        verification = "not run"
+        fallbacks: list[Box] = []
+        if cfg.verify:
+            still_safe = None
+            if kept and classify is not None:
+                def still_safe(frame: int, found: list[Box]) -> list[bool]:
+                    texts = finder.read(display_of(frame, frames), [display_region(b) for b in found])
+                    return [bool(t.strip()) and classify(t) in cfg.keep_classes for t in texts]
+
+            verification = "passed"
+            rounds = cfg.fill_rounds
+            for attempt in range(rounds + 1):
+                failing: dict[int, list[Box]] = {}
+                for k in _frames_to_verify(frames, touched):
+                    check = check_frame(detector, display_of(k, frames), k, touched.get(k, np.zeros((rows, cols), bool)),
+                                        kept, still_safe)
+                    if check.failures:
+                        failing[k] = check.failures
+                if not failing:
+                    break
+                if attempt == rounds:
+                    report.details.update({"regions": [b.as_report() for b in redact],
+                                           "fallback_regions": [b.as_report() for b in fallbacks],
+                                           "backend": backend.name, "verification": "failed"})
+                    raise Quarantine("burned-in text still detected after restoration and solid fill")
+                verification = "passed after fill fallback"
+                for k, found in failing.items():
+                    fill_mask = _fallback_mask(found, touched.get(k), rows, cols, cfg.dilate)
+                    for k2 in _same_frames(frames, k, touched):
+                        frames[k2] = self._fill.restore(frames[k2], fill_mask, rctx)
+                        touched[k2] = touched.get(k2, np.zeros_like(fill_mask)) | fill_mask
+                    fallbacks.extend(Box(b.x0, b.y0, b.x1, b.y1, k, "verify") for b in found)
+
+        write_frames(ds, decoded, frames, cfg.output_syntax)
+        mark_clean(ds)
+        report.details.update({
+            "regions": [b.as_report() for b in redact],
+            "fallback_regions": [b.as_report() for b in fallbacks],
+            "backend": backend.name,
+            "backend_version": getattr(backend, "version", backend.name),
+            "verification": verification,
+            "frames_changed": len(touched),
+            "transfer_syntax": str(ds.file_meta.TransferSyntaxUID),
+        })
+        report.count("regions_redacted", len(redact))
+        report.count("regions_fallback_fill", len(fallbacks))
+        report.count("instances_changed")
+        if cfg.verify:
+            ctx.declare(CLEAN_PIXEL_DATA)
+        report.details["seconds"] = round(time.perf_counter() - started, 4)
+        return ds
+
+
+def _frames_to_verify(frames: np.ndarray, touched: dict[int, np.ndarray]) -> list[int]:
+    """Changed frames, each distinct restored frame once."""
+    import hashlib
+
+    seen: set[bytes] = set()
+    out = []
+    for k in sorted(touched):
+        digest = hashlib.blake2b(frames[k].tobytes(), digest_size=16).digest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(k)
+    return out
+
+
+def _same_frames(frames: np.ndarray, k: int, touched: dict[int, np.ndarray]) -> list[int]:
+    """Frame ``k`` and every touched frame identical to it (verified once, fixed together)."""
+    return [j for j in sorted(set(touched) | {k}) if j == k or np.array_equal(frames[j], frames[k])]
+
+
+def _fallback_mask(found: list[Box], mask: np.ndarray | None, rows: int, cols: int, dilate: int) -> np.ndarray:
+    """The failing boxes, plus every restored part they touch, to be solid-filled."""
+    out = frame_mask([Box(b.x0, b.y0, b.x1, b.y1) for b in found], 0, rows, cols, dilate)
+    if mask is not None:
+        for part in components(mask):
+            if any(part.intersects(b) for b in found):
+                out[part.y0:part.y1, part.x0:part.x1] |= mask[part.y0:part.y1, part.x0:part.x1]
+    return out

@@ -1,0 +1,88 @@
+"""Recording a received instance: the last step before the sender hears "success"."""
+
+from __future__ import annotations
+
+import enum
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from gateway.ingest.validate import InstanceHeader
+from gateway.keys import keyed_digest
+from gateway.queue.models import Instance, InstanceState, Study, StudyState, utcnow
+
+
+class Intake(enum.Enum):
+    NEW = "new"
+    DUPLICATE = "duplicate"  # same instance, same bytes: already safe, nothing to do
+    REPLACED = "replaced"  # same instance, new bytes: the new version will be processed
+
+
+def study_key(secret: bytes, study_uid: str) -> str:
+    return keyed_digest(secret, "study", study_uid)
+
+
+def instance_key(secret: bytes, sop_instance_uid: str) -> str:
+    return keyed_digest(secret, "instance", sop_instance_uid)
+
+
+def register_instance(
+    session: Session,
+    secret: bytes,
+    header: InstanceHeader,
+    spool_path: Path,
+    sha256: str,
+    size: int,
+    calling_ae: str,
+) -> tuple[Intake, Study, str | None]:
+    """Insert or update the study and instance rows.
+
+    Returns the outcome, the study, and the spool path that is no longer referenced (the
+    superseded version's file), which the caller deletes after commit.
+    """
+    now = utcnow()
+    skey = study_key(secret, header.study_instance_uid)
+    study = session.scalars(select(Study).where(Study.study_key == skey)).one_or_none()
+    if study is None:
+        study = Study(study_key=skey, calling_ae=calling_ae, state=StudyState.RECEIVING)
+        session.add(study)
+        session.flush()
+
+    ikey = instance_key(secret, header.sop_instance_uid)
+    instance = session.scalars(select(Instance).where(Instance.sop_key == ikey)).one_or_none()
+    if instance is not None and instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
+        return Intake.DUPLICATE, study, None
+
+    study.last_received_at = now
+    if study.state in (StudyState.DONE, StudyState.FAILED):
+        study.state = StudyState.RECEIVING
+
+    if instance is None:
+        session.add(
+            Instance(
+                study_id=study.id,
+                sop_key=ikey,
+                sop_class_uid=header.sop_class_uid,
+                transfer_syntax_uid=header.transfer_syntax_uid,
+                spool_path=str(spool_path),
+                sha256=sha256,
+                size=size,
+                state=InstanceState.RECEIVED,
+                received_at=now,
+            )
+        )
+        return Intake.NEW, study, None
+
+    superseded = instance.spool_path if instance.spool_path != str(spool_path) else None
+    instance.study_id = study.id
+    instance.sop_class_uid = header.sop_class_uid
+    instance.transfer_syntax_uid = header.transfer_syntax_uid
+    instance.spool_path = str(spool_path)
+    instance.sha256 = sha256
+    instance.size = size
+    instance.state = InstanceState.RECEIVED
+    instance.job_id = None
+    instance.error = None
+    instance.received_at = now
+    return Intake.REPLACED, study, superseded

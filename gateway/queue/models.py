@@ -1,0 +1,167 @@
+"""State of the gateway: studies, instances, jobs, de-identified outputs and deliveries.
+
+No column holds patient data. Studies and instances are keyed by a keyed hash of their
+original UID (so a repeat of the same instance is recognised without storing the UID), and
+shown by their de-identified UID once the worker has made one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from gateway.db import Base
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class StudyState:
+    RECEIVING = "receiving"  # instances arriving; not yet quiet for stable_after seconds
+    READY = "ready"  # quiet; a job waits for a worker
+    PROCESSING = "processing"
+    FORWARDING = "forwarding"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class InstanceState:
+    RECEIVED = "received"
+    QUEUED = "queued"  # part of a job
+    PROCESSED = "processed"  # de-identified outputs written
+    DELIVERED = "delivered"  # every destination accepted it
+    QUARANTINED = "quarantined"
+    FAILED = "failed"
+
+
+class JobState:
+    PENDING = "pending"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class DeliveryState:
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Study(Base):
+    __tablename__ = "studies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # HMAC of the original StudyInstanceUID: identifies the study without revealing it.
+    study_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    # De-identified StudyInstanceUID, known once the first instance was processed.
+    anon_uid: Mapped[str | None] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=StudyState.RECEIVING, index=True)
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    first_received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    instances: Mapped[list[Instance]] = relationship(back_populates="study")
+
+    @property
+    def label(self) -> str:
+        """How people see this study: its de-identified UID, or a key prefix before that."""
+        return self.anon_uid or f"key:{self.study_key[:16]}"
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    # HMAC of the original SOPInstanceUID.
+    sop_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    anon_uid: Mapped[str | None] = mapped_column(String(64))
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    # Spool file, named by the SHA-256 of its bytes.
+    spool_path: Mapped[str | None] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default=InstanceState.RECEIVED, index=True)
+    job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    study: Mapped[Study] = relationship(back_populates="instances")
+
+
+class Job(Base):
+    """One round of de-identification over the instances of a study that were waiting.
+
+    Instances arriving while a job runs are left out of it and form the study's next job.
+    """
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=JobState.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Output(Base):
+    """A de-identified instance in the outbox, for one profile."""
+
+    __tablename__ = "outputs"
+    __table_args__ = (UniqueConstraint("instance_id", "profile"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    profile: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(512))
+    anon_uid: Mapped[str] = mapped_column(String(64))
+    sop_class_uid: Mapped[str] = mapped_column(String(64))
+    transfer_syntax_uid: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Delivery(Base):
+    """One output to one destination, with its retry state."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("output_id", "destination"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    output_id: Mapped[int] = mapped_column(ForeignKey("outputs.id"), index=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
+    destination: Mapped[str] = mapped_column(String(64), index=True)
+    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_status: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    output: Mapped[Output] = relationship()
+
+
+class QuarantineEntry(Base):
+    """An input that was refused or kept back, with a reason that carries no patient data."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    stage: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(String(512))
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"))

@@ -1,0 +1,86 @@
+"""Turning quiet studies into jobs, and taking back jobs whose worker died.
+
+Run periodically by the scheduler. Both steps are idempotent, so several gateway processes
+may run them against one database.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+
+from gateway.audit import events as audit
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.queue.models import (
+    Instance,
+    InstanceState,
+    Job,
+    JobState,
+    Study,
+    StudyState,
+    utcnow,
+)
+
+
+def queue_stable_studies(db: Database, config: GatewayConfig) -> int:
+    """Give each quiet study's waiting instances a job; returns the number of jobs made.
+
+    A study with a job still pending or running gets no second one: its newly arrived
+    instances wait and become the follow-up job once the current one is finished, so two
+    workers never hold the same study.
+    """
+    cutoff = utcnow() - timedelta(seconds=config.queue.stable_after)
+    busy = select(Job.study_id).where(Job.state.in_([JobState.PENDING, JobState.RUNNING]))
+    waiting = (
+        select(Instance.study_id, func.count(Instance.id))
+        .join(Study, Study.id == Instance.study_id)
+        .where(Instance.state == InstanceState.RECEIVED)
+        .where(Study.last_received_at <= cutoff)
+        .where(Instance.study_id.not_in(busy))
+        .group_by(Instance.study_id)
+    )
+    made = 0
+    with db.session() as session:
+        for study_id, count in session.execute(waiting).all():
+            study = session.get(Study, study_id)
+            job = Job(study_id=study_id, state=JobState.PENDING)
+            session.add(job)
+            session.flush()
+            session.execute(
+                update(Instance)
+                .where(Instance.study_id == study_id, Instance.state == InstanceState.RECEIVED)
+                .values(state=InstanceState.QUEUED, job_id=job.id)
+            )
+            study.state = StudyState.READY
+            audit.record(session, audit.STABLE, study=study, actor="scheduler", instances=count, job=job.id)
+            made += 1
+    return made
+
+
+def reclaim_expired_leases(db: Database, config: GatewayConfig) -> int:
+    """Jobs whose lease ran out go back to pending, or fail after too many attempts."""
+    now = utcnow()
+    reclaimed = 0
+    with db.session() as session:
+        expired = session.scalars(
+            select(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
+        ).all()
+        for job in expired:
+            study = session.get(Study, job.study_id)
+            job.lease_owner = None
+            job.lease_expires_at = None
+            if job.attempts >= config.queue.max_job_attempts:
+                job.state = JobState.FAILED
+                job.finished_at = now
+                job.error = "lease expired too often"
+                study.state = StudyState.FAILED
+                audit.record(session, audit.FAILED, study=study, actor="scheduler", job=job.id,
+                             reason="worker lease expired too often", attempts=job.attempts)
+            else:
+                job.state = JobState.PENDING
+                audit.record(session, audit.LEASE_EXPIRED, study=study, actor="scheduler",
+                             job=job.id, attempts=job.attempts)
+            reclaimed += 1
+    return reclaimed

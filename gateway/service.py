@@ -1,0 +1,97 @@
+"""Running the gateway's parts: receiver, scheduler, worker and forwarder.
+
+``serve`` runs all four in one process; each also runs alone against the same database and
+spool, so a site can put CPU workers for headers and a GPU worker for pixels on other hosts.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.deid.secret import load_secret
+from gateway.egress.forwarder import Forwarder, purge_delivered
+from gateway.ingest.scp import start_receiver
+from gateway.pipeline.build import build_pipeline
+from gateway.pipeline.worker import Worker
+from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
+
+log = logging.getLogger("gateway")
+
+PARTS = ("receive", "schedule", "work", "forward")
+
+
+@dataclass
+class Runtime:
+    config: GatewayConfig
+    db: Database
+    secret: bytes
+
+
+def open_runtime(config: GatewayConfig) -> Runtime:
+    for directory in (config.storage.spool, config.storage.outbox, config.storage.quarantine):
+        directory.mkdir(parents=True, exist_ok=True)
+    db = Database(config.database.url)
+    db.create_schema()
+    return Runtime(config, db, load_secret(config))
+
+
+def _scheduler(runtime: Runtime) -> BackgroundScheduler:
+    config, db = runtime.config, runtime.db
+
+    def tick() -> None:
+        try:
+            reclaim_expired_leases(db, config)
+            queue_stable_studies(db, config)
+            purge_delivered(db, config)
+        except Exception as exc:  # a locked database must not kill the scheduler
+            log.error("scheduler tick failed: %s", type(exc).__name__)
+
+    scheduler = BackgroundScheduler()
+    scheduler.add_job(tick, "interval", seconds=config.queue.scan_interval, max_instances=1,
+                      coalesce=True, id="queue-tick")
+    return scheduler
+
+
+def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
+        stop: threading.Event | None = None) -> None:
+    """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set)."""
+    runtime = open_runtime(config)
+    stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+
+    threads = []
+    if "work" in parts:
+        # Built before the receiver listens: a stage that cannot start stops start-up.
+        pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device)
+        worker = Worker(config, runtime.db, pipeline)
+        threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name="worker"))
+    if "forward" in parts:
+        forwarder = Forwarder(config, runtime.db)
+        threads.append(threading.Thread(target=forwarder.run_forever, args=(stop,), name="forwarder"))
+    server = start_receiver(config, runtime.db, runtime.secret) if "receive" in parts else None
+    scheduler = _scheduler(runtime) if "schedule" in parts else None
+    if scheduler:
+        scheduler.start()
+    for thread in threads:
+        thread.start()
+    log.info("gateway running: %s", ", ".join(parts))
+    try:
+        stop.wait()
+    finally:
+        log.info("stopping")
+        if server:
+            server.shutdown()
+        if scheduler:
+            scheduler.shutdown(wait=True)
+        for thread in threads:
+            thread.join()
+        runtime.db.dispose()

@@ -1,0 +1,218 @@
+"""Classify recognised burned-in text as PHI, for redaction decisions and the audit log.
+
+The strongest evidence is the instance's own header: a burned-in string that fuzzily matches the
+patient's name parts, IDs, dates (in any format), institution or age is PHI.  Without a header
+match, patterns (dates, times, long digit runs, "LAST^FIRST" / "LAST, FIRST") still flag PHI.
+Known scanner vocabulary (laterality, probe names, MI/TIS, depth) is "safe".  Only the category is
+ever logged, never the text.  The default `Policy` redacts every detected region regardless.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from difflib import SequenceMatcher
+from typing import Any, Iterable
+
+CATEGORIES = ("name", "id", "date", "institution", "age", "phi-pattern", "safe", "other")
+
+NAME_TAGS = ("PatientName", "OtherPatientNames", "PatientBirthName", "PatientMotherBirthName", "ReferringPhysicianName",
+             "PerformingPhysicianName", "OperatorsName", "NameOfPhysiciansReadingStudy", "RequestingPhysician",
+             "PhysiciansOfRecord", "ResponsiblePerson")
+ID_TAGS = ("PatientID", "OtherPatientIDs", "AccessionNumber", "StudyID", "IssuerOfPatientID", "AdmissionID",
+           "RequestedProcedureID", "PerformedProcedureStepID", "MedicalRecordLocator")
+DATE_TAGS = ("PatientBirthDate", "StudyDate", "SeriesDate", "AcquisitionDate", "ContentDate", "InstanceCreationDate")
+INSTITUTION_TAGS = ("InstitutionName", "InstitutionAddress", "InstitutionalDepartmentName", "StationName",
+                    "ReferringPhysicianAddress", "PatientAddress")
+MONTHS = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
+#: Institution words too common to identify anyone on their own.
+GENERIC_WORDS = {"HOSPITAL", "MEDICAL", "CENTER", "CENTRE", "CLINIC", "COMMUNITY", "HEALTH", "UNIVERSITY", "MED",
+                 "CTR", "THE", "OF", "AND", "IMAGING", "RADIOLOGY", "DEPT", "DEPARTMENT", "SAINT", "ST", "GENERAL"}
+SAFE_TOKENS = {"L", "R", "AP", "PA", "LAT", "LLAT", "RLAT", "LCC", "RCC", "LMLO", "RMLO", "MLO", "CC", "OBL",
+               "PORTABLE", "UPRIGHT", "SEMI-UPRIGHT", "SUPINE", "ERECT", "PRONE", "STANDING", "AXIAL", "SAG", "COR",
+               "TRANS", "ANT", "POST", "HEAD", "FEET", "RT", "LT", "ABD", "PWR", "THI", "GEN", "CINE", "CRD", "RES",
+               "PEN", "CF", "PW", "2D", "FROZEN", "SECTOR", "OFF", "ON", "IZQ", "DER", "SCOUT", "TOPOGRAM", "MI",
+               "TIS", "TIB", "TIC", "AO", "DR", "FR", "PRF", "WL", "WW", "KV", "KVP", "MAS", "MA", "SL", "THK", "TR",
+               "TE", "FOV", "DFOV", "IM", "SE", "ZOOM", "HR", "BPM", "CM", "MM", "HZ", "DB", "PAGE", "TILT", "G",
+               "GN", "P", "C", "M", "B", "PM", "AM", "LIVER", "KIDNEY", "THYROID", "GB", "CBD", "DIST", "AREA", "VOL",
+               "VEL", "CONTRAST", "NON-CON", "ARTERIAL", "VENOUS", "WEIGHT", "BEARING", "LYMPH", "NODE"}
+SAFE_PATTERN = re.compile(r"^(?:[A-Z]{1,4}\d{0,2}-\d{1,2}[A-Z]*|\d+(?:\.\d+)?\s*(?:CM|MM|HZ|DB|%|KVP?|MAS|MA|BPM|°)|"
+                          r"[+-]?\d+(?:\.\d+)?|[A-Z]{1,4}\s*[:=<>]?\s*\d+(?:\.\d+)?%?)$")
+
+DATE_PATTERNS = [
+    re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?!\d)"),  # m/d/y or d.m.y
+    re.compile(r"(?<!\d)(\d{4})[/.\-](\d{1,2})[/.\-](\d{1,2})(?!\d)"),  # y-m-d
+    re.compile(r"(?<!\d)(19\d{2}|20\d{2})(\d{2})(\d{2})(?!\d)"),  # yyyymmdd
+    re.compile(r"(?<!\d)(\d{4})\s+([A-Z]{3})[A-Z]*\.?\s+(\d{1,2})(?!\d)"),  # 2013 Jul 13
+    re.compile(r"(?<!\d)(\d{1,2})[\s\-]([A-Z]{3})[A-Z]*\.?[\s\-,]+(\d{2,4})(?!\d)"),  # 13-JUL-2013, 13 July 2013
+    re.compile(r"(?<![A-Z])([A-Z]{3})[A-Z]*\.?\s+(\d{1,2}),?\s+(\d{4})(?!\d)"),  # Jul 13, 2013
+]
+TIME_PATTERN = re.compile(r"(?<!\d)\d{1,2}:\d{2}(?::\d{2})?(?!\d)")
+ID_PATTERN = re.compile(r"\d[\d\-]{5,}\d|[A-Z]{1,3}\d{6,}")
+AGE_PATTERN = re.compile(r"(?<!\d)(\d{1,3})\s*(?:Y|YRS?|YEARS?|YO)\b|\bAGE:?\s*(\d{1,3})\b")
+NAME_PATTERN = re.compile(r"^[A-Z][A-Z'\-]+(?:\^[A-Z'\-]*)+$|^[A-Z][A-Z'\-]+,\s*[A-Z][A-Z'\-]+")
+
+
+@dataclass
+class Identifiers:
+    """Identifying values from the instance's own header, normalised for matching."""
+
+    names: list[str] = field(default_factory=list)  # individual name parts, upper case
+    ids: list[str] = field(default_factory=list)  # alphanumerics only, upper case
+    dates: list[tuple[int, int, int]] = field(default_factory=list)  # (year, month, day)
+    institutions: list[str] = field(default_factory=list)
+    ages: list[int] = field(default_factory=list)
+
+    @classmethod
+    def from_dataset(cls, ds: Any) -> "Identifiers":
+        ident = cls()
+        for tag in NAME_TAGS:
+            for value in _values(ds, tag):
+                ident.names.extend(p for p in re.split(r"[\^\s,=.]+", str(value).upper()) if len(p) >= 2)
+        for tag in ID_TAGS:
+            ident.ids.extend(v for v in (_alnum(x) for x in _values(ds, tag)) if len(v) >= 3)
+        for tag in DATE_TAGS:
+            for value in _values(ds, tag):
+                text = str(value)
+                if re.fullmatch(r"\d{8}", text):
+                    ident.dates.append((int(text[:4]), int(text[4:6]), int(text[6:8])))
+        for tag in INSTITUTION_TAGS:
+            ident.institutions.extend(str(v).upper() for v in _values(ds, tag) if str(v).strip())
+        for value in _values(ds, "PatientAge"):
+            m = re.match(r"(\d{1,3})", str(value))
+            if m:
+                ident.ages.append(int(m.group(1)))
+        ident.names = sorted(set(ident.names))
+        ident.ids = sorted(set(ident.ids))
+        ident.dates = sorted(set(ident.dates))
+        return ident
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Which categories are redacted. The default redacts every detected region."""
+
+    keep: frozenset[str] = frozenset()
+
+    def redact(self, category: str) -> bool:
+        return category not in self.keep
+
+
+DEFAULT_POLICY = Policy()
+KEEP_SAFE_POLICY = Policy(keep=frozenset({"safe"}))
+
+
+def _values(ds: Any, tag: str) -> list:
+    value = getattr(ds, tag, None) if ds is not None else None
+    if value is None or value == "":
+        return []
+    if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+        return [v for v in value if v not in (None, "")]
+    return [value]
+
+
+def _alnum(text: Any) -> str:
+    return re.sub(r"[^0-9A-Z]", "", str(text).upper())
+
+
+def _similar(a: str, b: str) -> float:
+    return SequenceMatcher(None, a, b).ratio()
+
+
+def dates_in(text: str) -> list[tuple[int, int, int]]:
+    """Every plausible (y, m, d) reading of date-like substrings (ambiguous d/m orders included)."""
+    found = []
+    upper = text.upper()
+    for i, pattern in enumerate(DATE_PATTERNS):
+        for m in pattern.finditer(upper):
+            a, b, c = m.groups()
+            try:
+                if i == 0:
+                    y = int(c) + (1900 if len(c) == 2 and int(c) > 30 else 2000 if len(c) == 2 else 0)
+                    found += [(y, int(a), int(b)), (y, int(b), int(a))]
+                elif i in (1, 2):
+                    found.append((int(a), int(b), int(c)))
+                elif i == 3:
+                    found.append((int(a), MONTHS.get(b[:3], 0), int(c)))
+                elif i == 4:
+                    found.append((int(c), MONTHS.get(b[:3], 0), int(a)))
+                else:
+                    found.append((int(c), MONTHS.get(a[:3], 0), int(b)))
+            except ValueError:
+                continue
+    return [d for d in found if 1 <= d[1] <= 12 and 1 <= d[2] <= 31]
+
+
+def _matches_name(tokens: list[str], names: Iterable[str]) -> bool:
+    for token in tokens:
+        if len(token) < 3:
+            continue
+        for name in names:
+            if len(name) >= 3 and (token == name or (len(token) >= 4 and _similar(token, name) >= 0.8)):
+                return True
+    return False
+
+
+def _matches_id(text: str, ids: Iterable[str]) -> bool:
+    compact = _alnum(text)
+    for value in ids:
+        if len(value) < 4:
+            continue
+        if value in compact:
+            return True
+        if len(compact) >= len(value) - 1:  # one OCR slip allowed
+            for start in range(0, max(1, len(compact) - len(value) + 2)):
+                if _similar(compact[start:start + len(value)], value) >= 1 - 1.5 / len(value):
+                    return True
+    return False
+
+
+def _matches_institution(tokens: list[str], institutions: Iterable[str]) -> bool:
+    for inst in institutions:
+        words = [w for w in re.split(r"[^A-Z0-9']+", inst) if len(w) >= 3 and w not in GENERIC_WORDS]
+        if words and sum(any(_similar(w, t) >= 0.8 for t in tokens) for w in words) >= max(1, len(words) // 2):
+            return True
+    return False
+
+
+def _is_safe(text: str, tokens: list[str]) -> bool:
+    if not tokens:
+        return False
+    upper = text.upper().strip()
+    if all(t in SAFE_TOKENS or SAFE_PATTERN.match(t) for t in tokens):
+        return True
+    parts = [p for p in re.split(r"\s{2,}|\s(?=[A-Z]{1,4}[:=<]?\s?\d)", upper) if p.strip()]
+    return bool(parts) and all(SAFE_PATTERN.match(p.strip()) or p.strip() in SAFE_TOKENS for p in parts)
+
+
+def classify(text: str, identifiers: Identifiers | None = None) -> str:
+    """Category of one recognised string: name, id, date, institution, age, phi-pattern, safe or other."""
+    identifiers = identifiers or Identifiers()
+    upper = " ".join(text.upper().split())
+    if not upper:
+        return "other"
+    tokens = [t for t in re.split(r"[\s\^,;:/()\[\]]+", upper) if t]
+    alpha_tokens = [re.sub(r"[^A-Z'\-]", "", t) for t in tokens]
+    if identifiers.names and _matches_name(alpha_tokens, identifiers.names):
+        return "name"
+    if identifiers.ids and _matches_id(upper, identifiers.ids):
+        return "id"
+    found_dates = dates_in(upper)
+    if identifiers.dates and any(d in identifiers.dates for d in found_dates):
+        return "date"
+    if identifiers.institutions and _matches_institution(alpha_tokens, identifiers.institutions):
+        return "institution"
+    age = AGE_PATTERN.search(upper)
+    if age and identifiers.ages and int(age.group(1) or age.group(2)) in identifiers.ages:
+        return "age"
+    if found_dates or TIME_PATTERN.search(upper) or ID_PATTERN.search(upper) or NAME_PATTERN.search(upper) or age:
+        return "phi-pattern"
+    if _is_safe(upper, tokens):
+        return "safe"
+    return "other"
+
+
+def redact(text: str, identifiers: Identifiers | None = None, policy: Policy = DEFAULT_POLICY) -> tuple[bool, str]:
+    """(redact?, category) for one region under a policy."""
+    category = classify(text, identifiers)
+    return policy.redact(category), category

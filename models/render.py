@@ -1,0 +1,117 @@
+"""Display rendering: turn stored DICOM pixel values into the 8-bit image a person would see.
+
+Burned-in text is only "visible" relative to a display mapping, so the detector always looks at
+an 8-bit rendering.  The stored values can be 8-16 bit, signed, rescaled, MONOCHROME1, or (as in
+some de-identification corpora) already-rendered 0-255 values kept in 16 bits with the original
+window tags left behind.  A window that does not fit the data would render the image black, so a
+window is used only when it plausibly matches the pixel values; otherwise percentiles are used.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+#: Percentiles used when no usable VOI window exists.
+PERCENTILES = (0.5, 99.8)
+
+
+def _first(value: Any) -> float | None:
+    """Window tags may be multi-valued; the first value is the default presentation."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(value, str):
+            value = value[0]
+        return float(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _window_fits(data: np.ndarray, lo: float, hi: float) -> bool:
+    """A window is trusted when most of the data's range overlaps it and it is not far wider."""
+    if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
+        return False
+    sample = data[:: max(1, data.shape[0] // 256), :: max(1, data.shape[1] // 256)]
+    p_lo, p_hi = np.percentile(sample, (1.0, 99.0))
+    span = max(float(p_hi - p_lo), 1e-6)
+    overlap = min(p_hi, hi) - max(p_lo, lo)
+    return overlap >= 0.5 * span and span >= 0.1 * (hi - lo)
+
+
+def _linear(data: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    scaled = (data.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1e-6))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def percentile_window(data: np.ndarray) -> tuple[float, float]:
+    sample = data[:: max(1, data.shape[0] // 512), :: max(1, data.shape[1] // 512)]
+    lo, hi = np.percentile(sample, PERCENTILES)
+    if hi <= lo:
+        lo, hi = float(data.min()), float(data.max())
+    if hi <= lo:
+        hi = lo + 1.0
+    return float(lo), float(hi)
+
+
+def display_image(pixels: np.ndarray, ds: Any | None = None) -> np.ndarray:
+    """Render one frame (HxW or HxWx3) to uint8: modality LUT, VOI window or percentiles, MONOCHROME1.
+
+    Colour frames (HxWx3/4) are returned as 8-bit RGB (scaled if stored wider than 8 bits).
+    A uint8 greyscale frame without a dataset is taken to be a display image already.
+    """
+    pixels = np.asarray(pixels)
+    if pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+        rgb = pixels[..., :3]
+        if rgb.dtype == np.uint8:
+            return np.ascontiguousarray(rgb)
+        lo, hi = percentile_window(rgb.reshape(rgb.shape[0], -1))
+        return _linear(rgb, min(lo, 0.0), hi)
+    if pixels.ndim != 2:
+        raise ValueError(f"expected HxW or HxWx3 pixels, got shape {pixels.shape}")
+
+    photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2") or "MONOCHROME2") if ds is not None else "MONOCHROME2"
+    if ds is None and pixels.dtype == np.uint8:
+        return np.ascontiguousarray(pixels)
+
+    data = pixels.astype(np.float32)
+    if ds is not None:
+        slope = _first(getattr(ds, "RescaleSlope", None))
+        intercept = _first(getattr(ds, "RescaleIntercept", None))
+        if slope is not None or intercept is not None:
+            data = data * (slope if slope else 1.0) + (intercept or 0.0)
+
+    window = None
+    if ds is not None:
+        center = _first(getattr(ds, "WindowCenter", None))
+        width = _first(getattr(ds, "WindowWidth", None))
+        if center is not None and width is not None and width > 1:
+            lo, hi = center - 0.5 - (width - 1) / 2, center - 0.5 + (width - 1) / 2
+            if _window_fits(data, lo, hi):
+                window = (lo, hi)
+    if window is None:
+        if pixels.dtype == np.uint8 and ds is not None and float(data.max()) - float(data.min()) > 64:
+            window = (float(data.min()), float(data.max()))
+        else:
+            window = percentile_window(data)
+    out = _linear(data, *window)
+    if photometric.upper() == "MONOCHROME1":
+        out = 255 - out
+    return out
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Luma of an RGB display image (a greyscale image passes through)."""
+    if image.ndim == 2:
+        return image
+    rgb = image[..., :3].astype(np.float32)
+    return (0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2] + 0.5).astype(np.uint8)
+
+
+def as_display(image: np.ndarray) -> np.ndarray:
+    """What the models accept: uint8 as-is, any other dtype rendered by percentiles."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        return image
+    return display_image(image)

@@ -1,0 +1,8 @@
+"""Synthetic burned-in text: deterministic, on-the-fly images with exact line/word boxes and PHI labels.
+
+`generate(seed, index)` returns a `Sample`; the same (seed, index, config) always yields the same sample.
+"""
+
+from models.synth.generator import Line, Sample, SynthConfig, Word, generate
+
+__all__ = ["Line", "Sample", "SynthConfig", "Word", "generate"]

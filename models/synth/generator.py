@@ -1,0 +1,379 @@
+"""Compose a synthetic sample: modality background + scanner-like text + storage round trip.
+
+Text is drawn in display space, the image is degraded (noise, blur, JPEG), then stored the way a
+modality would store it (signed CT with rescale, 10-16 bit CR/DX, MONOCHROME1, RGB / YBR 4:2:2,
+or 0-255 kept in 16 bits with stale window tags) and rendered back with `models.render.display_image`,
+so models train on exactly what the gateway shows them.  Boxes are ink boxes measured from the
+rendered glyph masks (x1/y1 exclusive).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+from pydicom.dataset import Dataset
+
+from models.render import display_image
+from models.synth import backgrounds, fonts, text
+
+Box = tuple[int, int, int, int]
+
+#: Per-modality recipe: background kinds, colour or not, storage kinds, (min, max) image side.
+PROFILES = {
+    "ct": dict(bg=("ct", "ct", "real"), color=False, storage=("ct16", "ct16", "jsl"), size=(512, 512)),
+    "cr": dict(bg=("xray", "xray", "real"), color=False, storage=("u16", "mono1", "jsl"), size=(600, 1024)),
+    "mr": dict(bg=("mr", "real"), color=False, storage=("u16", "jsl", "gray8"), size=(256, 512)),
+    "mg": dict(bg=("mammo",), color=False, storage=("u16", "jsl"), size=(600, 1024)),
+    "us": dict(bg=("us",), color=True, storage=("rgb", "ybr", "gray8"), size=(400, 800)),
+    "endo": dict(bg=("endo",), color=True, storage=("rgb", "ybr"), size=(400, 720)),
+    "sc": dict(bg=("screen", "flat"), color=True, storage=("rgb", "gray8"), size=(256, 1024)),
+}
+MODALITY_WEIGHTS = {"ct": 0.16, "cr": 0.16, "mr": 0.14, "mg": 0.06, "us": 0.22, "endo": 0.1, "sc": 0.16}
+GRAY_COLORS = ((255, 255, 255), (235, 235, 235), (200, 200, 200), (160, 160, 160), (0, 0, 0))
+RGB_COLORS = ((255, 255, 255), (255, 255, 0), (0, 255, 0), (0, 255, 255), (200, 200, 200), (255, 160, 0),
+              (120, 255, 120), (0, 0, 0), (255, 60, 60), (150, 150, 255))
+#: Layout blocks and their weights.
+BLOCKS = {"corner": 0.42, "header": 0.12, "column": 0.12, "marker": 0.14, "scatter": 0.12, "rotated": 0.08}
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    font_split: str = "train"  # "train" or "test" (held-out families)
+    modality_weights: dict = field(default_factory=lambda: dict(MODALITY_WEIGHTS))
+    max_blocks: int = 6
+    p_no_text: float = 0.06  # share of images with no text at all
+    size_range: tuple[int, int] = (6, 60)  # font size in pixels
+    real_backgrounds: bool = True  # pydicom's bundled images (slow first load); off in unit tests
+
+
+@dataclass(frozen=True)
+class Word:
+    box: Box
+    text: str
+
+
+@dataclass(frozen=True)
+class Line:
+    box: Box
+    text: str
+    phi: bool
+    category: str
+    words: tuple[Word, ...]
+    rotated: bool = False
+
+
+@dataclass
+class Sample:
+    image: np.ndarray  # uint8 display image, HxW or HxWx3
+    pixels: np.ndarray  # stored pixel values
+    ds: Dataset  # the tags needed to render `pixels`
+    lines: list[Line]
+    modality: str
+
+
+def _choice(rng, seq):
+    return seq[int(rng.integers(len(seq)))]
+
+
+def _weighted(rng, weights: dict) -> str:
+    keys = list(weights)
+    p = np.array([weights[k] for k in keys], float)
+    return keys[int(rng.choice(len(keys), p=p / p.sum()))]
+
+
+def font_size(rng, lo: int, hi: int, small_bias: float = 0.75) -> int:
+    """Most burned-in text is small; sizes are skewed towards lo."""
+    if rng.random() < small_bias:
+        return int(rng.integers(lo, min(hi, max(lo + 1, 22))))
+    return int(rng.integers(lo, hi + 1))
+
+
+def render_mask(message: str, font_path: str | None, size: int, antialias: bool):
+    """Glyph mask (uint8) of one line, its ink box within the mask, and per-word ink boxes."""
+    font = fonts.load(font_path, size)
+    left, top, right, bottom = font.getbbox(message)
+    pad = 2
+    width, height = max(1, right - left + 2 * pad), max(1, bottom - top + 2 * pad)
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    draw.fontmode = "L" if antialias else "1"
+    origin = (pad - left, pad - top)
+    draw.text(origin, message, font=font, fill=255)
+    mask = np.asarray(canvas)
+    words: list[tuple[Box, str]] = []
+    pos = 0
+    for token in message.split(" "):
+        if token:
+            x_start = origin[0] + font.getlength(message[:pos])
+            x_end = origin[0] + font.getlength(message[: pos + len(token)])
+            a, b = max(0, int(np.floor(x_start)) - 1), min(width, int(np.ceil(x_end)) + 1)
+            ys, xs = np.nonzero(mask[:, a:b] > 40)
+            if len(xs):
+                words.append(((a + int(xs.min()), int(ys.min()), a + int(xs.max()) + 1, int(ys.max()) + 1), token))
+        pos += len(token) + 1
+    ys, xs = np.nonzero(mask > 40)
+    if not len(xs):
+        return mask, None, []
+    ink = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return mask, ink, words
+
+
+def _rot_box(box: Box, k: int, h: int, w: int) -> Box:
+    """Box in an (h, w) array after np.rot90(k) (k=1: counter-clockwise, k=3: clockwise)."""
+    x0, y0, x1, y1 = box
+    if k == 1:
+        return (y0, w - x1, y1, w - x0)
+    return (h - y1, x0, h - y0, x1)
+
+
+class Canvas:
+    """Display-space RGB float image plus bookkeeping of placed lines."""
+
+    def __init__(self, image: np.ndarray, color: bool):
+        self.img = image if image.ndim == 3 else np.repeat(image[..., None], 3, 2)
+        self.h, self.w = self.img.shape[:2]
+        self.color = color
+        self.taken = np.zeros((self.h, self.w), bool)
+        self.lines: list[Line] = []
+
+    def free(self, box: Box, margin: int) -> bool:
+        x0, y0, x1, y1 = box
+        if x0 < 0 or y0 < 0 or x1 > self.w or y1 > self.h:
+            return False
+        return not self.taken[max(0, y0 - margin): y1 + margin, max(0, x0 - margin): x1 + margin].any()
+
+    def place(self, rng, phrase: text.Phrase, font_path, size, x, y, style, rotate: int = 0, anchor="tl") -> Box | None:
+        mask, ink, words = render_mask(phrase.text, font_path, size, style["antialias"])
+        if ink is None:
+            return None
+        if rotate:
+            mh, mw = mask.shape
+            mask = np.ascontiguousarray(np.rot90(mask, rotate))
+            ink = _rot_box(ink, rotate, mh, mw)
+            words = [(_rot_box(b, rotate, mh, mw), t) for b, t in words]
+        ih, iw = ink[3] - ink[1], ink[2] - ink[0]
+        if anchor == "tr":
+            x = x - iw
+        elif anchor in ("bl", "br"):
+            y = y - ih
+            if anchor == "br":
+                x = x - iw
+        ox, oy = int(x) - ink[0], int(y) - ink[1]
+        box = (ox + ink[0], oy + ink[1], ox + ink[2], oy + ink[3])
+        margin = max(2, min(ih, iw) // 3)
+        if not self.free(box, margin):
+            return None
+        mh, mw = mask.shape
+        # clip the mask placement to the image
+        y0, x0 = max(0, oy), max(0, ox)
+        y1, x1 = min(self.h, oy + mh), min(self.w, ox + mw)
+        if y1 <= y0 or x1 <= x0:
+            return None
+        alpha = mask[y0 - oy: y1 - oy, x0 - ox: x1 - ox].astype(np.float32) / 255.0 * style["opacity"]
+        region = self.img[y0:y1, x0:x1]
+        if style["box"] is not None:
+            pad = max(1, min(ih, iw) // 5)
+            bx0, by0, bx1, by1 = max(0, box[0] - pad), max(0, box[1] - pad), min(self.w, box[2] + pad), min(self.h, box[3] + pad)
+            self.img[by0:by1, bx0:bx1] = np.asarray(style["box"], np.float32) / 255.0
+        color = np.asarray(style["color"], np.float32) / 255.0
+        if style["low_contrast"]:
+            local = region.reshape(-1, 3).mean(0)
+            color = np.clip(local + np.sign(color.mean() - local.mean() + 1e-3) * rng.uniform(0.12, 0.25), 0, 1)
+        self.img[y0:y1, x0:x1] = region * (1 - alpha[..., None]) + color * alpha[..., None]
+        self.taken[box[1]:box[3], box[0]:box[2]] = True
+        word_objs = tuple(Word((ox + b[0], oy + b[1], ox + b[2], oy + b[3]), t) for b, t in words)
+        self.lines.append(Line(box, phrase.text, phrase.phi, phrase.category, word_objs, rotated=bool(rotate)))
+        return box
+
+
+def _style(rng, canvas: Canvas) -> dict:
+    palette = RGB_COLORS if canvas.color else GRAY_COLORS
+    color = _choice(rng, palette)
+    boxed = rng.random() < 0.15
+    box_color = None
+    if boxed:
+        box_color = (0, 0, 0) if sum(color) > 300 else (255, 255, 255)
+        if rng.random() < 0.3:
+            box_color = tuple(int(c) for c in rng.integers(0, 256, 3)) if canvas.color else (int(rng.integers(0, 80)),) * 3
+    return dict(color=color, box=box_color, antialias=rng.random() < 0.7, opacity=float(rng.uniform(0.8, 1.0)),
+                low_contrast=rng.random() < 0.08)
+
+
+def _line_gap(size: int, rng) -> int:
+    return int(size * rng.uniform(1.15, 1.6))
+
+
+def block_corner(rng, cv: Canvas, font, size, style):
+    n = int(rng.integers(1, 7))
+    corner = _choice(rng, ("tl", "tr", "bl", "br", "tc", "bc"))
+    margin = int(rng.integers(2, max(3, cv.w // 20)))
+    gap = _line_gap(size, rng)
+    phrases = [text.phrase(rng) for _ in range(n)]
+    top = corner[0] == "t"
+    y = margin if top else cv.h - margin
+    for ph in phrases if top else reversed(phrases):
+        if corner[1] == "l":
+            x, anchor = margin, ("tl" if top else "bl")
+        elif corner[1] == "r":
+            x, anchor = cv.w - margin, ("tr" if top else "br")
+        else:
+            x, anchor = int(cv.w * rng.uniform(0.25, 0.5)), ("tl" if top else "bl")
+        cv.place(rng, ph, font, size, x, y, style, anchor=anchor)
+        y = y + gap if top else y - gap
+
+
+def block_header(rng, cv: Canvas, font, size, style):
+    """A bar across the top or bottom with a few fields spaced apart."""
+    bar_h = int(size * rng.uniform(1.4, 2.2))
+    top = rng.random() < 0.7
+    y0 = 0 if top else cv.h - bar_h
+    if rng.random() < 0.7:
+        shade = rng.uniform(0, 0.35) if rng.random() < 0.7 else rng.uniform(0.6, 0.9)
+        cv.img[y0:y0 + bar_h] = shade
+        style = dict(style, color=(255, 255, 255) if shade < 0.5 else (0, 0, 0), low_contrast=False, box=None)
+    x = int(rng.integers(2, 20))
+    while x < cv.w - 20:
+        ph = text.phrase(rng)
+        box = cv.place(rng, ph, font, size, x, y0 + (bar_h - size) // 2, style)
+        x = (box[2] if box else x) + int(size * rng.uniform(1.5, 6))
+
+
+def block_column(rng, cv: Canvas, font, size, style):
+    """Ultrasound-style parameter column or a depth scale at a side."""
+    right = rng.random() < 0.6
+    x = cv.w - int(rng.integers(2, 30)) if right else int(rng.integers(2, 30))
+    y = int(rng.integers(0, max(1, cv.h // 3)))
+    scale = rng.random() < 0.3
+    depth = int(rng.integers(0, 3))
+    gap = _line_gap(size, rng) if not scale else int(rng.uniform(2.5, 6) * size)
+    for i in range(int(rng.integers(3, 10))):
+        ph = text.Phrase(str((i + depth) * _choice(rng, (1, 2, 5))), False, "safe") if scale else (text.technical(rng) if rng.random() < 0.8 else text.phrase(rng))
+        cv.place(rng, ph, font, size, x, y, style, anchor="tr" if right else "tl")
+        y += gap
+        if y > cv.h - size:
+            break
+
+
+def block_marker(rng, cv: Canvas, font, size, style):
+    """A laterality or position marker, often large, anywhere over the anatomy."""
+    ph = text.safe_word(rng) if rng.random() < 0.8 else text.phrase(rng)
+    size = int(rng.integers(14, 61)) if rng.random() < 0.7 else size
+    for _ in range(5):
+        if cv.place(rng, ph, font, size, int(rng.integers(0, cv.w)), int(rng.integers(0, cv.h)), style):
+            break
+
+
+def block_scatter(rng, cv: Canvas, font, size, style):
+    for _ in range(int(rng.integers(1, 5))):
+        ph = text.phrase(rng)
+        cv.place(rng, ph, font, size, int(rng.integers(0, cv.w)), int(rng.integers(0, cv.h)), style)
+
+
+def block_rotated(rng, cv: Canvas, font, size, style):
+    ph = text.phrase(rng)
+    k = 1 if rng.random() < 0.5 else 3
+    x = int(rng.integers(2, 30)) if rng.random() < 0.5 else cv.w - int(rng.integers(30, 60))
+    cv.place(rng, ph, font, size, x, int(rng.integers(0, max(1, cv.h // 2))), style, rotate=k)
+
+
+BLOCK_FNS = {"corner": block_corner, "header": block_header, "column": block_column, "marker": block_marker,
+             "scatter": block_scatter, "rotated": block_rotated}
+
+
+def degrade(rng, img: np.ndarray, jpeg_ok: bool) -> np.ndarray:
+    """Noise, slight blur and JPEG artefacts (uint8 RGB in, uint8 RGB out)."""
+    out = img.astype(np.float32)
+    if rng.random() < 0.25:
+        out = cv2.GaussianBlur(out, (0, 0), rng.uniform(0.3, 0.9))
+    if rng.random() < 0.5:
+        out += rng.normal(0, rng.uniform(1, 8), out.shape[:2])[..., None].astype(np.float32)
+    out = np.clip(out + 0.5, 0, 255).astype(np.uint8)
+    if jpeg_ok and rng.random() < 0.3:
+        ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(30, 92))])
+        if ok:
+            out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    return out
+
+
+def store(rng, img: np.ndarray, color: bool, kind: str) -> tuple[np.ndarray, Dataset]:
+    """Encode a display image (uint8 RGB) as a modality would store it; returns pixels and tags."""
+    ds = Dataset()
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    gray = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY) if img.ndim == 3 else img
+    if kind == "rgb" and color:
+        ds.PhotometricInterpretation = "RGB"
+        return img, ds
+    if kind == "ybr" and color:  # YBR_FULL_422 round trip: chroma at half horizontal resolution
+        ycc = cv2.cvtColor(img, cv2.COLOR_RGB2YCrCb)
+        chroma = cv2.resize(ycc[..., 1:], (max(1, img.shape[1] // 2), img.shape[0]), interpolation=cv2.INTER_AREA)
+        ycc[..., 1:] = cv2.resize(chroma, (img.shape[1], img.shape[0]), interpolation=cv2.INTER_LINEAR)
+        ds.PhotometricInterpretation = "RGB"
+        return cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB), ds
+    if kind in ("gray8", "rgb", "ybr"):
+        return gray, ds
+    g = gray.astype(np.float32) / 255.0
+    if kind == "jsl":  # display values kept in 16 bits with stale tags
+        ds.BitsStored = int(rng.choice([10, 12, 14, 16]))
+        ds.WindowCenter, ds.WindowWidth = float(rng.uniform(30, 8192)), float(rng.uniform(400, 24575))
+        if rng.random() < 0.3:
+            ds.RescaleSlope, ds.RescaleIntercept = 1.0, -1024.0
+        if rng.random() < 0.3:
+            ds.PhotometricInterpretation = "MONOCHROME1"
+        return gray.astype(np.uint16), ds
+    if kind == "ct16":
+        wc, ww = float(rng.uniform(-600, 400)), float(rng.uniform(350, 2000))
+        hu = (wc - ww / 2) + g * ww
+        hu = np.where(gray >= 250, float(rng.uniform(wc + ww / 2, 3071)), hu)  # text burned at high HU
+        ds.RescaleSlope, ds.RescaleIntercept = 1.0, -1024.0
+        if rng.random() < 0.8:
+            ds.WindowCenter, ds.WindowWidth = wc, ww
+        return np.clip(hu + 1024, -2048, 32767).astype(np.int16), ds
+    bits = int(rng.integers(10, 17))
+    top = 2**bits - 1
+    lo, hi = sorted(rng.uniform(0, top, 2))
+    if hi - lo < top * 0.2:
+        lo, hi = 0.0, float(top)
+    stored = lo + g * (hi - lo)
+    if kind == "mono1":
+        stored = hi - g * (hi - lo) + lo
+        ds.PhotometricInterpretation = "MONOCHROME1"
+    ds.BitsStored = bits
+    if rng.random() < 0.6:
+        ds.WindowCenter, ds.WindowWidth = (lo + hi) / 2, hi - lo
+    return np.clip(stored, 0, top).astype(np.uint16), ds
+
+
+def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Sample:
+    """One deterministic sample for (seed, index)."""
+    rng = np.random.default_rng([seed, index])
+    modality = _weighted(rng, config.modality_weights)
+    prof = PROFILES[modality]
+    lo, hi = prof["size"]
+    h = int(rng.integers(lo, hi + 1))
+    w = int(np.clip(h * rng.uniform(0.75, 1.35), lo * 0.75, hi * 1.2)) if lo != hi else h
+    kind = _choice(rng, prof["bg"])
+    if kind == "real" and not config.real_backgrounds:
+        kind = prof["bg"][0]
+    bg = backgrounds.background(rng, kind, h, w)
+    color = prof["color"] and bg.ndim == 3 or (prof["color"] and rng.random() < 0.6)
+    canvas = Canvas(bg.copy(), color)
+    font_list = fonts.split(config.font_split)
+    image_fonts = [_choice(rng, font_list) for _ in range(2)]
+    if rng.random() >= config.p_no_text:
+        smin, smax = config.size_range
+        if max(h, w) <= 384:
+            smin = max(5, smin - 1)
+        for _ in range(int(rng.integers(1, config.max_blocks + 1))):
+            block = _weighted(rng, BLOCKS)
+            font = _choice(rng, image_fonts)
+            size = font_size(rng, smin, min(smax, max(smin + 2, h // 6)))
+            BLOCK_FNS[block](rng, canvas, font, size, _style(rng, canvas))
+    rgb = np.clip(canvas.img * 255 + 0.5, 0, 255).astype(np.uint8)
+    kind = _choice(rng, prof["storage"])
+    rgb = degrade(rng, rgb, jpeg_ok=kind in ("rgb", "ybr", "gray8"))
+    pixels, ds = store(rng, rgb, color, kind)
+    image = display_image(pixels, ds)
+    return Sample(image=image, pixels=pixels, ds=ds, lines=canvas.lines, modality=modality)

@@ -1,0 +1,168 @@
+"""Train the text detector on on-the-fly synthetic samples.
+
+    python -m models.train_detector --minutes 45 --out models/weights
+
+Training is time-boxed (the learning rate follows a cosine over the wall-clock budget) so it fits a
+shared CPU; a checkpoint is written every few minutes so usable weights exist early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, IterableDataset
+
+from models.detector import STRIDE, TextDetector, target_mask, working_scale
+from models.render import to_gray
+from models.synth import SynthConfig, generate
+
+DETECTOR_VERSION = "detector-1.0"
+
+
+@dataclass
+class DetectorTrainConfig:
+    seed: int = 1
+    minutes: float = 45.0
+    max_steps: int = 10**9
+    batch: int = 8
+    crop: int = 320
+    crops_per_sample: int = 2
+    lr: float = 3e-3
+    width: int = 16
+    threads: int = 1
+    workers: int = 1
+    checkpoint_minutes: float = 4.0
+    out: str = "models/weights"
+    real_backgrounds: bool = True
+
+
+def crops_from_sample(sample, rng: np.random.Generator, crop: int, n: int):
+    """Random crops (greyscale float image, target mask) at the detector's working scale."""
+    image = to_gray(sample.image)
+    h, w = image.shape
+    scale = working_scale(h, w)
+    boxes = [tuple(v * scale for v in line.box) for line in sample.lines]
+    if scale != 1.0:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR)
+    h, w = image.shape
+    if h < crop or w < crop:
+        pad_val = int(np.median(image[:4]))
+        image = cv2.copyMakeBorder(image, 0, max(0, crop - h), 0, max(0, crop - w), cv2.BORDER_CONSTANT, value=pad_val)
+    mask = target_mask(boxes, image.shape[0], image.shape[1])
+    out = []
+    for _ in range(n):
+        # half the crops are centred on a text line, the rest anywhere
+        if boxes and rng.random() < 0.6:
+            bx = boxes[int(rng.integers(len(boxes)))]
+            cx, cy = (bx[0] + bx[2]) / 2 + rng.uniform(-crop / 3, crop / 3), (bx[1] + bx[3]) / 2 + rng.uniform(-crop / 3, crop / 3)
+            x, y = int(np.clip(cx - crop / 2, 0, image.shape[1] - crop)), int(np.clip(cy - crop / 2, 0, image.shape[0] - crop))
+        else:
+            x, y = int(rng.integers(0, image.shape[1] - crop + 1)), int(rng.integers(0, image.shape[0] - crop + 1))
+        x, y = x - x % STRIDE, y - y % STRIDE
+        img = image[y:y + crop, x:x + crop]
+        tgt = mask[y // STRIDE:(y + crop) // STRIDE, x // STRIDE:(x + crop) // STRIDE]
+        if rng.random() < 0.5:  # mirrored text exists (lead markers); flips add variety
+            img, tgt = img[:, ::-1], tgt[:, ::-1]
+        out.append((np.ascontiguousarray(img, dtype=np.float32) / 255.0, np.ascontiguousarray(tgt)))
+    return out
+
+
+class CropStream(IterableDataset):
+    def __init__(self, cfg: DetectorTrainConfig, synth: SynthConfig):
+        self.cfg, self.synth = cfg, synth
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info else 0
+        rng = np.random.default_rng([self.cfg.seed, 7, worker])
+        index = worker
+        stride = info.num_workers if info else 1
+        while True:
+            sample = generate(self.cfg.seed, index, self.synth)
+            index += stride
+            for img, tgt in crops_from_sample(sample, rng, self.cfg.crop, self.cfg.crops_per_sample):
+                yield torch.from_numpy(img)[None], torch.from_numpy(tgt)[None]
+
+
+def detector_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BCE (with hard-negative emphasis) + dice: dice keeps thin small-text masks from vanishing."""
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    pos = target > 0.5
+    n_pos = int(pos.sum())
+    neg_loss = bce[~pos]
+    k = min(neg_loss.numel(), max(3 * n_pos, 1024))
+    hard_neg = neg_loss.topk(k).values.mean() if k > 0 else bce.new_tensor(0.0)
+    pos_loss = bce[pos].mean() if n_pos else bce.new_tensor(0.0)
+    prob = torch.sigmoid(logits)
+    dice = 1 - (2 * (prob * target).sum() + 1) / (prob.sum() + target.sum() + 1)
+    return pos_loss + hard_neg + 0.5 * bce.mean() + dice
+
+
+def save(model: TextDetector, cfg: DetectorTrainConfig, step: int, out: Path, extra: dict | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"version": DETECTOR_VERSION, "width": cfg.width, "step": step, "train_config": asdict(cfg), **(extra or {})}
+    tmp = out / "detector.pt.tmp"
+    torch.save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, "meta": meta}, tmp)
+    tmp.replace(out / "detector.pt")
+    (out / "detector.json").write_text(json.dumps(meta, indent=2))
+
+
+def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds)
+    loader = DataLoader(CropStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0)
+    model = TextDetector(cfg.width)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    budget = cfg.minutes * 60
+    start = last_ckpt = time.time()
+    losses: list[float] = []
+    running = None
+    for step, (x, y) in enumerate(loader, 1):
+        elapsed = time.time() - start
+        frac = min(1.0, max(elapsed / budget, step / cfg.max_steps))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))) * min(1.0, step / 50)
+        loss = detector_loss(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
+        if step % 25 == 0:
+            log(f"step {step} t={elapsed / 60:.1f}m loss={running:.4f} lr={opt.param_groups[0]['lr']:.2e}")
+        if cfg.out and time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+            save(model, cfg, step, Path(cfg.out), {"loss": running})
+            last_ckpt = time.time()
+        if frac >= 1.0:
+            break
+    if cfg.out:
+        save(model, cfg, len(losses), Path(cfg.out), {"loss": running, "minutes": (time.time() - start) / 60})
+    return losses
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    defaults = DetectorTrainConfig()
+    for name, value in asdict(defaults).items():
+        kind = type(value)
+        if kind is bool:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
+    cfg = DetectorTrainConfig(**vars(parser.parse_args(argv)))
+    train(cfg, log=lambda m: print(m, flush=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,177 @@
+"""Train the CRNN line recogniser with CTC on lines cut from synthetic samples.
+
+    python -m models.train_recognizer --minutes 45 --out models/weights
+
+Crops are cut around the ground-truth line boxes with random margins that mimic the detector's
+boxes, from the same rendered images the detector sees (backgrounds, storage, JPEG and all).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, IterableDataset
+
+from models.recognizer import CRNN, MAX_WIDTH, TIME_STRIDE, batch_lines, encode, prepare_line
+from models.render import to_gray
+from models.synth import SynthConfig, generate
+
+RECOGNIZER_VERSION = "recognizer-1.0"
+
+
+@dataclass
+class RecognizerTrainConfig:
+    seed: int = 2
+    minutes: float = 45.0
+    max_steps: int = 10**9
+    batch: int = 32
+    lr: float = 2e-3
+    hidden: int = 128
+    threads: int = 1
+    workers: int = 1
+    checkpoint_minutes: float = 4.0
+    out: str = "models/weights"
+    real_backgrounds: bool = True
+
+
+def crop_line(gray: np.ndarray, box, rotated: bool, rng: np.random.Generator | None = None, margin: float = 0.25) -> np.ndarray:
+    """Cut a line with margins (random in training); rotated lines are turned upright (clockwise text)."""
+    x0, y0, x1, y1 = box
+    short = min(x1 - x0, y1 - y0)
+    if rng is not None:
+        m = [short * rng.uniform(-0.05, 0.45) + rng.uniform(0, 3) for _ in range(4)]
+    else:
+        m = [short * margin] * 4
+    h, w = gray.shape
+    xa, ya = int(max(0, x0 - m[0])), int(max(0, y0 - m[1]))
+    xb, yb = int(min(w, x1 + m[2])), int(min(h, y1 + m[3]))
+    crop = gray[ya:max(yb, ya + 1), xa:max(xb, xa + 1)]
+    return crop
+
+
+def lines_from_sample(sample, rng: np.random.Generator):
+    gray = to_gray(sample.image)
+    out = []
+    for line in sample.lines:
+        label = encode(line.text)
+        if not label:
+            continue
+        crop = crop_line(gray, line.box, line.rotated, rng)
+        if line.rotated:
+            # training sees the upright reading; direction is resolved at inference by confidence
+            crop = upright(crop, line, gray.shape)
+        prepared = prepare_line(crop)
+        if prepared.shape[1] >= MAX_WIDTH or prepared.shape[1] // TIME_STRIDE < 2 * len(label) + 1:
+            continue
+        out.append((prepared, label))
+    return out
+
+
+def upright(crop: np.ndarray, line, shape) -> np.ndarray:
+    """Undo the generator's rotation: words run top->bottom if the first word is above the last."""
+    words = line.words
+    if len(words) >= 2 and words[0].box[1] > words[-1].box[1]:
+        return np.ascontiguousarray(np.rot90(crop, 3))  # text was rotated counter-clockwise
+    if len(words) >= 2:
+        return np.ascontiguousarray(np.rot90(crop, 1))
+    return np.ascontiguousarray(np.rot90(crop, 3))
+
+
+class LineStream(IterableDataset):
+    def __init__(self, cfg: RecognizerTrainConfig, synth: SynthConfig):
+        self.cfg, self.synth = cfg, synth
+
+    def __iter__(self):
+        info = torch.utils.data.get_worker_info()
+        worker = info.id if info else 0
+        stride = info.num_workers if info else 1
+        rng = np.random.default_rng([self.cfg.seed, 11, worker])
+        index = worker
+        while True:
+            sample = generate(self.cfg.seed, index, self.synth)
+            index += stride
+            yield from lines_from_sample(sample, rng)
+
+
+def collate(items):
+    lines, labels = zip(*items)
+    x = batch_lines(list(lines))
+    targets = torch.tensor([c for label in labels for c in label], dtype=torch.long)
+    target_lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
+    input_lengths = torch.tensor([line.shape[1] // TIME_STRIDE for line in lines], dtype=torch.long)
+    return x, targets, input_lengths, target_lengths
+
+
+def ctc_loss(model, batch) -> torch.Tensor:
+    x, targets, input_lengths, target_lengths = batch
+    log_probs = model(x).transpose(0, 1)  # T, N, C
+    input_lengths = torch.clamp(input_lengths, max=log_probs.shape[0])
+    return F.ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, zero_infinity=True)
+
+
+def save(model: CRNN, cfg: RecognizerTrainConfig, step: int, out: Path, extra: dict | None = None) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"version": RECOGNIZER_VERSION, "hidden": cfg.hidden, "step": step, "train_config": asdict(cfg), **(extra or {})}
+    tmp = out / "recognizer.pt.tmp"
+    torch.save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, "meta": meta}, tmp)
+    tmp.replace(out / "recognizer.pt")
+    (out / "recognizer.json").write_text(json.dumps(meta, indent=2))
+
+
+def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds)
+    loader = DataLoader(LineStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers, collate_fn=collate,
+                        persistent_workers=cfg.workers > 0)
+    model = CRNN(cfg.hidden)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    budget = cfg.minutes * 60
+    start = last_ckpt = time.time()
+    losses: list[float] = []
+    running = None
+    for step, batch in enumerate(loader, 1):
+        elapsed = time.time() - start
+        frac = min(1.0, max(elapsed / budget, step / cfg.max_steps))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))) * min(1.0, step / 100)
+        loss = ctc_loss(model, batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        losses.append(loss.item())
+        running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
+        if step % 25 == 0:
+            log(f"step {step} t={elapsed / 60:.1f}m loss={running:.4f} lr={opt.param_groups[0]['lr']:.2e}")
+        if cfg.out and time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+            save(model, cfg, step, Path(cfg.out), {"loss": running})
+            last_ckpt = time.time()
+        if frac >= 1.0:
+            break
+    if cfg.out:
+        save(model, cfg, len(losses), Path(cfg.out), {"loss": running, "minutes": (time.time() - start) / 60})
+    return losses
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    for name, value in asdict(RecognizerTrainConfig()).items():
+        if type(value) is bool:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
+        else:
+            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
+    cfg = RecognizerTrainConfig(**vars(parser.parse_args(argv)))
+    train(cfg, log=lambda m: print(m, flush=True))
+
+
+if __name__ == "__main__":
+    main()
