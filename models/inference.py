@@ -71,7 +71,7 @@ class TextFinder:
         recognizer, rec_version = None, "none"
         if (root / "recognizer.pt").exists():
             rec_state, rec_meta = _load_state(root / "recognizer.pt")
-            recognizer = CRNN(rec_meta.get("hidden", 128))
+            recognizer = CRNN(rec_meta.get("hidden", 96))
             recognizer.load_state_dict(rec_state)
             rec_version = rec_meta.get("version", "recognizer-?")
         version = f"{det_meta.get('version', 'detector-?')}+{rec_version}"

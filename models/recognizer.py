@@ -36,16 +36,18 @@ def block(cin, cout):
 
 
 class CRNN(nn.Module):
-    def __init__(self, hidden: int = 128, n_classes: int = len(CHARSET) + 1):
+    """Light conv stack (height 32 -> 1, width / 4) and a BiLSTM: ~1/5 the cost of the classic CRNN."""
+
+    def __init__(self, hidden: int = 96, n_classes: int = len(CHARSET) + 1):
         super().__init__()
         self.features = nn.Sequential(
-            block(1, 32), nn.MaxPool2d(2, 2),  # 16 x W/2
-            block(32, 64), nn.MaxPool2d(2, 2),  # 8 x W/4
-            block(64, 128), block(128, 128), nn.MaxPool2d((2, 1), (2, 1)),  # 4 x W/4
-            block(128, 160), nn.MaxPool2d((2, 1), (2, 1)),  # 2 x W/4
-            nn.Conv2d(160, 192, (2, 1), bias=False), nn.BatchNorm2d(192), nn.ReLU(inplace=True),  # 1 x W/4
+            block(1, 16), nn.MaxPool2d(2, 2),  # 16 x W/2
+            block(16, 32), nn.MaxPool2d(2, 2),  # 8 x W/4
+            block(32, 64), nn.MaxPool2d((2, 1), (2, 1)),  # 4 x W/4
+            block(64, 96), nn.MaxPool2d((2, 1), (2, 1)),  # 2 x W/4
+            nn.Conv2d(96, 128, (2, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),  # 1 x W/4
         )
-        self.rnn = nn.LSTM(192, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=0.1)
+        self.rnn = nn.LSTM(128, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=0.1)
         self.classifier = nn.Linear(2 * hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -15,6 +15,8 @@ import numpy as np
 
 #: Percentiles used when no usable VOI window exists.
 PERCENTILES = (0.5, 99.8)
+#: Grey levels a trusted window must spread the image over.
+MIN_SPREAD = 96
 
 
 def _first(value: Any) -> float | None:
@@ -30,14 +32,16 @@ def _first(value: Any) -> float | None:
 
 
 def _window_fits(data: np.ndarray, lo: float, hi: float) -> bool:
-    """A window is trusted when most of the data's range overlaps it and it is not far wider."""
+    """Trust a window unless it collapses the image (e.g. stale tags over already-rendered 0-255 data).
+
+    The window's rendering must spread the central 98% of pixels over at least MIN_SPREAD grey levels.
+    """
     if not np.isfinite(lo) or not np.isfinite(hi) or hi <= lo:
         return False
     sample = data[:: max(1, data.shape[0] // 256), :: max(1, data.shape[1] // 256)]
     p_lo, p_hi = np.percentile(sample, (1.0, 99.0))
-    span = max(float(p_hi - p_lo), 1e-6)
-    overlap = min(p_hi, hi) - max(p_lo, lo)
-    return overlap >= 0.5 * span and span >= 0.1 * (hi - lo)
+    rendered = np.clip((np.array([p_lo, p_hi]) - lo) * (255.0 / (hi - lo)), 0, 255)
+    return float(rendered[1] - rendered[0]) >= MIN_SPREAD
 
 
 def _linear(data: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -115,3 +119,20 @@ def as_display(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     return display_image(image)
+
+
+def dataset_frame(ds: Any, frame: int = 0) -> np.ndarray:
+    """Display image of one frame of a dataset (palette colour expanded, YBR already RGB)."""
+    arr = ds.pixel_array
+    frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+    if frames > 1:
+        arr = arr[frame]
+    photometric = str(getattr(ds, "PhotometricInterpretation", ""))
+    if photometric == "PALETTE COLOR":
+        from pydicom.pixels import apply_color_lut
+
+        arr = apply_color_lut(arr, ds)
+        if arr.dtype != np.uint8:
+            arr = (arr / 257).astype(np.uint8) if arr.max() > 255 else arr.astype(np.uint8)
+        return np.ascontiguousarray(arr)
+    return display_image(arr, ds)

@@ -34,7 +34,7 @@ class RecognizerTrainConfig:
     max_steps: int = 10**9
     batch: int = 32
     lr: float = 2e-3
-    hidden: int = 128
+    hidden: int = 96
     threads: int = 1
     workers: int = 1
     checkpoint_minutes: float = 4.0

@@ -68,6 +68,7 @@ PATTERNS = [
     rf"\b(?:{MONTHS})\.? \d{{1,2}},? \d{{4}}\b",  # Jan 1, 1970
     r"\b(?:19|20)\d{6}\b",  # 19700101
     r"\b\d{3}-\d{2}-\d{4}\b",  # SSN-like
+    r"(?<!\w)\+?\(?\d{2,4}\)?[-. ]\d{3,4}[-. ]\d{3,4}\b",  # telephone numbers
     r"\b[A-Za-z]{0,4}[-#]?\d{5,}[A-Za-z]{0,2}\b",  # MRN-like: 5+ digits, maybe prefixed
 ]
 _PATTERN = re.compile("|".join(f"(?:{p})" for p in PATTERNS), re.IGNORECASE)
@@ -103,7 +104,7 @@ class IdentityTerms:
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentityTerms:
-        return cls.from_terms(identity_terms(ds))
+        return cls.from_terms(identity_terms_deep(ds))
 
     @classmethod
     def from_terms(cls, terms: Iterable[str]) -> IdentityTerms:
@@ -135,7 +136,31 @@ def identity_terms(ds: Dataset) -> set[str]:
     for keyword in DATE_KEYWORDS:
         for value in _values(ds, keyword):
             terms |= date_renderings(value)
+    for value in _values(ds, "PatientAddress"):
+        terms.update(w for w in re.split(r"[\s,^]+", value) if len(w) >= 3)
     return {t for t in terms if t.strip()}
+
+
+def identity_terms_deep(ds: Dataset, depth: int = 0) -> set[str]:
+    """:func:`identity_terms` of ``ds`` and of every sequence item inside it."""
+    terms = identity_terms(ds)
+    if depth >= 8:
+        return terms
+    for tag in ds.keys():
+        raw = ds.get_item(tag)
+        if raw.VR == "SQ" or (raw.VR is None and tag >> 16 & 1 == 0 and _is_sq(tag)):
+            for item in ds[tag].value or []:
+                terms |= identity_terms_deep(item, depth + 1)
+    return terms
+
+
+def _is_sq(tag: int) -> bool:
+    from pydicom.datadict import dictionary_VR
+
+    try:
+        return dictionary_VR(tag) == "SQ"
+    except KeyError:
+        return False
 
 
 def clean_text(text: str, identity: IdentityTerms) -> str:

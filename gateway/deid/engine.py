@@ -275,7 +275,10 @@ class _Run:
             return
         if vr in ("AE", "UR", "AS"):
             self.set(ds, tag, vr, "")
-        # numbers and binary data: kept
+        elif vr in ("OB", "OW", "OD", "OF", "OL", "OV", "UN"):
+            # Binary values (Maker Note, Certified Timestamp...) cannot be cleaned, only dropped.
+            del ds[tag]
+        # numbers: kept
 
     def privates(self, ds: Dataset, tags: list[int], depth: int) -> None:
         if not self.profile.keep_private:

@@ -84,6 +84,9 @@ class Receiver:
                 session, audit.REJECTED_ASSOCIATION, actor="receiver", reason="calling AE title not allowed"
             )
         assoc.acse.send_reject(*REJECT_CALLING_AE)
+        # As pynetdicom does after its own rejections: let the DUL flush the A-ASSOCIATE-RJ
+        # before the socket is shut.
+        assoc.kill()
 
     def on_established(self, event: evt.Event) -> None:
         with self._lock:

@@ -221,6 +221,7 @@ def encode(case: Case, syntax: str) -> Case:
         ds.file_meta.TransferSyntaxUID = ExplicitVRBigEndian
         if arr is not None and ds.BitsAllocated > 8:
             ds.PixelData = arr.astype(arr.dtype.newbyteorder(">")).tobytes()
+        ds["PixelData"].VR = "OB" if ds.BitsAllocated <= 8 else "OW"
         import io
 
         buf = io.BytesIO()
@@ -229,7 +230,9 @@ def encode(case: Case, syntax: str) -> Case:
         ds = pydicom.dcmread(buf)
     elif syntax in ("rle", "jpegls", "j2k", "j2k_rct"):
         uid = {"rle": RLELossless, "jpegls": JPEGLSLossless, "j2k": JPEG2000Lossless, "j2k_rct": JPEG2000Lossless}[syntax]
-        arr = ds.pixel_array
+        from pydicom.pixels import pixel_array
+
+        arr = pixel_array(ds, raw=True)  # stored colour space, as compress() expects
         if syntax == "j2k_rct":
             ds.compress(uid, arr, generate_instance_uid=False, use_mct=True)
             ds.PhotometricInterpretation = "YBR_RCT"

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Sets up the gateway and runs it on its embedded defaults (config.yaml: SQLite under ./var,
+# CPU, shipped model weights), listening for DICOM on port 11112 as DEID_GATEWAY.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deploy/setup.sh
+exec .venv/bin/deid-gateway serve --config "${DEID_GATEWAY_CONFIG:-config.yaml}" "$@"

@@ -1,0 +1,271 @@
+"""Evaluate the shipped text finder.
+
+    python -m models.evaluate --samples ../shared/samples [--n-synth 200] [--json /tmp/eval.json]
+
+(a) synthetic test set: another seed and only font families held out of training;
+(b) JohnSnowLabs de-id files with ground-truth boxes (values are PHI, keys are other text);
+(c) the other public samples: files with visible text (residual text after masking, read by an
+    independent OCR when rapidocr is installed) and files without text (false regions).
+Also the recogniser's CER on ground-truth lines of (a).  The samples folder is only read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.inference import TextFinder
+from models.metrics import Counts, score
+from models.phi import DEFAULT_POLICY, KEEP_SAFE_POLICY, Identifiers, classify
+from models.recognizer import cer, prepare_line
+from models.render import dataset_frame, to_gray
+from models.synth import SynthConfig, generate
+from models.train_recognizer import crop_line, upright
+
+JSL = "JohnSnowLabs__dicom-deid-dataset"
+TEST_SEED = 1000
+
+
+def _boxes(regions):
+    return [r.box for r in regions]
+
+
+def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED) -> dict:
+    """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines."""
+    config = SynthConfig(font_split="test")
+    all_text, phi, phi_keep = Counts(), Counts(), Counts()
+    errors = chars = 0
+    det_times, read_times, lines_read = [], [], 0
+    for i in range(n):
+        sample = generate(seed, i, config)
+        h, w = sample.image.shape[:2]
+        t = time.perf_counter()
+        regions = finder.detect(sample.image)
+        det_times.append(time.perf_counter() - t)
+        text_boxes = [line.box for line in sample.lines]
+        phi_boxes = [line.box for line in sample.lines if line.phi]
+        all_text.add(score(text_boxes, _boxes(regions), (h, w)))
+        phi.add(score(phi_boxes, _boxes(regions), (h, w), text_gt=text_boxes))
+        if finder.recognizer is not None:
+            t = time.perf_counter()
+            texts = finder.read(sample.image, regions)
+            read_times.append(time.perf_counter() - t)
+            lines_read += len(regions)
+            kept = [r.box for r, s in zip(regions, texts) if KEEP_SAFE_POLICY.redact(classify(s))]
+            phi_keep.add(score(phi_boxes, kept, (h, w)))
+            errors_chars = _line_cer(finder, sample)
+            errors += errors_chars[0]
+            chars += errors_chars[1]
+    return {
+        "images": n,
+        "all_text": all_text.row(),
+        "phi": phi.row(),
+        "phi_keep_safe_policy": phi_keep.row() if finder.recognizer is not None else None,
+        "cer": errors / chars if chars else None,
+        "det_seconds_median": float(np.median(det_times)),
+        "read_seconds_per_line": float(sum(read_times) / max(1, lines_read)) if read_times else None,
+    }
+
+
+def _line_cer(finder: TextFinder, sample) -> tuple[int, int]:
+    """CER of the recogniser on ground-truth line boxes (margins as the detector adds them)."""
+    gray = to_gray(sample.image)
+    crops, truths = [], []
+    for line in sample.lines:
+        crop = crop_line(gray, line.box, line.rotated, None)
+        if line.rotated:
+            crop = upright(crop, line, gray.shape)
+        crops.append(crop)
+        truths.append(line.text)
+    if not crops:
+        return 0, 0
+    from models.recognizer import batch_lines, greedy_decode
+
+    with torch.inference_mode():
+        preds = [t for t, _ in greedy_decode(finder.recognizer(batch_lines([prepare_line(c) for c in crops])))]
+    e = c = 0
+    for p, truth in zip(preds, truths):
+        de, dc = cer(p, truth)
+        e, c = e + de, c + dc
+    return e, c
+
+
+def _read_dicom(path: Path):
+    import pydicom
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = pydicom.dcmread(path)
+        if "PixelData" not in ds:
+            return ds, None
+        return ds, dataset_frame(ds)
+
+
+def jsl(finder: TextFinder, samples: Path) -> dict:
+    """(b) JohnSnowLabs files: ground-truth key/value boxes; the values are the PHI."""
+    root = samples / JSL
+    all_text, phi, phi_keep = Counts(), Counts(), Counts()
+    per_file, times = [], []
+    for gt_path in sorted((root / "ground_truth").glob("*.json")):
+        gt = json.loads(gt_path.read_text())
+        ds, image = _read_dicom(root / gt["filename"])
+        if image is None:
+            continue
+        h, w = image.shape[:2]
+        phi_boxes = [tuple(a["value"]["bbox"]) for a in gt["annotation"] if a["value"]["text"].strip()]
+        key_boxes = [tuple(a["key"]["bbox"]) for a in gt["annotation"] if a["key"]["text"].strip()]
+        text_boxes = phi_boxes + key_boxes
+        t = time.perf_counter()
+        regions = finder.detect(image)
+        times.append(time.perf_counter() - t)
+        a = score(text_boxes, _boxes(regions), (h, w))
+        p = score(phi_boxes, _boxes(regions), (h, w), text_gt=text_boxes)
+        all_text.add(a)
+        phi.add(p)
+        if finder.recognizer is not None:
+            ident = Identifiers.from_dataset(ds)
+            texts = finder.read(image, regions)
+            kept = [r.box for r, s in zip(regions, texts) if KEEP_SAFE_POLICY.redact(classify(s, ident))]
+            phi_keep.add(score(phi_boxes, kept, (h, w)))
+        per_file.append({"file": gt["filename"][:40], "phi_gt": p.gt, "phi_found": p.found, "pred": a.pred,
+                         "false": a.pred - a.correct, "min_cov": round(min(p.coverages), 3) if p.coverages else None})
+    return {"images": len(per_file), "all_text": all_text.row(), "phi": phi.row(),
+            "phi_keep_safe_policy": phi_keep.row() if finder.recognizer is not None else None,
+            "det_seconds_median": float(np.median(times)) if times else None, "files": per_file}
+
+
+def _inventory(samples: Path) -> list[dict]:
+    with open(samples / "INVENTORY.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+class ResidualReader:
+    """Independent OCR (rapidocr) used to check what is still readable after masking."""
+
+    def __init__(self):
+        try:
+            from rapidocr import RapidOCR
+
+            self.engine = RapidOCR(params={"Global.use_cls": False, "Global.log_level": "critical"})
+        except Exception:
+            self.engine = None
+
+    def __call__(self, image: np.ndarray) -> list[str]:
+        if self.engine is None:
+            return []
+        rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, 2)
+        result = self.engine(np.ascontiguousarray(rgb[..., ::-1]))
+        return [t for t, s in zip(result.txts or (), result.scores or ()) if s > 0.6 and len(t.strip()) >= 2]
+
+
+def others(finder: TextFinder, samples: Path, check_residual: bool = True) -> dict:
+    """(c) Other samples: residual readable PHI after masking text files; false regions on no-text files."""
+    reader = ResidualReader() if check_residual else None
+    text_files, clean_files = [], []
+    for row in _inventory(samples):
+        if row["path"].startswith(JSL):
+            continue
+        visible = row.get("has_visible_text", "").strip().lower()
+        if visible not in ("yes", "no"):
+            continue
+        try:
+            ds, image = _read_dicom(samples / row["path"])
+        except Exception as exc:  # undecodable transfer syntax etc.
+            (text_files if visible == "yes" else clean_files).append({"file": row["path"], "error": type(exc).__name__})
+            continue
+        if image is None:
+            continue
+        regions = finder.detect(image)
+        if visible == "no":
+            clean_files.append({"file": row["path"], "regions": len(regions)})
+            continue
+        masked = image.copy()
+        for r in regions:
+            masked[r.y0:r.y1, r.x0:r.x1] = 0
+        ident = Identifiers.from_dataset(ds)
+        entry = {"file": row["path"], "regions": len(regions)}
+        if finder.recognizer is not None:
+            cats = [classify(t, ident) for t in finder.read(image, regions)]
+            entry["categories"] = {c: cats.count(c) for c in sorted(set(cats))}
+        if reader is not None and reader.engine is not None:
+            before = reader(image)
+            after = reader(masked)
+            residual = [(t, classify(t, ident)) for t in after]
+            entry["ocr_before"] = len(before)
+            entry["residual"] = residual
+            entry["residual_phi"] = [t for t, c in residual if c not in ("safe", "other")]
+        text_files.append(entry)
+    decoded = [f for f in clean_files if "regions" in f]
+    zero = sum(f["regions"] == 0 for f in decoded)
+    return {"text_files": text_files, "clean_files": clean_files,
+            "clean_zero_detection_share": zero / len(decoded) if decoded else None}
+
+
+def _fmt(v) -> str:
+    return "-" if v is None or (isinstance(v, float) and np.isnan(v)) else (f"{v:.3f}" if isinstance(v, float) else str(v))
+
+
+def print_tables(result: dict) -> None:
+    print(f"\nversion: {result['version']}")
+    for name in ("synthetic", "jsl"):
+        part = result.get(name)
+        if not part:
+            continue
+        print(f"\n## {name} ({part['images']} images, detection median {_fmt(part['det_seconds_median'])} s/image)")
+        print("| subset | GT boxes | pred | recall | precision | F1 | mean coverage |")
+        print("|---|---|---|---|---|---|---|")
+        for key in ("phi", "all_text", "phi_keep_safe_policy"):
+            row = part.get(key)
+            if row:
+                print(f"| {key} | {row['gt']} | {row['pred']} | {_fmt(row['recall'])} | {_fmt(row['precision'])} | {_fmt(row['f1'])} | {_fmt(row['coverage'])} |")
+        if name == "synthetic":
+            print(f"recogniser CER: {_fmt(part['cer'])}; read {_fmt(part['read_seconds_per_line'])} s/line")
+        if name == "jsl":
+            print("| file | PHI GT | PHI found | pred | false | min coverage |\n|---|---|---|---|---|---|")
+            for f in part["files"]:
+                print(f"| {f['file']} | {f['phi_gt']} | {f['phi_found']} | {f['pred']} | {f['false']} | {_fmt(f['min_cov'])} |")
+    part = result.get("others")
+    if part:
+        print("\n## other samples with visible text")
+        print("| file | regions | categories | OCR lines before | residual after masking (PHI-like) |\n|---|---|---|---|---|")
+        for f in part["text_files"]:
+            print(f"| {f['file']} | {f.get('regions', f.get('error'))} | {f.get('categories', '')} | {f.get('ocr_before', '-')} | "
+                  f"{len(f.get('residual', []))} ({'; '.join(f.get('residual_phi', [])) or 'none'}) |")
+        print("\n## samples without text")
+        print("| file | regions |\n|---|---|")
+        for f in part["clean_files"]:
+            print(f"| {f['file']} | {f.get('regions', f.get('error'))} |")
+        print(f"zero-detection share on no-text images: {_fmt(part['clean_zero_detection_share'])}")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=Path, default=None, help="folder of public samples (e.g. ../shared/samples)")
+    parser.add_argument("--weights", type=Path, default=None)
+    parser.add_argument("--n-synth", type=int, default=200)
+    parser.add_argument("--synth-seed", type=int, default=TEST_SEED)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--no-residual", action="store_true", help="skip the rapidocr check of masked images")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    finder = TextFinder.load(args.weights)
+    result = {"version": finder.version, "synthetic": synthetic(finder, args.n_synth, args.synth_seed) if args.n_synth else None}
+    if args.samples and (args.samples / JSL).is_dir():
+        result["jsl"] = jsl(finder, args.samples)
+    if args.samples and (args.samples / "INVENTORY.tsv").exists():
+        result["others"] = others(finder, args.samples, not args.no_residual)
+    print_tables(result)
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""The shipped weights load and find text on a freshly generated image."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.inference import DEFAULT_WEIGHTS, TextFinder, TextRegion
+from models.metrics import score
+from models.synth import SynthConfig, generate
+
+pytestmark = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "detector.pt").exists(), reason="no shipped weights")
+
+
+@pytest.fixture(scope="module")
+def finder():
+    import torch
+
+    torch.set_num_threads(1)
+    return TextFinder.load()
+
+
+def test_loads_with_version(finder):
+    assert finder.version.startswith("detector-")
+
+
+def test_finds_text_on_fresh_images(finder):
+    config = SynthConfig(font_split="test", real_backgrounds=False)
+    found = total = 0
+    for i in range(6):
+        sample = generate(4242, i, config)
+        regions = finder.detect(sample.image)
+        assert all(isinstance(r, TextRegion) for r in regions)
+        h, w = sample.image.shape[:2]
+        counts = score([l.box for l in sample.lines], [r.box for r in regions], (h, w))
+        found += counts.found
+        total += counts.gt
+    assert total > 0 and found / total >= 0.8
+
+
+def test_clean_image_and_raw_dtypes(finder):
+    flat = np.full((300, 300), 40, np.uint8)
+    assert finder.detect(flat) == []
+    raw = np.random.default_rng(0).integers(0, 4096, (256, 256)).astype(np.uint16)
+    assert isinstance(finder.detect(raw), list)
+    rgb = np.zeros((200, 240, 3), np.uint8)
+    assert finder.detect_batch([rgb, rgb]) == [[], []]
+
+
+def test_read_returns_one_string_per_region(finder):
+    sample = generate(4243, 1, SynthConfig(real_backgrounds=False))
+    regions = finder.detect(sample.image)
+    texts = finder.read(sample.image, regions)
+    assert len(texts) == len(regions) and all(isinstance(t, str) for t in texts)

@@ -1,0 +1,132 @@
+"""The queue on a real SQLite database: stability, follow-up jobs, atomic claims, leases."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from gateway.config import load_config
+from gateway.db import Database
+from gateway.ingest.validate import InstanceHeader
+from gateway.pipeline.pipeline import Pipeline
+from gateway.pipeline.worker import Worker
+from gateway.queue.intake import Intake, register_instance
+from gateway.queue.models import Instance, InstanceState, Job, JobState
+from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
+
+SECRET = b"k" * 32
+
+
+@pytest.fixture
+def config(tmp_path):
+    return load_config(None, {
+        "storage": {"root": str(tmp_path)},
+        "database": {"url": f"sqlite:///{tmp_path / 'q.db'}"},
+        "queue": {"stable_after": 0.2, "lease_seconds": 0.5, "max_job_attempts": 2},
+    })
+
+
+@pytest.fixture
+def db(config):
+    database = Database(config.database.url)
+    database.create_schema()
+    yield database
+    database.dispose()
+
+
+def receive(db, study: str, sop: str, content: str = "v1") -> Intake:
+    header = InstanceHeader("1.2.840.10008.5.1.4.1.1.2", sop, study, study + ".1", "1.2.840.10008.1.2.1")
+    with db.session() as session:
+        outcome, _, _ = register_instance(session, SECRET, header, Path(f"/spool/{sop}-{content}"),
+                                          f"{sop}-{content}", 10, "SCANNER")
+    return outcome
+
+
+def jobs(db) -> list[tuple[int, list[str]]]:
+    with db.session() as session:
+        rows = session.execute(select(Job.id, Instance.spool_path).join(Instance, Instance.job_id == Job.id)
+                               .order_by(Job.id, Instance.id)).all()
+    out: dict[int, list[str]] = {}
+    for job_id, path in rows:
+        out.setdefault(job_id, []).append(Path(path).name.split("-")[0])
+    return list(out.items())
+
+
+def test_a_study_becomes_a_job_only_once_it_is_quiet(db, config):
+    receive(db, "1.2.3", "1.2.3.1")
+    assert queue_stable_studies(db, config) == 0
+    time.sleep(0.3)
+    assert queue_stable_studies(db, config) == 1
+    assert jobs(db)[0][1] == ["1.2.3.1"]
+
+
+def test_the_same_instance_twice_is_one_instance(db, config):
+    assert receive(db, "1.2.3", "1.2.3.1") is Intake.NEW
+    assert receive(db, "1.2.3", "1.2.3.1") is Intake.DUPLICATE
+    assert receive(db, "1.2.3", "1.2.3.1", content="v2") is Intake.REPLACED
+    with db.session() as session:
+        assert len(session.scalars(select(Instance)).all()) == 1
+
+
+def test_instances_arriving_during_processing_form_a_follow_up_job(db, config):
+    receive(db, "1.2.3", "1.2.3.1")
+    receive(db, "1.2.3", "1.2.3.2")
+    time.sleep(0.3)
+    queue_stable_studies(db, config)
+    worker = Worker(config, db, Pipeline([], {}))
+    first = worker.claim()
+
+    receive(db, "1.2.3", "1.2.3.3")  # arrives while the first job runs
+    time.sleep(0.3)
+    assert queue_stable_studies(db, config) == 0  # never two jobs for one study at once
+
+    with db.session() as session:
+        session.get(Job, first).state = JobState.DONE
+    assert queue_stable_studies(db, config) == 1
+    assert jobs(db) == [(first, ["1.2.3.1", "1.2.3.2"]), (first + 1, ["1.2.3.3"])]
+
+
+def test_two_workers_never_claim_the_same_job(db, config):
+    for n in range(20):
+        receive(db, f"1.2.{n}", f"1.2.{n}.1")
+    time.sleep(0.3)
+    assert queue_stable_studies(db, config) == 20
+
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claim_all():
+        database = Database(config.database.url)  # its own connections, as another process has
+        worker = Worker(config, database, Pipeline([], {}))
+        while (job := worker.claim()) is not None:
+            with lock:
+                claimed.append(job)
+        database.dispose()
+
+    threads = [threading.Thread(target=claim_all) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(set(claimed)) and len(claimed) == 20
+
+
+def test_a_job_whose_worker_died_is_taken_again_then_fails_after_too_many_attempts(db, config):
+    receive(db, "1.2.3", "1.2.3.1")
+    time.sleep(0.3)
+    queue_stable_studies(db, config)
+    worker = Worker(config, db, Pipeline([], {}))
+    job_id = worker.claim()
+    time.sleep(0.6)  # the worker "died": its lease runs out
+    assert reclaim_expired_leases(db, config) == 1
+    assert worker.claim() == job_id
+    time.sleep(0.6)
+    reclaim_expired_leases(db, config)
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert job.state == JobState.FAILED and job.attempts == 2
+        assert session.scalars(select(Instance)).one().state == InstanceState.QUEUED
