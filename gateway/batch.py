@@ -76,7 +76,7 @@ def _one(path: Path, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchRe
         return result
     ds = out.dataset
     target = out_dir / str(ds.StudyInstanceUID) / str(ds.SeriesInstanceUID) / f"{ds.SOPInstanceUID}.dcm"
-    write_durably(target, encode(ds))
+    write_durably(target, encode(ds), fsync=False)
     result.written += 1
     return result
 
@@ -105,6 +105,7 @@ def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profil
                 total.merge(part)
                 bar.update()
     bar.close()
+    os.sync()
     return total
 
 

@@ -21,20 +21,26 @@ def fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def write_durably(path: Path, data: bytes) -> None:
-    """Atomically create ``path`` holding ``data``; on any error nothing is left behind."""
+def write_durably(path: Path, data: bytes, fsync: bool = True) -> None:
+    """Atomically create ``path`` holding ``data``; on any error nothing is left behind.
+
+    ``fsync=False`` keeps the atomic rename but leaves flushing to the OS, for batch runs that
+    acknowledge nothing to anyone and sync once at the end.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".incoming-")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if fsync:
+        fsync_dir(path.parent)
 
 
 def sha256_hex(data: bytes) -> str:

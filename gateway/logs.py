@@ -38,3 +38,21 @@ def setup_logging(config: LoggingConfig) -> None:
         force=True,
     )
     quiet_libraries()
+
+
+def describe_error(exc: BaseException) -> str:
+    """The exception's type and where it was raised, without its message.
+
+    Messages of library exceptions can quote dataset values, so they are never logged; the
+    frames are enough to find the bug.
+    """
+    import traceback
+
+    frames = traceback.extract_tb(exc.__traceback__)[-3:]
+    where = " <- ".join(f"{_short_path(f.filename)}:{f.lineno} {f.name}" for f in reversed(frames))
+    return f"{type(exc).__name__} at {where}" if where else type(exc).__name__
+
+
+def _short_path(filename: str) -> str:
+    parts = filename.replace("\\", "/").split("/")
+    return "/".join(parts[-2:])

@@ -105,7 +105,7 @@ def boxes_from_prob(prob: np.ndarray, scale: float, params: Postprocess = Postpr
         x, y, bw, bh, area = stats[i]
         if area < params.min_area:
             continue
-        score = float(prob[labels[y:y + bh, x:x + bw] == i].mean())
+        score = float(prob[y:y + bh, x:x + bw][labels[y:y + bh, x:x + bw] == i].mean())
         if score < params.min_score:
             continue
         # shrunk box at working resolution -> full box: short side s' = s (1 - 2 SHRINK)

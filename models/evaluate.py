@@ -119,8 +119,8 @@ def jsl(finder: TextFinder, samples: Path) -> dict:
         if image is None:
             continue
         h, w = image.shape[:2]
-        phi_boxes = [tuple(a["value"]["bbox"]) for a in gt["annotation"] if a["value"]["text"].strip()]
-        key_boxes = [tuple(a["key"]["bbox"]) for a in gt["annotation"] if a["key"]["text"].strip()]
+        phi_boxes = [tuple(a["value"]["bbox"]) for a in gt["annotation"] if a["value"].get("text", "").strip() and a["value"].get("bbox")]
+        key_boxes = [tuple(a["key"]["bbox"]) for a in gt["annotation"] if a["key"].get("text", "").strip() and a["key"].get("bbox")]
         text_boxes = phi_boxes + key_boxes
         t = time.perf_counter()
         regions = finder.detect(image)

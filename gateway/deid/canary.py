@@ -125,9 +125,10 @@ class SyntheticIdentity:
         if vr == "SH":
             return [pid, f, self.accession, birth, pid.lstrip("0")][tag % 5]
         if vr in ("LT", "ST", "UT", "UC"):
-            forms = self.date_forms(birth)
+            born = " ".join(self.date_forms(birth))
+            seen = " ".join(self.date_forms(self.event_date))
             return (f"Patient {f}^{g}, {g.title()} {f.title()}, {f} {g}. ID {pid} ({pid.lstrip('0')}), "
-                    f"MRN {self.other_id}, acc {self.accession}, born {forms[0]} {forms[1]} {forms[2]}, "
+                    f"MRN {self.other_id}, acc {self.accession}, born {born}, seen {seen}, "
                     f"tel {self.phone}, {self.street}")
         if vr == "AE":
             return f

@@ -202,7 +202,8 @@ def import_mapping(config: GatewayConfig, database: Database, source: Path | str
                 result.unchanged += 1
             else:
                 name = _decrypt(cipher, row_obj.identity)[1] if row_obj.identity else ""
-                row_obj.pseudonym, row_obj.seq, row_obj.source = subject, None, "import"
+                # The old sequence number stays with the row, so it is never handed out again.
+                row_obj.pseudonym, row_obj.source = subject, "import"
                 row_obj.identity = _encrypt(cipher, patient_id, name or "")
                 result.updated += 1
             session.flush()

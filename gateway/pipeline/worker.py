@@ -23,6 +23,7 @@ from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
 from gateway.files import hashed_path, sha256_hex, write_durably
+from gateway.logs import describe_error
 from gateway.pipeline.build import destination_profiles
 from gateway.pipeline.pipeline import Pipeline, ProfileResult
 from gateway.pipeline.stage import Quarantine
@@ -112,7 +113,7 @@ class Worker:
         except LeaseLost:
             log.warning("job %d was taken over by another worker", job_id)
         except Exception as exc:
-            log.exception("job %d failed: %s", job_id, type(exc).__name__)
+            log.error("job %d failed: %s", job_id, describe_error(exc))
             self._fail_or_retry(job_id, f"{type(exc).__name__}")
         return True
 
@@ -128,30 +129,24 @@ class Worker:
 
     def process(self, job_id: int) -> None:
         with self.db.session() as session:
-            instance_ids = session.scalars(
-                select(Instance.id)
+            queued = session.execute(
+                select(Instance.id, Instance.spool_path, Instance.sha256)
                 .where(Instance.job_id == job_id, Instance.state == InstanceState.QUEUED)
                 .order_by(Instance.id)
             ).all()
         actions: dict[str, Counter] = defaultdict(Counter)
         outcome = Counter()
         options: set[str] = set()
-        for instance_id in instance_ids:
-            result = self._process_instance(job_id, instance_id)
+        for instance_id, spool_path, sha in queued:
+            result = self._process_instance(job_id, instance_id, spool_path, sha)
             outcome[result.kind] += 1
             for stage, counts in result.actions.items():
                 actions[stage].update(counts)
             options |= result.options
         self._finish(job_id, outcome, actions, options)
 
-    def _process_instance(self, job_id: int, instance_id: int) -> _InstanceOutcome:
-        with self.db.session() as session:
-            self._renew(session, job_id)
-            instance = session.get(Instance, instance_id)
-            if instance.job_id != job_id or instance.state != InstanceState.QUEUED:
-                return _InstanceOutcome("skipped")
-            spool_path = instance.spool_path
-            sha = instance.sha256
+    def _process_instance(self, job_id: int, instance_id: int, spool_path: str, sha: str) -> _InstanceOutcome:
+        """De-identify one instance; the commit at the end checks it was not replaced meanwhile."""
         try:
             original = dcmread(spool_path)
             results = self.pipeline.run(original)
@@ -160,9 +155,11 @@ class Worker:
         except Quarantine as q:
             self._quarantine(job_id, instance_id, sha, "pipeline", q.reason)
             return _InstanceOutcome("quarantined")
+        except FileNotFoundError:
+            return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
         except Exception as exc:
             # Never forward what a stage could not finish: keep it back for review.
-            log.exception("instance %d failed in the pipeline", instance_id)
+            log.error("instance %d failed in the pipeline: %s", instance_id, describe_error(exc))
             self._quarantine(job_id, instance_id, sha, "pipeline", f"internal error ({type(exc).__name__})")
             return _InstanceOutcome("quarantined")
 
@@ -177,7 +174,7 @@ class Worker:
         with self.db.session() as session:
             self._renew(session, job_id)
             instance = session.get(Instance, instance_id)
-            if instance.job_id != job_id or instance.sha256 != sha:
+            if instance.job_id != job_id or instance.sha256 != sha or instance.state != InstanceState.QUEUED:
                 return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
             study = session.get(Study, instance.study_id)
             for result, path, anon_uid in written:

@@ -8,8 +8,8 @@ transfer syntax and the decoders tried, never a value from the dataset.
 Colour is normalised here so that later steps only know two layouts:
 - ``mono``: (frames, rows, columns) in the stored value domain (signed or unsigned ints);
 - ``rgb``: (frames, rows, columns, 3); YBR_* are converted to RGB by the decoders, PALETTE COLOR
-  is expanded through its lookup table (indices cannot be inpainted: neighbouring indices need
-  not be neighbouring colours).
+  is expanded through its lookup table to 8-bit RGB (indices cannot be inpainted: neighbouring
+  indices need not be neighbouring colours).
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ class Decoded:
         """The representable range of a stored value, for mapping to and from 8 bits."""
         if self.frames.dtype.kind == "f":
             return float(self.frames.min()), float(self.frames.max())
-        bits = self.bits_stored if not self.from_palette else self.frames.dtype.itemsize * 8
+        bits = self.bits_stored if not self.from_palette else 8
         if self.signed:
             return -(1 << (bits - 1)), (1 << (bits - 1)) - 1
         return 0, (1 << bits) - 1
@@ -108,6 +108,10 @@ def decode(ds: Dataset) -> Decoded:
             arr = apply_color_lut(arr, ds)
         except Exception as exc:
             raise Quarantine(f"palette colour lookup table cannot be applied ({type(exc).__name__})") from None
+        if arr.dtype != np.uint8:
+            # A changed palette image leaves as 8-bit RGB (what the US and SC IODs allow for
+            # RGB); 16-bit LUT entries are scaled once, here, so restoration sees final values.
+            arr = ((arr.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
         from_palette = True
         samples = 3
     expected = (rows, cols) if samples == 1 else (rows, cols, 3)

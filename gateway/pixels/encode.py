@@ -84,9 +84,8 @@ def write_frames(ds: Dataset, decoded: Decoded, frames: np.ndarray, output_synta
             for keyword in PALETTE_KEYWORDS:
                 if keyword in ds:
                     del ds[keyword]
-            bits = 8 if arr.dtype == np.uint8 else 16
-            arr = arr.astype(np.uint8 if bits == 8 else np.uint16)
-            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+            arr = arr.astype(np.uint8)  # decode() expanded the palette to 8-bit RGB
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
     elif "PlanarConfiguration" in ds:
         del ds.PlanarConfiguration
     arr = np.ascontiguousarray(arr.astype(arr.dtype.newbyteorder("<")))
