@@ -33,8 +33,9 @@ def cmd_serve(args, config) -> int:
     from gateway.service import PARTS, run
 
     setup_logging(config.logging)
-    parts = {"serve": PARTS, "receive": ("receive", "schedule"), "work": ("work", "schedule"),
-             "forward": ("forward", "schedule")}[args.command]
+    parts = {"serve": PARTS + (("web",) if config.web.enabled else ()),
+             "receive": ("receive", "schedule"), "work": ("work", "schedule"),
+             "forward": ("forward", "schedule"), "web": ("web",)}[args.command]
     run(config, parts, device=getattr(args, "device", "auto"))
     return 0
 
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("receive", "run only the DICOM receiver (and the stability scheduler)"),
         ("work", "run only a de-identification worker"),
         ("forward", "run only the forwarder"),
+        ("web", "run only the audit review page (web.host:web.port)"),
     ]:
         p = sub.add_parser(name, help=text)
         if name in ("serve", "work"):

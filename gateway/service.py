@@ -59,6 +59,17 @@ def _scheduler(runtime: Runtime) -> BackgroundScheduler:
     return scheduler
 
 
+def _web_server(runtime: Runtime):
+    import uvicorn
+
+    from gateway.web.app import create_app
+
+    web = runtime.config.web
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime.db), host=web.host, port=web.port,
+                                           log_level="warning"))
+    return server
+
+
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
         stop: threading.Event | None = None) -> None:
     """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set)."""
@@ -81,6 +92,9 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     scheduler = _scheduler(runtime) if "schedule" in parts else None
     if scheduler:
         scheduler.start()
+    web = _web_server(runtime) if "web" in parts else None
+    if web:
+        threads.append(threading.Thread(target=web.run, name="web"))
     for thread in threads:
         thread.start()
     log.info("gateway running: %s", ", ".join(parts))
@@ -88,6 +102,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         stop.wait()
     finally:
         log.info("stopping")
+        if web:
+            web.should_exit = True
         if server:
             server.shutdown()
         if scheduler:
