@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pydicom.dataset import Dataset
+from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 
 # Attributes of the original instance whose values count as identifying.
@@ -89,18 +90,30 @@ def date_renderings(da: str) -> set[str]:
 
 
 def _values(ds: Dataset, keyword: str) -> list[str]:
-    value = ds.get(keyword)
+    tag = _TAGS[keyword]
+    if tag not in ds:  # a dict lookup: most keywords are absent from most items
+        return []
+    value = ds[tag].value
     if value is None or value == "":
         return []
     values = value if isinstance(value, MultiValue) else [value]
     return [str(v) for v in values if str(v).strip()]
 
 
+_TAGS = {k: tag_for_keyword(k) for k in (*NAME_KEYWORDS, *ID_KEYWORDS, *DATE_KEYWORDS, "PatientAddress")}
+# Technical sequences that are large and never hold a person's identity.
+_SKIP_SEQUENCES = frozenset({0x52009229, 0x52009230, 0x00540016, 0x30060039, 0x300A00B0, 0x300A0111})
+
+
 @dataclass(frozen=True)
 class IdentityTerms:
-    """The identifying strings of one instance, as a single compiled pattern."""
+    """The identifying strings of one instance, lower-cased, for whole-word matching.
 
-    pattern: re.Pattern[str] | None
+    A set rather than one big regular expression: building it costs nothing per instance, and
+    multi-word values ("John Doe") are covered because each of their parts is a term.
+    """
+
+    terms: frozenset[str] = frozenset()
 
     @classmethod
     def from_dataset(cls, ds: Dataset) -> IdentityTerms:
@@ -108,11 +121,21 @@ class IdentityTerms:
 
     @classmethod
     def from_terms(cls, terms: Iterable[str]) -> IdentityTerms:
-        words = sorted({t for t in terms if len(t) >= 2}, key=len, reverse=True)
-        if not words:
-            return cls(None)
-        alternation = "|".join(re.escape(w) for w in words)
-        return cls(re.compile(rf"(?<![A-Za-z0-9])(?:{alternation})(?![A-Za-z0-9])", re.IGNORECASE))
+        return cls(frozenset(t.lower() for t in terms if len(t) >= 2))
+
+    def matches(self, word: str) -> bool:
+        """True if ``word`` (one whitespace-delimited token) is or contains an identity term."""
+        if not self.terms:
+            return False
+        core = word.strip(_PUNCT).lower()
+        if core in self.terms:
+            return True
+        return any(part in self.terms for part in _SEPARATORS.split(core) if part)
+
+
+_PUNCT = " \t.,;:()[]{}\"'<>!?"
+_SEPARATORS = re.compile(r"[\^_,;:()\[\]/=+|]+")
+_SPACES = re.compile(r"[ \t]{2,}")
 
 
 def identity_terms(ds: Dataset) -> set[str]:
@@ -144,9 +167,11 @@ def identity_terms(ds: Dataset) -> set[str]:
 def identity_terms_deep(ds: Dataset, depth: int = 0) -> set[str]:
     """:func:`identity_terms` of ``ds`` and of every sequence item inside it."""
     terms = identity_terms(ds)
-    if depth >= 8:
+    if depth >= 4:
         return terms
     for tag in ds.keys():
+        if tag in _SKIP_SEQUENCES:
+            continue
         raw = ds.get_item(tag)
         if raw.VR == "SQ" or (raw.VR is None and tag >> 16 & 1 == 0 and _is_sq(tag)):
             for item in ds[tag].value or []:
@@ -167,7 +192,8 @@ def clean_text(text: str, identity: IdentityTerms) -> str:
     """``text`` without identifying words or date/ID shapes, spaces collapsed."""
     if not text:
         return text
-    if identity.pattern is not None:
-        text = identity.pattern.sub(" ", text)
-    text = _PATTERN.sub(" ", text)
-    return re.sub(r"[ \t]{2,}", " ", text).strip(" ^,;:-_/")
+    lines = text.splitlines() or [text]
+    if identity.terms:
+        lines = [" ".join(word for word in line.split() if not identity.matches(word)) for line in lines]
+    cleaned = [_SPACES.sub(" ", _PATTERN.sub(" ", line)).strip(" ^,;:-_/") for line in lines]
+    return "\r\n".join(cleaned) if len(cleaned) > 1 else cleaned[0]

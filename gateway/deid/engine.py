@@ -97,7 +97,7 @@ class _Run:
     def walk(self, ds: Dataset, depth: int) -> None:
         if depth > MAX_DEPTH:
             raise ValueError("sequences nested too deep")
-        exact, unlisted = self.exact, self.unlisted
+        exact, unlisted, sequences = self.exact, self.unlisted, self.profile.sequences
         private: list[int] = []
         for tag in list(ds.keys()):
             group = tag >> 16
@@ -114,7 +114,7 @@ class _Run:
                     action = unlisted.get(self.vr(ds, tag), "K")
             if action == "K":
                 self.count("K")
-                if self.vr(ds, tag) == "SQ":
+                if tag in sequences or (tag not in exact and self.vr(ds, tag) == "SQ"):
                     self.items(ds, tag, depth)
             elif action == "X":
                 del ds[tag]
@@ -359,24 +359,28 @@ def _applied_options(profile: CompiledProfile) -> list[str]:
 
 def _write_method(ds: Dataset, profile: CompiledProfile, settings: DeidSettings,
                   options: list[str], declared: Iterable[str]) -> None:
-    ds.PatientIdentityRemoved = "YES"
+    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence), temporal flag.
+
+    Elements are built directly (not through keyword attributes): this runs for every instance.
+    """
+    ds[0x00120062] = DataElement(0x00120062, "CS", "YES")
     short = " ".join(OPTIONS[o][2] for o in options)
     values = [settings.method_text]
     if short:
         values.append(("Options " + short)[:64])
-    ds.DeidentificationMethod = values if len(values) > 1 else values[0]
+    ds[0x00120063] = DataElement(0x00120063, "LO", values if len(values) > 1 else values[0])
     own = [OPTIONS[o][0] for o in options]
     codes = [BASIC] + sorted(set(declared) - set(own) - {BASIC}) + own
     items = []
     for code in codes:
         item = Dataset()
-        item.CodeValue = code
-        item.CodingSchemeDesignator = "DCM"
-        item.CodeMeaning = DECLARED_MEANINGS.get(code, code)
+        item[0x00080100] = DataElement(0x00080100, "SH", code)
+        item[0x00080102] = DataElement(0x00080102, "SH", "DCM")
+        item[0x00080104] = DataElement(0x00080104, "LO", DECLARED_MEANINGS.get(code, code)[:64])
         items.append(item)
-    ds.DeidentificationMethodCodeSequence = Sequence(items)
-    mode = profile.date_mode
-    ds.LongitudinalTemporalInformationModified = {"shift": "MODIFIED", "full": "UNMODIFIED"}.get(mode, "REMOVED")
+    ds[0x00120064] = DataElement(0x00120064, "SQ", Sequence(items))
+    flag = {"shift": "MODIFIED", "full": "UNMODIFIED"}.get(profile.date_mode, "REMOVED")
+    ds[0x00280303] = DataElement(0x00280303, "CS", flag)
 
 
 def keyed_hash(secret: bytes, purpose: str, value: str) -> bytes:

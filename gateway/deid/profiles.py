@@ -38,6 +38,8 @@ class CompiledProfile:
     unlisted: dict[str, str]
     replace: dict[int, str] = field(default_factory=dict)
     keep_private: bool = False
+    # Tags of ``exact`` whose dictionary VR is SQ: a kept sequence is walked without a VR lookup.
+    sequences: frozenset[int] = frozenset()
 
     @property
     def date_mode(self) -> str:
@@ -126,6 +128,7 @@ def compile_profile(name: str, spec: ProfileSpec) -> CompiledProfile:
         unlisted=unlisted,
         replace=replace,
         keep_private="retain_safe_private" in options,
+        sequences=frozenset(t for t in exact if vr_of(t) == "SQ"),
     )
 
 

@@ -70,6 +70,10 @@ class PixelsConfig(Section):
     # "rapidocr" uses the rapidocr package (optional dependency) with the same interface.
     detector: Literal["model", "rapidocr"] = "model"
     weights_dir: Path | None = None
+    # Torch threads per worker process on CPU. 1 is fastest when workers (or other jobs) share
+    # the cores: small convolutions scale badly and oversubscription costs 10x, not 10%.
+    # 0 leaves torch's default.
+    cpu_threads: int = Field(default=1, ge=0)
     # Longest side of the display rendering given to the detector. Smaller is faster; text
     # must stay a few pixels high after scaling, so large images are tiled instead of shrunk
     # below this.

@@ -60,12 +60,23 @@ class PixelStage:
         if self._finder is None:
             with self._lock:
                 if self._finder is None:
+                    self._limit_threads()
                     try:
                         self._finder = load_finder(self.config.detector, self.config.weights_dir, self.device)
                     except Exception as exc:
                         log.error("text detector cannot be loaded: %s", type(exc).__name__)
                         raise Quarantine(f"text detector unavailable ({type(exc).__name__})") from None
         return self._finder
+
+    def _limit_threads(self) -> None:
+        if self.device != "cpu" or not self.config.cpu_threads:
+            return
+        try:
+            import torch
+
+            torch.set_num_threads(self.config.cpu_threads)
+        except ImportError:
+            pass
 
     @property
     def backend(self) -> Inpainter:

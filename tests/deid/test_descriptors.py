@@ -40,7 +40,7 @@ def test_the_instances_own_identity_is_removed(identity, text, expected):
     ("T2 FLAIR AX 5mm", "T2 FLAIR AX 5mm"),
 ])
 def test_anything_shaped_like_a_date_or_id_is_removed(text, expected):
-    assert clean_text(text, IdentityTerms(None)) == expected
+    assert clean_text(text, IdentityTerms()) == expected
 
 
 def test_descriptions_are_cleaned_only_under_the_option():

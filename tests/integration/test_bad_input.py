@@ -67,3 +67,12 @@ def test_truncated_and_non_dicom_payloads_are_refused_and_quarantined(archive, g
     assert len(list((gateway.workdir / "var" / "quarantine").rglob("*.bin"))) == 2
 
     wait_for(lambda: len(archive.instances()) == 3, 90, what="the good instances")
+
+
+def test_a_full_disk_is_answered_with_out_of_resources(archive, gateway_factory, study):
+    from tests.peers import storescu
+
+    gateway = gateway_factory([destination_for(archive)], storage={"min_free_bytes": 2**60}).start()
+    sent = storescu(gateway.port, study.files[:2])
+    assert "Received Store Response (Refused: OutOfResources" in sent.stdout + sent.stderr, sent.stderr
+    assert not list((gateway.workdir / "var" / "spool").rglob("*.dcm"))

@@ -53,3 +53,7 @@ def test_a_study_arrives_in_the_archive_deidentified_and_whole(archive, gateway_
     audit = gateway.cli("audit", "list").stdout
     assert not [s for s in FORBIDDEN if s.decode() in audit]
     assert archive.stored_events() == len(study.files)
+
+    # Once every destination accepted every instance, the originals leave the spool.
+    spool = gateway.workdir / "var" / "spool"
+    wait_for(lambda: not list(spool.rglob("*.dcm")), 30, what="the spool to be purged")

@@ -40,9 +40,12 @@ def real_finder():
     if not weights.is_dir() or not any(p for p in weights.iterdir() if not p.name.startswith(".")):
         return None
     try:
+        import torch
+
         from models.inference import TextFinder
     except ImportError:
         return None
+    torch.set_num_threads(1)  # what the stage does on CPU (pixels.cpu_threads)
     return TextFinder.load(device="cpu")
 
 
