@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything the gateway (and, with --test, its test suite) needs on a fresh machine:
 # a virtual environment in .venv with the Python packages, and, when running as root, the
-# Debian packages the tests use as real DICOM peers (dcmtk, Orthanc with DICOMweb, dicom3tools).
+# Debian packages the tests use as real peers (dcmtk, Orthanc with DICOMweb, dicom3tools,
+# Tesseract, PostgreSQL).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ if [[ "${1:-}" == "--test" ]]; then
     [[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]] || apt_packages+=(orthanc-dicomweb)
     command -v dciodvfy >/dev/null || apt_packages+=(dicom3tools)
     command -v tesseract >/dev/null || apt_packages+=(tesseract-ocr)
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
 fi
 
 if (( ${#apt_packages[@]} )); then
@@ -25,6 +27,7 @@ if (( ${#apt_packages[@]} )); then
         apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
         # Debian starts Orthanc as a service on install; the tests run their own.
         service orthanc stop >/dev/null 2>&1 || true
+        service postgresql stop >/dev/null 2>&1 || true
     else
         echo "setup: not root, so not installing ${apt_packages[*]}; tests needing them will skip" >&2
     fi

@@ -102,7 +102,7 @@ def _read_dicom(path: Path):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, force=True)
         if "PixelData" not in ds:
             return ds, None
         return ds, dataset_frame(ds)

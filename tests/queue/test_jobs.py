@@ -1,4 +1,5 @@
-"""The queue on a real SQLite database: stability, follow-up jobs, atomic claims, leases."""
+"""The queue on real databases (SQLite, and PostgreSQL when installed): stability, follow-up
+jobs, atomic claims, leases."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import load_config
-from gateway.db import Database
+from gateway.db import Base, Database
 from gateway.ingest.validate import InstanceHeader
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.worker import Worker
@@ -18,14 +19,29 @@ from gateway.queue.intake import Intake, register_instance
 from gateway.queue.models import Instance, InstanceState, Job, JobState
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 
+from tests.postgres import PostgresServer
+
 SECRET = b"k" * 32
 
 
-@pytest.fixture
-def config(tmp_path):
+@pytest.fixture(scope="module")
+def postgres():
+    if not PostgresServer.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config(request, tmp_path):
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'q.db'}"
+    else:
+        url = request.getfixturevalue("postgres").url
     return load_config(None, {
         "storage": {"root": str(tmp_path)},
-        "database": {"url": f"sqlite:///{tmp_path / 'q.db'}"},
+        "database": {"url": url},
         "queue": {"stable_after": 0.2, "lease_seconds": 0.5, "max_job_attempts": 2},
     })
 
@@ -35,6 +51,7 @@ def db(config):
     database = Database(config.database.url)
     database.create_schema()
     yield database
+    Base.metadata.drop_all(database.engine)  # PostgreSQL's database outlives the test
     database.dispose()
 
 
