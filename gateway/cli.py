@@ -171,6 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-config", help="validate the configuration and print it").set_defaults(
         func=cmd_check_config)
+
+    from gateway.mapping_cli import add_parser as add_mapping_parser
+
+    add_mapping_parser(sub, common)
     return parser
 
 

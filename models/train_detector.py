@@ -43,6 +43,7 @@ class DetectorTrainConfig:
     checkpoint_minutes: float = 4.0
     out: str = "models/weights"
     real_backgrounds: bool = True
+    init: str = ""  # warm start from a checkpoint (.pt) written by this script
 
 
 def crops_from_sample(sample, rng: np.random.Generator, crop: int, n: int):
@@ -123,6 +124,10 @@ def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
     loader = DataLoader(CropStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)
     model = TextDetector(cfg.width)
+    if cfg.init:
+        blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     budget = cfg.minutes * 60
     start = last_ckpt = time.time()

@@ -33,6 +33,8 @@ class RecognizerTrainConfig:
     minutes: float = 45.0
     max_steps: int = 10**9
     batch: int = 32
+    pool_batches: int = 8  # lines are width-sorted in pools of this many batches
+    max_train_width: int = 640  # longer lines are skipped in training (they still read at inference)
     lr: float = 2e-3
     hidden: int = 96
     threads: int = 1
@@ -40,6 +42,7 @@ class RecognizerTrainConfig:
     checkpoint_minutes: float = 4.0
     out: str = "models/weights"
     real_backgrounds: bool = True
+    init: str = ""  # warm start from a checkpoint (.pt) written by this script
 
 
 def crop_line(gray: np.ndarray, box, rotated: bool, rng: np.random.Generator | None = None, margin: float = 0.25) -> np.ndarray:
@@ -86,6 +89,8 @@ def upright(crop: np.ndarray, line, shape) -> np.ndarray:
 
 
 class LineStream(IterableDataset):
+    """Yields ready batches of lines of similar width (sorting a pool first cuts padding several-fold)."""
+
     def __init__(self, cfg: RecognizerTrainConfig, synth: SynthConfig):
         self.cfg, self.synth = cfg, synth
 
@@ -95,10 +100,17 @@ class LineStream(IterableDataset):
         stride = info.num_workers if info else 1
         rng = np.random.default_rng([self.cfg.seed, 11, worker])
         index = worker
+        pool: list = []
         while True:
-            sample = generate(self.cfg.seed, index, self.synth)
-            index += stride
-            yield from lines_from_sample(sample, rng)
+            while len(pool) < self.cfg.batch * self.cfg.pool_batches:
+                sample = generate(self.cfg.seed, index, self.synth)
+                index += stride
+                pool.extend(item for item in lines_from_sample(sample, rng) if item[0].shape[1] <= self.cfg.max_train_width)
+            pool.sort(key=lambda item: item[0].shape[1])
+            batches = [pool[i:i + self.cfg.batch] for i in range(0, len(pool) - self.cfg.batch + 1, self.cfg.batch)]
+            pool = pool[len(batches) * self.cfg.batch:]
+            for k in rng.permutation(len(batches)):
+                yield collate(batches[k])
 
 
 def collate(items):
@@ -130,9 +142,12 @@ def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds)
-    loader = DataLoader(LineStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers, collate_fn=collate,
-                        persistent_workers=cfg.workers > 0)
+    loader = DataLoader(LineStream(cfg, synth), batch_size=None, num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     model = CRNN(cfg.hidden)
+    if cfg.init:
+        blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     budget = cfg.minutes * 60
     start = last_ckpt = time.time()

@@ -91,7 +91,7 @@ def date_renderings(da: str) -> set[str]:
 
 def _values(ds: Dataset, keyword: str) -> list[str]:
     tag = _TAGS[keyword]
-    if tag not in ds:  # a dict lookup: most keywords are absent from most items
+    if tag not in ds.keys():  # a plain dict lookup: most keywords are absent from most items
         return []
     value = ds[tag].value
     if value is None or value == "":
@@ -101,6 +101,7 @@ def _values(ds: Dataset, keyword: str) -> list[str]:
 
 
 _TAGS = {k: tag_for_keyword(k) for k in (*NAME_KEYWORDS, *ID_KEYWORDS, *DATE_KEYWORDS, "PatientAddress")}
+_ALL_TAGS = frozenset(_TAGS.values())
 # Technical sequences that are large and never hold a person's identity.
 _SKIP_SEQUENCES = frozenset({0x52009229, 0x52009230, 0x00540016, 0x30060039, 0x300A00B0, 0x300A0111})
 
@@ -141,6 +142,8 @@ _SPACES = re.compile(r"[ \t]{2,}")
 def identity_terms(ds: Dataset) -> set[str]:
     """Names and their parts, IDs (with and without leading zeros), dates in common renderings."""
     terms: set[str] = set()
+    if not ds.keys() & _ALL_TAGS:  # most sequence items hold none of them
+        return terms
     for keyword in NAME_KEYWORDS:
         for name in _values(ds, keyword):
             text = name.replace("=", "^")

@@ -44,7 +44,7 @@ _DUMMIES: dict[str, object] = {
 
 
 def dummy_for(vr: str):
-    """Dummy value for ``vr``; None where the VR needs a special case (UI, SQ)."""
+    """Dummy value for ``vr`` (UI and SQ are handled by the engine: new UID, dummy code item)."""
     return _DUMMIES.get(vr, b"\x00\x00" if vr.startswith("O") else DUMMY_TEXT)
 
 

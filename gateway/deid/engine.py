@@ -7,15 +7,17 @@ the walk is fast and why Pixel Data bytes are untouched.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from pydicom.dataelem import DataElement
+from pydicom import config as pydicom_config
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
+from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID_dictionary
 
 from gateway.deid.dates import offset_days, shift_value
@@ -159,12 +161,15 @@ class _Run:
         elif action == "C":
             self.clean(ds, tag, vr, depth)
         elif action == "PID":
-            if ds[tag].value:
-                ds[tag].value = self.pseudonyms.patient(str(ds[tag].value), self.patient_name if depth == 0 else "")
+            if depth == 0:
+                # Always written at the top level, so every output names its research subject.
+                self.set(ds, tag, "LO", self.pseudonyms.patient(self.patient_id, self.patient_name))
+            elif ds[tag].value:
+                ds[tag].value = self.pseudonyms.patient(str(ds[tag].value), "")
             self.count("D")
         elif action == "PNAME":
-            if depth == 0 and ds[tag].value not in (None, ""):
-                ds[tag].value = self.pseudonyms.patient(self.patient_id, self.patient_name)
+            if depth == 0:
+                self.set(ds, tag, "PN", self.pseudonyms.patient(self.patient_id, self.patient_name))
                 self.count("D")
             else:
                 self.set(ds, tag, vr, "")
@@ -224,19 +229,13 @@ class _Run:
             if not registered_kept:
                 del ds[tag]
             return
-        elem = ds[tag]
-        value = elem.value
-        if value in (None, ""):
+        values = _uid_values(ds, tag)
+        if not values or (registered_kept and all(v in UID_dictionary for v in values)):
             if not counted:
                 self.count("K")
             return
-        values = list(value) if isinstance(value, MultiValue) else [value]
-        if registered_kept and all(str(v) in UID_dictionary for v in values):
-            if not counted:
-                self.count("K")
-            return
-        new = [str(v) if (registered_kept and str(v) in UID_dictionary) or not str(v) else remap_uid(str(v), self.secret) for v in values]
-        elem.value = new if len(new) > 1 else new[0]
+        new = [v if (registered_kept and v in UID_dictionary) or not v else remap_uid(v, self.secret) for v in values]
+        ds[tag] = DataElement(tag, "UI", new if len(new) > 1 else new[0])
         if not counted:
             self.count("U")
 
@@ -310,6 +309,24 @@ class _Run:
                 self.count("X")
 
 
+def _uid_values(ds: Dataset, tag: int) -> list[str]:
+    """The UIDs of a UI element, read from the raw bytes when the element was never decoded
+    (UIDs are ASCII in every character set, so pydicom's full conversion is not needed)."""
+    elem = ds.get_item(tag)
+    if isinstance(elem, RawDataElement):
+        raw = elem.value
+        if not raw:
+            return []
+        text = raw.decode("ascii", "replace") if isinstance(raw, bytes) else str(raw)
+        values = [v.strip(" \x00") for v in text.split("\\")]
+    else:
+        value = elem.value
+        if value in (None, ""):
+            return []
+        values = [str(v) for v in value] if isinstance(value, MultiValue) else [str(value)]
+    return values if any(values) else []
+
+
 def _text(ds: Dataset, tag: int) -> str:
     elem = ds.get(tag)
     if elem is None or elem.value is None:
@@ -321,6 +338,40 @@ def deidentify(ds: Dataset, profile: CompiledProfile, secret: bytes, pseudonyms:
                settings: DeidSettings | None = None, original: Dataset | None = None,
                declared: Iterable[str] = ()) -> EngineResult:
     """De-identify ``ds`` in place under ``profile``; returns counts per action, never values."""
+    with _quiet_pydicom():
+        return _deidentify(ds, profile, secret, pseudonyms, settings, original, declared)
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: tuple[int, int] | None = None
+
+
+@contextmanager
+def _quiet_pydicom() -> Iterator[None]:
+    """pydicom's value-validation warnings quote the offending value, which may be PHI; they
+    would reach the log through pydicom's logger. Validation is switched to IGNORE while any
+    engine run decodes values; the setting is process-wide, so it is reference-counted across
+    threads and restored when the last concurrent run ends."""
+    global _quiet_depth, _quiet_saved
+    settings = pydicom_config.settings
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+            settings.reading_validation_mode = pydicom_config.IGNORE
+            settings.writing_validation_mode = pydicom_config.IGNORE
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                settings.reading_validation_mode, settings.writing_validation_mode = _quiet_saved
+
+
+def _deidentify(ds: Dataset, profile: CompiledProfile, secret: bytes, pseudonyms: PseudonymSource,
+                settings: DeidSettings | None, original: Dataset | None, declared: Iterable[str]) -> EngineResult:
     settings = settings or DeidSettings()
     meta = getattr(ds, "file_meta", None)
     if meta is not None and str(meta.get("MediaStorageSOPClassUID", "")) == MEDIA_STORAGE_DIRECTORY:
@@ -357,6 +408,14 @@ def _applied_options(profile: CompiledProfile) -> list[str]:
     return [name for name in OPTIONS if name in profile.options]
 
 
+_CODE_VALUE, _SCHEME, _MEANING = Tag(0x00080100), Tag(0x00080102), Tag(0x00080104)
+
+
+def _element(tag: BaseTag, vr: str, value: str) -> DataElement:
+    """A new element from a value the gateway made itself (known valid: no validation pass)."""
+    return DataElement(tag, vr, value, already_converted=True, validation_mode=pydicom_config.IGNORE)
+
+
 def _write_method(ds: Dataset, profile: CompiledProfile, settings: DeidSettings,
                   options: list[str], declared: Iterable[str]) -> None:
     """PatientIdentityRemoved, DeidentificationMethod (+ code sequence), temporal flag.
@@ -364,24 +423,28 @@ def _write_method(ds: Dataset, profile: CompiledProfile, settings: DeidSettings,
     Elements are built directly (not through keyword attributes): this runs for every instance.
     """
     ds[0x00120062] = DataElement(0x00120062, "CS", "YES")
-    short = " ".join(OPTIONS[o][2] for o in options)
     values = [settings.method_text]
-    if short:
-        values.append(("Options " + short)[:64])
+    line = "Options:"
+    for option in options:  # option names on as many 64-character values as they need
+        name = OPTIONS[option][2]
+        if len(line) + 1 + len(name) > 64:
+            values.append(line)
+            line = name
+        else:
+            line = f"{line} {name}"
+    if options:
+        values.append(line)
     ds[0x00120063] = DataElement(0x00120063, "LO", values if len(values) > 1 else values[0])
     own = [OPTIONS[o][0] for o in options]
     codes = [BASIC] + sorted(set(declared) - set(own) - {BASIC}) + own
-    items = []
-    for code in codes:
-        item = Dataset()
-        item[0x00080100] = DataElement(0x00080100, "SH", code)
-        item[0x00080102] = DataElement(0x00080102, "SH", "DCM")
-        item[0x00080104] = DataElement(0x00080104, "LO", DECLARED_MEANINGS.get(code, code)[:64])
-        items.append(item)
+    items = [
+        Dataset({
+            _CODE_VALUE: _element(_CODE_VALUE, "SH", code),
+            _SCHEME: _element(_SCHEME, "SH", "DCM"),
+            _MEANING: _element(_MEANING, "LO", DECLARED_MEANINGS.get(code, code)[:64]),
+        })
+        for code in codes
+    ]
     ds[0x00120064] = DataElement(0x00120064, "SQ", Sequence(items))
     flag = {"shift": "MODIFIED", "full": "UNMODIFIED"}.get(profile.date_mode, "REMOVED")
     ds[0x00280303] = DataElement(0x00280303, "CS", flag)
-
-
-def keyed_hash(secret: bytes, purpose: str, value: str) -> bytes:
-    return hmac.new(secret, f"{purpose}:{value}".encode("utf-8"), hashlib.sha256).digest()

@@ -55,6 +55,7 @@ class PseudonymService:
         self.database = database
         self.secret = secret
         self._cache: dict[str, tuple[float, str]] = {}
+        self._hashes: dict[str, str] = {}
         self._cipher = None
         if database is not None and config is not None:
             from gateway.deid.mapping import load_cipher
@@ -65,7 +66,12 @@ class PseudonymService:
         """The pseudonym of ``patient_id``; used for both PatientID and PatientName."""
         key_source = patient_id.strip() or f"name:{patient_name.strip()}"
         if self.database is None:
-            return hash_pseudonym(self.settings, self.secret, key_source)
+            pseudonym = self._hashes.get(key_source)
+            if pseudonym is None:
+                if len(self._hashes) > 10000:
+                    self._hashes.clear()
+                pseudonym = self._hashes[key_source] = hash_pseudonym(self.settings, self.secret, key_source)
+            return pseudonym
         key = patient_key(self.secret, key_source)
         now = time.monotonic()
         cached = self._cache.get(key)

@@ -62,3 +62,26 @@ class HeaderStage:
         report.details["profile"] = self.profile.name
         report.details["options"] = list(result.options)
         return ds
+
+
+def destination_profiles(config: GatewayConfig) -> list[str]:
+    """The profiles the destinations ask for (the default profile for those that name none)."""
+    wanted = [d.profile or config.deid.profile for d in config.egress.destinations] or [config.deid.profile]
+    return list(dict.fromkeys(wanted))
+
+
+def check_destination_profiles(config: GatewayConfig) -> None:
+    """Raise ValueError naming the setting when a destination asks for an unknown profile."""
+    for i, destination in enumerate(config.egress.destinations):
+        if destination.profile is not None and destination.profile not in config.deid.profiles:
+            raise ValueError(
+                f"egress.destinations.{i}.profile: unknown de-identification profile {destination.profile!r}"
+            )
+
+
+def build_header_stages(config: GatewayConfig, secret: bytes,
+                        pseudonyms: PseudonymService | None = None) -> dict[str, HeaderStage]:
+    """One HeaderStage per profile in use, sharing one pseudonym service (for Pipeline)."""
+    check_destination_profiles(config)
+    pseudonyms = pseudonyms or PseudonymService(config, None, secret)
+    return {name: HeaderStage(config, name, secret, pseudonyms) for name in destination_profiles(config)}

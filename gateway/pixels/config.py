@@ -98,7 +98,7 @@ class PixelsConfig(Section):
     verify: bool = True
     # Solid-fill rounds after a failed verification (each followed by another check) before
     # the instance is quarantined.
-    fill_rounds: int = Field(default=2, ge=1, le=5)
+    fill_rounds: int = Field(default=3, ge=1, le=8)
     # Frames of a multi-frame instance are compared with the first frame; a frame whose
     # changed area exceeds this fraction is checked whole, otherwise only where it changed.
     changed_area_full_check: float = Field(default=0.25, gt=0, le=1)

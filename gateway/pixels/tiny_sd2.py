@@ -15,7 +15,7 @@ import string
 import tempfile
 from pathlib import Path
 
-TOKENIZER_MAX_LENGTH = 16
+TOKENIZER_MAX_LENGTH = 77  # as CLIP; prompts are tokenized per character here
 
 
 def _write_tokenizer_files(directory: Path) -> tuple[Path, Path]:

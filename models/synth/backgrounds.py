@@ -134,6 +134,55 @@ def screen(rng, h, w):
     return img
 
 
+def pattern(rng, h, w):
+    """Test-card elements: colour bars, gratings, checkerboards, grids, gradients (text-like strokes, no text)."""
+    img = np.full((h, w, 3), float(rng.uniform(0.2, 0.6)), np.float32)
+    for _ in range(int(rng.integers(2, 7))):
+        x0, y0 = int(rng.integers(0, w)), int(rng.integers(0, h))
+        x1, y1 = min(w, x0 + int(rng.integers(20, w // 2 + 21))), min(h, y0 + int(rng.integers(20, h // 2 + 21)))
+        kind = int(rng.integers(5))
+        if kind == 0:  # colour bars
+            n = int(rng.integers(3, 9))
+            for k in range(n):
+                img[y0:y1, x0 + (x1 - x0) * k // n: x0 + (x1 - x0) * (k + 1) // n] = rng.uniform(0, 1, 3)
+        elif kind == 1:  # grating of varying frequency
+            xs = np.arange(x1 - x0, dtype=np.float32)
+            freq = rng.uniform(0.05, 0.8) * (1 + xs / max(1, x1 - x0) * rng.uniform(0, 3))
+            img[y0:y1, x0:x1] = (np.sin(xs * freq) > 0).astype(np.float32)[None, :, None]
+        elif kind == 2:  # checkerboard
+            cell = int(rng.integers(4, 40))
+            yy, xx = np.mgrid[y0:y1, x0:x1]
+            img[y0:y1, x0:x1] = (((yy // cell) + (xx // cell)) % 2).astype(np.float32)[..., None] * rng.uniform(0.5, 1)
+        elif kind == 3:  # grid lines
+            step = int(rng.integers(8, 60))
+            color = rng.uniform(0, 1, 3).tolist()
+            for x in range(x0, x1, step):
+                cv2.line(img, (x, y0), (x, y1), color, 1)
+            for y in range(y0, y1, step):
+                cv2.line(img, (x0, y), (x1, y), color, 1)
+        else:  # gradient / step wedge
+            steps = int(rng.integers(2, 12))
+            ramp = np.floor(np.linspace(0, steps, x1 - x0, endpoint=False)) / steps
+            img[y0:y1, x0:x1] = ramp[None, :, None].astype(np.float32)
+    if rng.random() < 0.5:
+        cv2.circle(img, (w // 2, h // 2), int(min(h, w) * rng.uniform(0.2, 0.45)), rng.uniform(0, 1, 3).tolist(), int(rng.integers(1, 6)))
+    return np.clip(img, 0, 1)
+
+
+def photo(rng, h, w):
+    """Natural-photo-like colour image: multi-scale colour noise and soft shapes (fundus, dental, objects)."""
+    img = np.stack([smooth_noise(rng, h, w, rng.uniform(8, 80)) for _ in range(3)], -1) * rng.uniform(0.3, 1.0, 3)
+    for _ in range(int(rng.integers(3, 15))):
+        c = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+        axes = (int(rng.integers(3, w // 4 + 4)), int(rng.integers(3, h // 4 + 4)))
+        cv2.ellipse(img, c, axes, float(rng.uniform(0, 180)), 0, 360, rng.uniform(0, 1, 3).tolist(), -1)
+    for _ in range(int(rng.integers(0, 8))):  # thin structures: vessels, edges, stems
+        pts = np.cumsum(rng.normal(0, 8, (12, 2)), 0) + [rng.integers(0, w), rng.integers(0, h)]
+        cv2.polylines(img, [pts.astype(np.int32)], False, rng.uniform(0, 1, 3).tolist(), int(rng.integers(1, 4)))
+    img = cv2.GaussianBlur(img.astype(np.float32), (0, 0), rng.uniform(0.5, 2.5))
+    return np.clip(img + rng.normal(0, 0.02, img.shape).astype(np.float32), 0, 1)
+
+
 def flat(rng, h, w):
     img = np.full((h, w), float(rng.uniform(0, 1)), np.float32)
     return np.clip(img + smooth_noise(rng, h, w, 100) * 0.1, 0, 1)
@@ -208,7 +257,7 @@ def real(rng, h, w):
 
 
 RECIPES = {"ct": ct, "xray": xray, "mr": mr, "mammo": mammo, "us": ultrasound, "endo": endoscopy,
-           "screen": screen, "flat": flat, "real": real}
+           "screen": screen, "flat": flat, "real": real, "pattern": pattern, "photo": photo}
 
 
 def _modality_fn(rng, names):

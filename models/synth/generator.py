@@ -29,9 +29,10 @@ PROFILES = {
     "mg": dict(bg=("mammo",), color=False, storage=("u16", "jsl"), size=(600, 1024)),
     "us": dict(bg=("us",), color=True, storage=("rgb", "ybr", "gray8"), size=(400, 800)),
     "endo": dict(bg=("endo",), color=True, storage=("rgb", "ybr"), size=(400, 720)),
-    "sc": dict(bg=("screen", "flat"), color=True, storage=("rgb", "gray8"), size=(256, 1024)),
+    "sc": dict(bg=("screen", "flat", "pattern", "photo"), color=True, storage=("rgb", "gray8"), size=(256, 1024)),
+    "photo": dict(bg=("photo", "pattern"), color=True, storage=("rgb", "ybr", "gray8"), size=(256, 800)),
 }
-MODALITY_WEIGHTS = {"ct": 0.16, "cr": 0.16, "mr": 0.14, "mg": 0.06, "us": 0.22, "endo": 0.1, "sc": 0.16}
+MODALITY_WEIGHTS = {"ct": 0.15, "cr": 0.15, "mr": 0.14, "mg": 0.06, "us": 0.2, "endo": 0.09, "sc": 0.15, "photo": 0.06}
 GRAY_COLORS = ((255, 255, 255), (235, 235, 235), (200, 200, 200), (160, 160, 160), (0, 0, 0))
 RGB_COLORS = ((255, 255, 255), (255, 255, 0), (0, 255, 0), (0, 255, 255), (200, 200, 200), (255, 160, 0),
               (120, 255, 120), (0, 0, 0), (255, 60, 60), (150, 150, 255))
@@ -44,7 +45,7 @@ class SynthConfig:
     font_split: str = "train"  # "train" or "test" (held-out families)
     modality_weights: dict = field(default_factory=lambda: dict(MODALITY_WEIGHTS))
     max_blocks: int = 6
-    p_no_text: float = 0.06  # share of images with no text at all
+    p_no_text: float = 0.1  # share of images with no text at all
     size_range: tuple[int, int] = (6, 60)  # font size in pixels
     real_backgrounds: bool = True  # pydicom's bundled images (slow first load); off in unit tests
 
@@ -364,12 +365,16 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
     image_fonts = [_choice(rng, font_list) for _ in range(2)]
     if rng.random() >= config.p_no_text:
         smin, smax = config.size_range
-        if max(h, w) <= 384:
+        small_image = max(h, w) <= 384
+        if small_image:
             smin = max(5, smin - 1)
         for _ in range(int(rng.integers(1, config.max_blocks + 1))):
             block = _weighted(rng, BLOCKS)
             font = _choice(rng, image_fonts)
-            size = font_size(rng, smin, min(smax, max(smin + 2, h // 6)))
+            if small_image and rng.random() < 0.5:  # 4-6 px tall text on 256 px MR-like frames
+                size = int(rng.integers(smin, smin + 4))
+            else:
+                size = font_size(rng, smin, min(smax, max(smin + 2, h // 6)))
             BLOCK_FNS[block](rng, canvas, font, size, _style(rng, canvas))
     rgb = np.clip(canvas.img * 255 + 0.5, 0, 255).astype(np.uint8)
     kind = _choice(rng, prof["storage"])

@@ -16,11 +16,17 @@ from gateway.deid.mapping import (
     lookup_pseudonym,
     write_mapping_csv,
 )
+from gateway.deid.models import DeidSubject
 from gateway.deid.pseudonyms import PseudonymService
 from gateway.deid.stage import HeaderStage
 from gateway.pipeline.stage import InstanceContext
 
 from .conftest import SECRET
+
+
+def create_tables(db: Database) -> None:
+    """Only this room's table: the test does not depend on the other rooms' models."""
+    DeidSubject.__table__.create(db.engine, checkfirst=True)
 
 
 @pytest.fixture
@@ -41,7 +47,7 @@ def config(tmp_path):
 @pytest.fixture
 def database(config, tmp_path):
     db = Database(f"sqlite:///{tmp_path}/gw.db")
-    db.create_schema()
+    create_tables(db)
     yield db
     db.dispose()
 
@@ -62,7 +68,7 @@ def test_sequential_pseudonyms_follow_the_pattern_and_persist(config, database, 
 
 
 def test_concurrent_workers_never_share_a_number(config, tmp_path, key):
-    Database(f"sqlite:///{tmp_path}/gw.db").create_schema()
+    create_tables(Database(f"sqlite:///{tmp_path}/gw.db"))
     results: list[str] = []
     lock = threading.Lock()
 

@@ -53,3 +53,14 @@ def test_conversion_script_converts_the_innolitics_format(tmp_path):
     assert rows["00080050"]["keyword"] == "AccessionNumber" and rows["00080050"]["basic"] == "Z"
     assert rows["50xxxxxx"]["options"] == {"clean_graphics": "C"}
     assert rows["private"]["options"] == {"retain_safe_private": "C"}
+
+
+def test_every_plain_row_has_an_action_in_every_builtin_profile():
+    from gateway.config import load_config
+    from gateway.deid.profiles import compile_profiles
+
+    plain = [r for r in load_rows() if r.is_exact]
+    for profile in compile_profiles(load_config().deid).values():
+        assert all(r.tag_int in profile.exact for r in plain)
+        assert {profile.exact[r.tag_int] for r in plain} <= {"X", "Z", "D", "K", "C", "U", "XZ", "XD", "ZD", "XZD",
+                                                              "PID", "PNAME", "ACC"}

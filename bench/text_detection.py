@@ -1,0 +1,163 @@
+"""Benchmark burned-in text detection: this project's detector vs rapidocr (PP-OCR) vs Tesseract.
+
+    python bench/text_detection.py --samples ../shared/samples [--n-synth 40] [--threads 1]
+
+All three run on the same images in the same run: the JohnSnowLabs files with ground-truth boxes
+(if --samples is given) and synthetic test images (held-out fonts, another seed).  Recall and
+precision use the area-based matching of `models.metrics`; time is seconds per image (rapidocr in
+detection-only mode; Tesseract has no detection-only mode, so its time includes recognition).
+Ratios are medians of the per-image time ratios against this detector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.evaluate import JSL, TEST_SEED, _read_dicom  # noqa: E402
+from models.metrics import Counts, score  # noqa: E402
+from models.synth import SynthConfig, generate  # noqa: E402
+
+
+def load_images(samples: Path | None, n_synth: int) -> list[dict]:
+    """[{name, image (uint8), phi: [boxes], text: [boxes]}] from JSL ground truth and synthetic test data."""
+    items = []
+    if samples is not None and (samples / JSL).is_dir():
+        for gt_path in sorted((samples / JSL / "ground_truth").glob("*.json")):
+            gt = json.loads(gt_path.read_text())
+            _, image = _read_dicom(samples / JSL / gt["filename"])
+            if image is None:
+                continue
+            phi = [tuple(a["value"]["bbox"]) for a in gt["annotation"] if a["value"].get("text", "").strip() and a["value"].get("bbox")]
+            keys = [tuple(a["key"]["bbox"]) for a in gt["annotation"] if a["key"].get("text", "").strip() and a["key"].get("bbox")]
+            items.append({"set": "jsl", "name": gt["filename"], "image": image, "phi": phi, "text": phi + keys})
+    config = SynthConfig(font_split="test")
+    for i in range(n_synth):
+        s = generate(TEST_SEED, i, config)
+        items.append({"set": "synthetic", "name": f"synth-{i}", "image": s.image,
+                      "phi": [l.box for l in s.lines if l.phi], "text": [l.box for l in s.lines]})
+    return items
+
+
+class Ours:
+    name = "this detector"
+
+    def __init__(self):
+        from models.inference import TextFinder
+
+        self.finder = TextFinder.load()
+        self.name = f"this detector ({self.finder.version})"
+
+    def __call__(self, image):
+        return [r.box for r in self.finder.detect(image)]
+
+
+class RapidOCR:
+    name = "rapidocr (PP-OCR det)"
+
+    def __init__(self):
+        from rapidocr import RapidOCR as Engine
+
+        self.engine = Engine(params={"Global.use_cls": False, "Global.log_level": "critical"})
+
+    def __call__(self, image):
+        rgb = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+        try:
+            result = self.engine(np.ascontiguousarray(rgb[..., ::-1]), use_det=True, use_cls=False, use_rec=False)
+        except TypeError:
+            result = self.engine(np.ascontiguousarray(rgb[..., ::-1]))
+        boxes = result.boxes if result.boxes is not None else []
+        out = []
+        for poly in boxes:
+            poly = np.asarray(poly)
+            out.append((int(poly[:, 0].min()), int(poly[:, 1].min()), int(np.ceil(poly[:, 0].max())) + 1, int(np.ceil(poly[:, 1].max())) + 1))
+        return out
+
+
+class Tesseract:
+    name = "tesseract 5 (--psm 11, words)"
+
+    def __init__(self):
+        if shutil.which("tesseract") is None:
+            raise RuntimeError("tesseract not on PATH")
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-tess-"))
+
+    def __call__(self, image):
+        path = self.tmp / "image.png"
+        cv2.imwrite(str(path), image if image.ndim == 2 else image[..., ::-1])
+        out = subprocess.run(["tesseract", str(path), "-", "--psm", "11", "tsv"], capture_output=True, text=True, timeout=120,
+                             env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
+        boxes = []
+        for line in out.stdout.splitlines()[1:]:
+            cols = line.split("\t")
+            if len(cols) == 12 and cols[0] == "5" and cols[11].strip() and float(cols[10]) > 0:
+                x, y, w, h = map(int, cols[6:10])
+                boxes.append((x, y, x + w, y + h))
+        return boxes
+
+
+def run(methods, items) -> dict:
+    results = {}
+    for method in methods:
+        per_set = {"all": (Counts(), Counts())}
+        times = []
+        for item in items:
+            t = time.perf_counter()
+            pred = method(item["image"])
+            times.append(time.perf_counter() - t)
+            shape = item["image"].shape[:2]
+            for key in ("all", item["set"]):
+                phi, text = per_set.setdefault(key, (Counts(), Counts()))
+                phi.add(score(item["phi"], pred, shape, text_gt=item["text"]))
+                text.add(score(item["text"], pred, shape))
+        results[method.name] = {"times": times, "sets": per_set}
+    return results
+
+
+def print_table(results: dict) -> None:
+    names = list(results)
+    base = np.array(results[names[0]]["times"])
+    print("| method | set | PHI recall | PHI precision | text recall | text precision | s/image (median) | time ratio vs ours (median) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        times = np.array(results[name]["times"])
+        ratio = float(np.median(times / np.maximum(base, 1e-9)))
+        for key, (phi, text) in results[name]["sets"].items():
+            print(f"| {name} | {key} | {phi.recall:.3f} | {phi.precision:.3f} | {text.recall:.3f} | {text.precision:.3f} | "
+                  f"{np.median(times):.3f} | {ratio:.1f}x |")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=Path, default=None)
+    parser.add_argument("--n-synth", type=int, default=40)
+    parser.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
+    args = parser.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    items = load_images(args.samples, args.n_synth)
+    methods = [Ours()]
+    for cls in (RapidOCR, Tesseract):
+        try:
+            methods.append(cls())
+        except Exception as exc:  # optional competitors
+            print(f"skipping {cls.__name__}: {exc}")
+    print(f"{len(items)} images ({sum(i['set'] == 'jsl' for i in items)} JohnSnowLabs, "
+          f"{sum(i['set'] == 'synthetic' for i in items)} synthetic)")
+    print_table(run(methods, items))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""``deid-gateway mapping ...``: the re-identification table, for research coordinators.
+
+Every use is audited (who, what, how many rows; never an identity). Reading identities needs
+the mapping key; without it these commands refuse and the gateway still de-identifies.
+"""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+from gateway.audit import events as audit
+
+
+def _actor() -> str:
+    try:
+        return f"operator:{getpass.getuser()}"
+    except Exception:
+        return "operator"
+
+
+def _audit(runtime, **detail) -> None:
+    with runtime.db.session() as session:
+        audit.record(session, audit.MAPPING_ACCESS, actor=_actor(), **detail)
+
+
+def cmd_mapping(args, config) -> int:
+    from gateway.deid import mapping
+    from gateway.service import open_runtime
+
+    if args.mapping_command == "new-key":
+        print(mapping.generate_key())
+        return 0
+    runtime = open_runtime(config)
+    try:
+        if args.mapping_command == "import":
+            result = mapping.import_mapping(config, runtime.db, Path(args.csv), runtime.secret)
+            _audit(runtime, action="import", added=result.added, updated=result.updated,
+                   rejected=len(result.rejected))
+            print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}, "
+                  f"rejected {len(result.rejected)}")
+            for line, reason in result.rejected:
+                print(f"  line {line}: {reason}")
+            return 1 if result.rejected else 0
+        if args.mapping_command == "lookup":
+            record = mapping.lookup_pseudonym(config, runtime.db, args.pseudonym)
+            _audit(runtime, action="lookup", pseudonym=args.pseudonym, found=record is not None)
+            if record is None:
+                print(f"no subject {args.pseudonym}", file=sys.stderr)
+                return 1
+            print(f"{record.pseudonym}\t{record.patient_id or ''}\t{record.patient_name or ''}\t{record.source}")
+            return 0
+        if args.mapping_command == "export":
+            count = mapping.write_mapping_csv(mapping.export_mapping(config, runtime.db), args.file)
+            _audit(runtime, action="export", rows=count)
+            print(f"exported {count} subjects to {args.file} (mode 0600)")
+            return 0
+    except mapping.MappingKeyError as exc:
+        _audit(runtime, action=args.mapping_command, refused="no valid mapping key")
+        print(f"deid-gateway: {exc}", file=sys.stderr)
+        return 2
+    return 2
+
+
+def add_parser(sub, common) -> None:
+    p = sub.add_parser("mapping", help="the encrypted pseudonym -> patient table (needs the mapping key)")
+    msub = p.add_subparsers(dest="mapping_command", required=True)
+    pi = msub.add_parser("import", help="import a CSV of original PatientID,subject ID", parents=[common])
+    pi.add_argument("csv")
+    pl = msub.add_parser("lookup", help="the patient behind a pseudonym", parents=[common])
+    pl.add_argument("pseudonym")
+    pe = msub.add_parser("export", help="write the whole table to a CSV file (mode 0600)", parents=[common])
+    pe.add_argument("file")
+    msub.add_parser("new-key", help="print a new mapping key", parents=[common])
+    p.set_defaults(func=cmd_mapping)
