@@ -42,10 +42,13 @@ class GatewayConfig(Section):
     web: WebConfig = Field(default_factory=WebConfig)
 
     @model_validator(mode="after")
-    def _destination_names_unique(self) -> GatewayConfig:
+    def _destinations_consistent(self) -> GatewayConfig:
         names = [d.name for d in self.egress.destinations]
         if len(names) != len(set(names)):
             raise ValueError("egress.destinations: destination names must be unique")
+        for i, destination in enumerate(self.egress.destinations):
+            if destination.profile is not None and destination.profile not in self.deid.profiles:
+                raise ValueError(f"egress.destinations.{i}.profile: unknown profile {destination.profile!r}")
         return self
 
 
@@ -61,8 +64,9 @@ def _apply_environment(raw: dict) -> dict:
 def _describe(error: ValidationError) -> str:
     lines = []
     for problem in error.errors():
-        where = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        lines.append(f"{where}: {problem['msg']}")
+        message = problem["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in problem["loc"])
+        lines.append(f"{where}: {message}" if where else message)
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 

@@ -18,7 +18,7 @@ def test_the_shipped_config_yaml_loads():
 def test_the_shipped_config_yaml_states_the_embedded_defaults():
     shipped = load_config(SHIPPED)
     defaults = GatewayConfig()
-    for section in ("storage", "database", "queue", "egress", "logging", "web"):
+    for section in ("storage", "database", "queue", "deid", "egress", "logging", "web"):
         assert getattr(shipped, section) == getattr(defaults, section), section
     assert shipped.ingest.model_dump(exclude={"allowed_callers"}) == defaults.ingest.model_dump(
         exclude={"allowed_callers"})
@@ -78,3 +78,10 @@ def test_the_cli_reports_a_bad_configuration_and_exits_2(tmp_path, capsys):
     path.write_text("ingest: {port: 0}")
     assert main(["status", "--config", str(path)]) == 2
     assert "ingest.port" in capsys.readouterr().err
+
+
+def test_a_destination_naming_an_unknown_profile_stops_start_up(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("egress: {destinations: [{name: a, ae_title: X, host: h, port: 104, profile: reserch}]}")
+    with pytest.raises(ConfigError, match=r"egress\.destinations\.0\.profile"):
+        load_config(path)

@@ -48,7 +48,7 @@ class ProfileSpec(Section):
     # carry free text or identity (PN, LO, SH, LT, ST, UT, UC, AE, UR, AS): "empty" keeps the
     # attribute with a zero-length value (Type 2 stays valid), "remove" deletes it, "keep"
     # keeps it (not recommended). Coded and technical attributes listed in
-    # gateway/deid/data/structural.json are always kept.
+    # gateway/deid/data/structural.json are kept (or kept after cleaning, for typed labels).
     unlisted_text: Literal["empty", "remove", "keep"] = "empty"
     # Extra keywords of unlisted text attributes to keep (e.g. ["ConvolutionKernel"]).
     keep_unlisted: list[str] = Field(default_factory=list)

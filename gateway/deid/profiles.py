@@ -55,9 +55,10 @@ class CompiledProfile:
 
 
 @cache
-def structural_tags() -> frozenset[int]:
+def structural_tags(kind: str = "keep") -> frozenset[int]:
+    """Unlisted attributes that are kept ("keep") or kept but cleaned ("clean"); see the file."""
     text = resources.files("gateway.deid").joinpath("data/structural.json").read_text()
-    tags = (tag_for_keyword(k) for k in json.loads(text)["keep"])
+    tags = (tag_for_keyword(k) for k in json.loads(text)[kind])
     return frozenset(t for t in tags if t is not None)
 
 
@@ -111,8 +112,10 @@ def compile_profile(name: str, spec: ProfileSpec) -> CompiledProfile:
     unlisted["UI"] = "K" if "retain_uids" in options else "U?"  # U? = keep registered UIDs
     unlisted["UN"] = "X"
 
-    for tag in structural_tags() | {parse_tag(k) for k in spec.keep_unlisted}:
+    for tag in structural_tags("keep") | {parse_tag(k) for k in spec.keep_unlisted}:
         exact.setdefault(tag, "K")
+    for tag in structural_tags("clean"):
+        exact.setdefault(tag, "C")
 
     replace: dict[int, str] = {}
     for key, override in spec.overrides.items():

@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 30.0
 
 
+class PseudonymUnavailable(RuntimeError):
+    """The pseudonym database cannot be reached; retry the instance later (no value inside)."""
+
+
 def patient_key(secret: bytes, patient_id: str) -> str:
     """The database lookup key of a patient: HMAC-SHA256 of the original PatientID, hex."""
     return hmac.new(secret, b"patient:" + patient_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()
@@ -77,11 +81,17 @@ class PseudonymService:
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
+        from sqlalchemy.exc import SQLAlchemyError
+
         from gateway.deid.mapping import ensure_subject
 
-        pseudonym = ensure_subject(
-            self.database, self.settings, self.secret, key, key_source, patient_name, self._cipher
-        )
+        try:
+            pseudonym = ensure_subject(
+                self.database, self.settings, self.secret, key, key_source, patient_name, self._cipher
+            )
+        except SQLAlchemyError as exc:
+            # Not the instance's fault: the worker should retry later, not quarantine it.
+            raise PseudonymUnavailable(f"pseudonym database unavailable ({type(exc).__name__})") from None
         if len(self._cache) > 10000:
             self._cache.clear()
         self._cache[key] = (now, pseudonym)

@@ -9,7 +9,7 @@ from pydicom import Dataset
 
 from gateway.deid.engine import DeidSettings, deidentify
 from gateway.deid.profiles import compile_profile
-from gateway.deid.pseudonyms import PseudonymService
+from gateway.deid.pseudonyms import PseudonymService, PseudonymUnavailable
 from gateway.pipeline.stage import InstanceContext, Quarantine
 
 if TYPE_CHECKING:
@@ -51,8 +51,8 @@ class HeaderStage:
                 original=ctx.original,
                 declared=ctx.declared_options,
             )
-        except Quarantine:
-            raise
+        except (Quarantine, PseudonymUnavailable):
+            raise  # PseudonymUnavailable: a transient failure, for the worker to retry
         except Exception as exc:  # noqa: BLE001 - any failure means the header is not known clean
             # The exception text may quote a value from the dataset: log and report its type only.
             log.warning("header de-identification failed (%s) for profile %s", type(exc).__name__, self.profile.name)

@@ -12,26 +12,17 @@ def destination_profiles(config: GatewayConfig) -> dict[str, str]:
     return {d.name: d.profile or config.deid.profile for d in config.egress.destinations}
 
 
-def needed_profiles(config: GatewayConfig) -> list[str]:
-    """Every profile some destination receives; the default profile when none is configured."""
-    profiles = list(dict.fromkeys(destination_profiles(config).values()))
-    return profiles or [config.deid.profile]
-
-
 def build_pipeline(
     config: GatewayConfig, db: Database | None, secret: bytes, device: str = "auto"
 ) -> Pipeline:
+    """The pixel stage (when enabled) once per instance, then one header stage per profile in use."""
     from gateway.deid.pseudonyms import PseudonymService
-    from gateway.deid.stage import HeaderStage
+    from gateway.deid.stage import build_header_stages
 
     instance_stages = []
     if config.pixels.enabled:
         from gateway.pixels.stage import PixelStage
 
         instance_stages.append(PixelStage(config, device=device))
-    pseudonyms = PseudonymService(config, db, secret)
-    profile_stages = {
-        profile: [HeaderStage(config, profile, secret, pseudonyms)]
-        for profile in needed_profiles(config)
-    }
-    return Pipeline(instance_stages, profile_stages)
+    header_stages = build_header_stages(config, secret, PseudonymService(config, db, secret))
+    return Pipeline(instance_stages, {profile: [stage] for profile, stage in header_stages.items()})

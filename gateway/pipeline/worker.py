@@ -26,6 +26,7 @@ from gateway.files import hashed_path, sha256_hex, write_durably
 from gateway.logs import describe_error
 from gateway.pipeline.build import destination_profiles
 from gateway.pipeline.pipeline import Pipeline, ProfileResult
+from gateway.deid.pseudonyms import PseudonymUnavailable
 from gateway.pipeline.stage import Quarantine
 from gateway.queue.models import (
     Delivery,
@@ -157,6 +158,8 @@ class Worker:
             return _InstanceOutcome("quarantined")
         except FileNotFoundError:
             return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
+        except PseudonymUnavailable:
+            raise  # the database, not the instance, is at fault: the job is tried again later
         except Exception as exc:
             # Never forward what a stage could not finish: keep it back for review.
             log.error("instance %d failed in the pipeline: %s", instance_id, describe_error(exc))

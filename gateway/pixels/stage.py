@@ -153,7 +153,8 @@ class PixelStage:
             report.details["seconds"] = round(time.perf_counter() - started, 4)
             return ds
 
-        frames = decoded.frames.copy()
+        # Restored in place when the decoder gave us our own array (a long cine is not copied).
+        frames = decoded.frames if decoded.frames.flags.writeable else decoded.frames.copy()
         rows, cols = frames.shape[1:3]
         value_range = decoded.value_range
         rctx = RestoreContext(str(header.get("Modality", "") or ""), value_range)

@@ -236,3 +236,12 @@ def test_unsafe_instances_are_quarantined_without_values(ds, monkeypatch):
 def test_unknown_profile_is_a_configuration_error():
     with pytest.raises(ValueError, match="unknown de-identification profile"):
         HeaderStage(load_config(), "nope", SECRET)
+
+
+def test_unlisted_technical_labels_are_kept_but_cleaned(ds):
+    ds.SeriesDescription = "x"
+    ds.add_new(0x00620005, "LO", "Tumor DOE 00012345")  # Segment Label: typed by a person
+    ds.SequenceName = "*tfl3d1_16ns"
+    out = deid("basic", ds)
+    assert out[0x00620005].value == "Tumor"
+    assert out.SequenceName == "*tfl3d1_16ns"

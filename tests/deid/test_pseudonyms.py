@@ -142,3 +142,16 @@ def test_the_stage_uses_the_database_pseudonym(config, database, key):
     stage = HeaderStage(config, "basic", SECRET, PseudonymService(config, database, SECRET))
     out = stage(ds, InstanceContext(original=ds.copy()))
     assert out.PatientID == "STUDY01-000001" and out.PatientName == "STUDY01-000001"
+
+
+def test_an_unreachable_database_asks_for_a_retry_not_a_quarantine(config, tmp_path, key):
+    from gateway.deid.canary import SyntheticIdentity, base_dataset
+    from gateway.deid.pseudonyms import PseudonymUnavailable
+
+    db = Database(f"sqlite:///{tmp_path}/missing/dir/gw.db")  # no table: every query fails
+    stage = HeaderStage(config, "basic", SECRET, PseudonymService(config, db, SECRET))
+    ds = base_dataset(SyntheticIdentity.random(12))
+    ds.PatientID = "PID-4711"
+    with pytest.raises(PseudonymUnavailable) as info:
+        stage(ds, InstanceContext(original=ds.copy()))
+    assert "4711" not in str(info.value)

@@ -45,8 +45,12 @@ def real_finder():
         from models.inference import TextFinder
     except ImportError:
         return None
+    from gateway.pixels.finders import optimize_for_inference
+
     torch.set_num_threads(1)  # what the stage does on CPU (pixels.cpu_threads)
-    return TextFinder.load(device="cpu")
+    finder = TextFinder.load(device="cpu")
+    optimize_for_inference(finder, "cpu")  # what the stage's loader does
+    return finder
 
 
 @pytest.fixture(scope="session")
