@@ -72,7 +72,7 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """SSIM (Wang et al. 2004; Gaussian window σ=1.5, 8-bit constants) per pixel."""
     a, b = _gray(a).astype(np.float64), _gray(b).astype(np.float64)
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)  # noqa: E731
+    blur = lambda x: cv2.GaussianBlur(x, (11, 11), 1.5)
     mu_a, mu_b = blur(a), blur(b)
     var_a, var_b = blur(a * a) - mu_a ** 2, blur(b * b) - mu_b ** 2
     cov = blur(a * b) - mu_a * mu_b
@@ -96,8 +96,8 @@ def metrics(clean: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> dict[s
 def backends(sd2_model: str | None, steps: int, crop: int, tmp: str) -> dict:
     found = {"telea": TeleaInpainter(), "fill": FillInpainter()}
     try:
-        from gateway.pixels.inpaint.sd2 import Sd2Inpainter
         from gateway.pixels.finders import resolve_device
+        from gateway.pixels.inpaint.sd2 import Sd2Inpainter
 
         if sd2_model is None:
             from gateway.pixels.tiny_sd2 import build_tiny_sd2

@@ -90,7 +90,7 @@ def decode(ds: Dataset) -> Decoded:
         try:
             arr = pixel_array(ds, decoding_plugin=plugin, as_rgb=True)
             break
-        except Exception as exc:  # every decoder failure means "try the next one"
+        except Exception as exc:  # any decoder failure means "try the next one"
             # Exception text may quote dataset values in theory; log the type only.
             errors.append(f"{plugin or 'default'}: {type(exc).__name__}")
             log.debug("decoder %r failed", plugin or "default", exc_info=True)
@@ -106,7 +106,7 @@ def decode(ds: Dataset) -> Decoded:
     if photometric == PALETTE:
         try:
             arr = apply_color_lut(arr, ds)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - a broken LUT of any kind means undecodable
             raise Quarantine(f"palette colour lookup table cannot be applied ({type(exc).__name__})") from None
         if arr.dtype != np.uint8:
             # A changed palette image leaves as 8-bit RGB (what the US and SC IODs allow for

@@ -44,7 +44,7 @@ def resolve_device(device: str) -> str:
 
         if torch.cuda.is_available():
             return "cuda"
-    except Exception:
+    except Exception:  # noqa: BLE001, S110 - a broken CUDA setup means CPU
         pass
     if device == "cuda":
         import logging
@@ -65,7 +65,7 @@ class RapidOcrFinder:
         self._engine = RapidOCR()
         try:
             from rapidocr import __version__ as v  # type: ignore[attr-defined]
-        except Exception:
+        except Exception:  # noqa: BLE001 - the version is informative only
             v = "unknown"
         self.version = f"rapidocr-{v}"
 
@@ -145,7 +145,7 @@ def optimize_for_inference(finder: Any, device: str = "cpu") -> bool:
         probe = torch.rand(1, 1, 64, 96, device=next(net.parameters()).device)
         with torch.inference_mode():
             same = torch.allclose(net(probe), fast(probe), atol=1e-4, rtol=1e-4)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a network fx cannot trace simply runs unoptimised
         return False
     if same:
         finder.detector = fast

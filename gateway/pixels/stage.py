@@ -26,7 +26,12 @@ from gateway.pixels.decode import Decoded, decode, has_pixel_data
 from gateway.pixels.detect import TextDetector
 from gateway.pixels.encode import mark_clean, write_frames
 from gateway.pixels.finders import TextFinderLike, load_finder, resolve_device
-from gateway.pixels.inpaint import FillInpainter, Inpainter, RestoreContext, make_backend
+from gateway.pixels.inpaint import (
+    FillInpainter,
+    Inpainter,
+    RestoreContext,
+    make_backend,
+)
 from gateway.pixels.known import known_boxes
 from gateway.pixels.mask import components, frame_mask
 from gateway.pixels.policy import display_region, split
@@ -63,7 +68,7 @@ class PixelStage:
                     self._limit_threads()
                     try:
                         self._finder = load_finder(self.config.detector, self.config.weights_dir, self.device)
-                    except Exception as exc:
+                    except Exception as exc:  # noqa: BLE001 - no detector means nothing is verified
                         log.error("text detector cannot be loaded: %s", type(exc).__name__)
                         raise Quarantine(f"text detector unavailable ({type(exc).__name__})") from None
         return self._finder

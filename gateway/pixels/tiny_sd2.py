@@ -38,7 +38,12 @@ def _write_tokenizer_files(directory: Path) -> tuple[Path, Path]:
 def build_tiny_sd2(directory: str | Path, seed: int = 0) -> Path:
     """Create the pipeline under ``directory`` (returned); a few MB, seconds on a CPU."""
     import torch
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionInpaintPipeline, UNet2DConditionModel
+    from diffusers import (
+        AutoencoderKL,
+        DDIMScheduler,
+        StableDiffusionInpaintPipeline,
+        UNet2DConditionModel,
+    )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
     directory = Path(directory)

@@ -178,7 +178,7 @@ def test_known_regions_are_united_with_detections(finder):
     assert out.BurnedInAnnotation == "NO"
     # A different model does not match.
     received.ManufacturerModelName = "Other"
-    out2, ctx2 = run(stage, received)
+    _, ctx2 = run(stage, received)
     assert ctx2.reports[0].details["regions"] == []
 
 
@@ -247,3 +247,15 @@ def test_backends_keep_dtype_and_range(backend, finder):
     assert frames.dtype == np.int16
     assert frames.min() >= -2048 and frames.max() <= 2047
     assert ctx.reports[0].details["backend"] == backend
+
+
+def test_keep_safe_with_the_real_phi_classifier():
+    pytest.importorskip("models.phi")
+    case = make_mono(bits=8, text=True)
+    received = encode(case, "explicit").ds
+    truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LYMPH NODE"], strict=True))
+    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+                       finder=StubFinder(truth))
+    _, ctx = run(stage, received)
+    counts = ctx.reports[0].counts
+    assert counts["regions_kept"] == 1 and counts["regions_redacted"] == 2

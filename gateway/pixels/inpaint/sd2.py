@@ -17,7 +17,13 @@ from typing import Any
 import cv2
 import numpy as np
 
-from gateway.pixels.inpaint.base import RestoreContext, data_range, from_uint8, paste, to_uint8
+from gateway.pixels.inpaint.base import (
+    RestoreContext,
+    data_range,
+    from_uint8,
+    paste,
+    to_uint8,
+)
 from gateway.pixels.mask import components
 from gateway.pixels.regions import Box
 
@@ -50,7 +56,7 @@ def load_pipeline(model: str, device: str) -> Any:
     from diffusers import StableDiffusionInpaintPipeline
 
     dtype = torch.float16 if device == "cuda" else torch.float32
-    kwargs = dict(local_files_only=True, safety_checker=None, requires_safety_checker=False)
+    kwargs = {"local_files_only": True, "safety_checker": None, "requires_safety_checker": False}
     try:  # diffusers >= 0.36 calls it ``dtype``; older releases only know ``torch_dtype``
         pipe = StableDiffusionInpaintPipeline.from_pretrained(model, dtype=dtype, **kwargs)
     except TypeError:
