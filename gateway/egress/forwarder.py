@@ -20,7 +20,7 @@ from sqlalchemy import func, or_, select
 from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
-from gateway.egress import scu
+from gateway.egress import scu, stow
 from gateway.queue.models import (
     Delivery,
     DeliveryState,
@@ -95,8 +95,11 @@ class Forwarder:
                 failures[status] += 1
             self._record(item.delivery_id, ok, status)
 
-        for batch in scu.split_for_association(items):
-            scu.send(destination, self.config.ingest.ae_title, batch, on_result)
+        if destination.protocol == "stow-rs":
+            stow.send(destination, self.config.ingest.ae_title, items, on_result)
+        else:
+            for batch in scu.split_for_association(items):
+                scu.send(destination, self.config.ingest.ae_title, batch, on_result)
         if failures:
             log.warning("%d deliveries to %s failed: %s", sum(failures.values()), name, dict(failures))
         self.close_finished_studies()

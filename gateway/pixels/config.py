@@ -74,9 +74,8 @@ class PixelsConfig(Section):
     # the cores: small convolutions scale badly and oversubscription costs 10x, not 10%.
     # 0 leaves torch's default.
     cpu_threads: int = Field(default=1, ge=0)
-    # Longest side of the display rendering given to the detector. Smaller is faster; text
-    # must stay a few pixels high after scaling, so large images are tiled instead of shrunk
-    # below this.
+    # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
+    # most this size — never shrunk, which would take small text below what the detector sees.
     detector_max_side: int = Field(default=1024, ge=128)
     # Detections scoring below this are ignored.
     min_score: float = Field(default=0.3, ge=0, le=1)

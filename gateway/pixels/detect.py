@@ -25,7 +25,7 @@ from pydicom import Dataset
 from gateway.pixels.decode import Decoded
 from gateway.pixels.finders import TextFinderLike
 from gateway.pixels.regions import Box, from_detection
-from gateway.pixels.render import fit, render_frame
+from gateway.pixels.render import render_frame
 
 # Context kept around a changed area of a later frame, in stored pixels, so that a changed digit
 # is seen together with the text around it.
@@ -35,6 +35,8 @@ MIN_CROP = 64
 BATCH = 8
 # Flat margin kept around the active part of a frame, as context for the detector.
 FLAT_CONTEXT = 24
+# Overlap between tiles of a large frame (more than a text line is tall).
+TILE_OVERLAP = 96
 
 
 @dataclass
@@ -69,21 +71,23 @@ class TextDetector:
         photometric = "RGB" if decoded.layout == "rgb" else decoded.photometric
         return render_frame(decoded.frames[index], ds, photometric)
 
-    def _whole(self, display: np.ndarray, frame: int | None) -> _Job:
-        """The whole frame, less any flat margin (air around a CT body, black around a sector).
+    def _whole(self, display: np.ndarray, frame: int | None) -> list[_Job]:
+        """The whole frame, less any flat margin, in tiles of at most ``max_side``.
 
         A region where no pixel differs from its neighbours holds no ink, so it cannot hold
         text; cropping it away (keeping FLAT_CONTEXT pixels of it as context) saves detector
-        time without hiding anything from the detector.
+        time without hiding anything. Large frames are tiled, never shrunk: shrinking would
+        take small text below what the detector can see.
         """
+        x0 = y0 = 0
         box = _active_box(display)
         if box is not None and _crop_pays(display.shape[:2], box):
-            image, scale = fit(np.ascontiguousarray(display[box.y0:box.y1, box.x0:box.x1]), self.max_side)
-            return _Job(image, scale, (box.x0, box.y0), frame)
-        image, scale = fit(display, self.max_side)
-        return _Job(image, scale, (0, 0), frame)
+            display = np.ascontiguousarray(display[box.y0:box.y1, box.x0:box.x1])
+            x0, y0 = box.x0, box.y0
+        return [_Job(np.ascontiguousarray(display[t.y0:t.y1, t.x0:t.x1]), 1.0, (x0 + t.x0, y0 + t.y0), frame)
+                for t in tiles(display.shape[:2], self.max_side)]
 
-    def _crop(self, display: np.ndarray, box: Box, frame: int | None) -> _Job:
+    def _crop(self, display: np.ndarray, box: Box, frame: int | None) -> list[_Job]:
         rows, cols = display.shape[:2]
         b = box
         # Grow small crops to MIN_CROP around their centre, within the image.
@@ -96,8 +100,8 @@ class TextDetector:
                 new_lo = max(0, new_hi - max(size, min(MIN_CROP, axis_len)))
                 b = Box(**{**b.__dict__, lo: new_lo, hi: new_hi})
         image = display[b.y0:b.y1, b.x0:b.x1]
-        image, scale = fit(np.ascontiguousarray(image), self.max_side)
-        return _Job(image, scale, (b.x0, b.y0), frame)
+        return [_Job(np.ascontiguousarray(image[t.y0:t.y1, t.x0:t.x1]), 1.0, (b.x0 + t.x0, b.y0 + t.y0), frame)
+                for t in tiles(image.shape[:2], self.max_side)]
 
     # -- running the finder ----------------------------------------------------------------
     def _run(self, jobs: Sequence[_Job], source: str = "detector") -> list[Box]:
@@ -114,75 +118,82 @@ class TextDetector:
 
     def detect_image(self, display: np.ndarray, frame: int | None = None, source: str = "detector") -> list[Box]:
         """Whole-image detection on one display rendering."""
-        return self._run([self._whole(display, frame)], source)
+        return self._run(self._whole(display, frame), source)
 
     def detect_crops(self, display: np.ndarray, crops: Sequence[Box], frame: int | None,
                      source: str = "verify") -> list[Box]:
-        return self._run([self._crop(display, c, frame) for c in crops], source)
+        return self._run([job for c in crops for job in self._crop(display, c, frame)], source)
 
     # -- whole instances -------------------------------------------------------------------
     def detect(self, decoded: Decoded, ds: Dataset | None) -> DetectResult:
+        """Boxes for every frame; memory stays at a few frames however long the run is."""
         frames = decoded.frames
         n = decoded.n_frames
         rows, cols = frames.shape[1:3]
         result = DetectResult(frames_total=n)
-        first = self.render(decoded, 0, ds)
-        jobs = [self._whole(first, None if n == 1 else 0)]
+        first_jobs = self._whole(self.render(decoded, 0, ds), None if n == 1 else 0)
+        result.images_detected = len(first_jobs)
         result.frames_checked = 1
-        later: list[tuple[int, np.ndarray]] = []
+        first = [c for b in self._run(first_jobs) if (c := b.clip(rows, cols)) is not None]
+        if n == 1:
+            result.boxes = first
+            return result
+
         canonical = list(range(n))  # frame -> the frame with identical bytes that was checked
         static = np.ones((rows, cols), bool)
-        if n > 1:
-            seen = {hashlib.blake2b(frames[0].tobytes(), digest_size=16).digest(): 0}
-            for k in range(1, n):
-                digest = hashlib.blake2b(frames[k].tobytes(), digest_size=16).digest()
-                if digest in seen:
-                    canonical[k] = seen[digest]
-                    result.frames_skipped += 1
-                    continue
-                seen[digest] = k
-                changed = frames[k] != frames[0]
-                if changed.ndim == 3:
-                    changed = changed.any(axis=2)
-                static &= ~changed
-                later.append((k, changed))
-                result.frames_checked += 1
-            for k, changed in later:
-                display = self.render(decoded, k, ds)
-                if changed.mean() > self.changed_area_full_check:
-                    jobs.append(self._whole(display, k))
-                    continue
+        # For each first-frame box: the later frames that left (some of) its pixels as they were.
+        unchanged_in: list[list[int]] = [[] for _ in first]
+        later_boxes: list[Box] = []
+        pending: list[_Job] = []
+        seen = {hashlib.blake2b(frames[0].tobytes(), digest_size=16).digest(): 0}
+        for k in range(1, n):
+            digest = hashlib.blake2b(frames[k].tobytes(), digest_size=16).digest()
+            if digest in seen:
+                canonical[k] = seen[digest]
+                result.frames_skipped += 1
+                continue
+            seen[digest] = k
+            result.frames_checked += 1
+            changed = frames[k] != frames[0]
+            if changed.ndim == 3:
+                changed = changed.any(axis=2)
+            static &= ~changed
+            for i, b in enumerate(first):
+                if changed[b.y0:b.y1, b.x0:b.x1].mean() < 0.99:
+                    unchanged_in[i].append(k)
+            display = self.render(decoded, k, ds)
+            if changed.mean() > self.changed_area_full_check:
+                pending.extend(self._whole(display, k))
+            else:
                 for box in _changed_areas(changed):
-                    jobs.append(self._crop(display, box.pad(CHANGE_CONTEXT, rows, cols), k))
-        result.images_detected = len(jobs)
-        boxes = [c for b in self._run(jobs) if (c := b.clip(rows, cols)) is not None]
-        if n > 1:
-            boxes = _spread(boxes, static, later, canonical)
-        result.boxes = boxes
+                    pending.extend(self._crop(display, box.pad(CHANGE_CONTEXT, rows, cols), k))
+            if len(pending) >= BATCH:
+                result.images_detected += len(pending)
+                later_boxes += self._run(pending)
+                pending = []
+        result.images_detected += len(pending)
+        later_boxes += self._run(pending)
+        later_boxes = [c for b in later_boxes if (c := b.clip(rows, cols)) is not None]
+        result.boxes = _spread(first, later_boxes, static, unchanged_in, canonical)
         return result
 
 
-def _spread(boxes: list[Box], static: np.ndarray, later: list[tuple[int, np.ndarray]],
+def _spread(first: list[Box], later: list[Box], static: np.ndarray, unchanged_in: list[list[int]],
             canonical: list[int]) -> list[Box]:
     """Give every frame the boxes that concern it.
 
     A first-frame box lying in pixels that never change is a static overlay: masked in every
     frame. Any other first-frame box also applies to each later frame that did not change
-    (almost) all of it there — that frame shows the same pixels, hence the same text. Skipped
+    (almost) all of it — that frame shows the same pixels there, hence the same text. Skipped
     duplicate frames get the boxes of the frame they duplicate.
     """
-    out: list[Box] = []
-    for b in boxes:
-        if b.frame == 0:
-            if static[b.y0:b.y1, b.x0:b.x1].mean() >= 0.9:
-                out.append(Box(b.x0, b.y0, b.x1, b.y1, None, b.source))
-                continue
-            out.append(b)
-            for k, changed in later:
-                if changed[b.y0:b.y1, b.x0:b.x1].mean() < 0.99:
-                    out.append(Box(b.x0, b.y0, b.x1, b.y1, k, b.source))
-        else:
-            out.append(b)
+    out: list[Box] = list(later)
+    for b, frames in zip(first, unchanged_in, strict=True):
+        if static[b.y0:b.y1, b.x0:b.x1].mean() >= 0.9:
+            out.append(Box(b.x0, b.y0, b.x1, b.y1, None, b.source))
+            continue
+        out.append(b)
+        out.extend(Box(b.x0, b.y0, b.x1, b.y1, k, b.source) for k in frames)
     by_frame: dict[int, list[Box]] = {}
     for b in out:
         if b.frame is not None:
@@ -191,6 +202,25 @@ def _spread(boxes: list[Box], static: np.ndarray, later: list[tuple[int, np.ndar
         if j != k:
             out.extend(Box(b.x0, b.y0, b.x1, b.y1, k, b.source) for b in by_frame.get(j, ()))
     return sorted(set(out), key=lambda b: (-1 if b.frame is None else b.frame, b.x0, b.y0, b.x1, b.y1))
+
+
+def tiles(shape: tuple[int, int], max_side: int, overlap: int = TILE_OVERLAP) -> list[Box]:
+    """Near-equal overlapping tiles of at most ``max_side`` covering ``shape`` (one if it fits).
+
+    Equal sizes avoid a thin last tile (which a finder might upsample, or see without context);
+    the overlap is wider than a text line is tall, so a line cut by one tile is whole in the next.
+    """
+    rows, cols = shape
+
+    def spans(length: int) -> list[tuple[int, int]]:
+        if length <= max_side:
+            return [(0, length)]
+        count = -(-(length - overlap) // (max_side - overlap))
+        size = -(-(length + (count - 1) * overlap) // count)
+        starts = [round(i * (length - size) / (count - 1)) for i in range(count)]
+        return [(s, s + size) for s in starts]
+
+    return [Box(x0, y0, x1, y1) for y0, y1 in spans(rows) for x0, x1 in spans(cols)]
 
 
 def _active_box(display: np.ndarray) -> Box | None:

@@ -13,6 +13,7 @@ and model versions — never recognized text.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -226,8 +227,6 @@ class PixelStage:
 
 def _frames_to_verify(frames: np.ndarray, touched: dict[int, np.ndarray]) -> list[int]:
     """Changed frames, each distinct restored frame once."""
-    import hashlib
-
     seen: set[bytes] = set()
     out = []
     for k in sorted(touched):

@@ -259,3 +259,40 @@ def test_keep_safe_with_the_real_phi_classifier():
     _, ctx = run(stage, received)
     counts = ctx.reports[0].counts
     assert counts["regions_kept"] == 1 and counts["regions_redacted"] == 2
+
+
+def test_tiles_cover_large_frames_with_overlap():
+    from gateway.pixels.detect import TILE_OVERLAP, tiles
+
+    for shape in [(512, 512), (1025, 1024), (2048, 1680), (3062, 2394)]:
+        cover = np.zeros(shape, np.int32)
+        boxes = tiles(shape, 1024)
+        for b in boxes:
+            assert b.x1 - b.x0 <= 1024 and b.y1 - b.y0 <= 1024
+            cover[b.y0:b.y1, b.x0:b.x1] += 1
+        assert cover.min() >= 1
+        if len(boxes) > 1:
+            xs = sorted({b.x0 for b in boxes})
+            for left, right in zip(xs, xs[1:], strict=False):
+                assert max(b.x1 for b in boxes if b.x0 == left) - right >= TILE_OVERLAP
+
+
+def test_large_frame_text_across_a_tile_boundary_is_removed(finder):
+    import cv2
+
+    case = make_mono(16, False, bits_stored=12, rows=1100, cols=2200, text=True)
+    received = encode(case, "explicit").ds
+    arr = decode(received).frames[0].copy()
+    ink = np.zeros(arr.shape, np.uint8)
+    # Tiles of 1024 over 2200 columns meet around x = 1100: write a name across it.
+    cv2.putText(ink, "DOE^JANE 4471203", (1020, 600), cv2.FONT_HERSHEY_SIMPLEX, 0.55, 255, 1, cv2.LINE_AA)
+    arr[ink > 0] = 4095
+    received.PixelData = arr.tobytes()
+    out, ctx = run(make_stage(finder), received)
+    assert ctx.reports[0].details["verification"].startswith("passed")
+    assert not TextDetector(finder).detect(decode(out), out).boxes
+    covered = np.zeros(arr.shape, bool)
+    for r in ctx.reports[0].details["regions"] + ctx.reports[0].details["fallback_regions"]:
+        x0, y0, x1, y1 = r["box"]
+        covered[y0:y1, x0:x1] = True
+    assert covered[ink > 0].mean() > 0.95, "the line is redacted on both sides of the tile seam"
