@@ -55,7 +55,8 @@ def test_config_yaml_documents_every_setting():
         ("ingest: {port: 70000}", "ingest.port"),
         ("ingest: {ae_title: THIS_TITLE_IS_TOO_LONG}", "ingest.ae_title"),
         ("queue: {stable_after: -1}", "queue.stable_after"),
-        ("egress: {destinations: [{name: a, ae_title: X, host: h}]}", "egress.destinations.0.port"),
+        ("egress: {destinations: [{name: a, ae_title: X, host: h}]}", "egress.destinations.0"),
+        ("egress: {destinations: [{name: a, ae_title: X, host: h, port: 0}]}", "egress.destinations.0.port"),
         ("ingest: {prot: 104}", "ingest.prot"),
     ],
 )
