@@ -6,7 +6,8 @@ All three run on the same images in the same run: the JohnSnowLabs files with gr
 (if --samples is given) and synthetic test images (held-out fonts, another seed).  Recall and
 precision use the area-based matching of `models.metrics`; time is seconds per image (rapidocr in
 detection-only mode; Tesseract has no detection-only mode, so its time includes recognition).
-Ratios are medians of the per-image time ratios against this detector.
+Ratios are medians of the per-image time ratios against this detector.  Every method gets the same
+thread count (--threads, default 1: torch, onnxruntime intra-op, Tesseract's OpenMP).
 """
 
 from __future__ import annotations
@@ -66,10 +67,12 @@ class Ours:
 class RapidOCR:
     name = "rapidocr (PP-OCR det)"
 
-    def __init__(self):
+    def __init__(self, threads: int = 1):
         from rapidocr import RapidOCR as Engine
 
-        self.engine = Engine(params={"Global.use_cls": False, "Global.log_level": "critical"})
+        self.engine = Engine(params={"Global.use_cls": False, "Global.log_level": "critical",
+                                     "EngineConfig.onnxruntime.intra_op_num_threads": threads,
+                                     "EngineConfig.onnxruntime.inter_op_num_threads": 1})
 
     def __call__(self, image):
         rgb = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
@@ -88,7 +91,8 @@ class RapidOCR:
 class Tesseract:
     name = "tesseract 5 (--psm 11, words)"
 
-    def __init__(self):
+    def __init__(self, threads: int = 1):
+        self.threads = threads
         if shutil.which("tesseract") is None:
             raise RuntimeError("tesseract not on PATH")
         self.tmp = Path(tempfile.mkdtemp(prefix="bench-tess-"))
@@ -97,7 +101,7 @@ class Tesseract:
         path = self.tmp / "image.png"
         cv2.imwrite(str(path), image if image.ndim == 2 else image[..., ::-1])
         out = subprocess.run(["tesseract", str(path), "-", "--psm", "11", "tsv"], capture_output=True, text=True, timeout=120,
-                             env={"OMP_THREAD_LIMIT": "1", "PATH": "/usr/bin:/bin"})
+                             env={"OMP_THREAD_LIMIT": str(self.threads), "PATH": "/usr/bin:/bin"})
         boxes = []
         for line in out.stdout.splitlines()[1:]:
             cols = line.split("\t")
@@ -151,7 +155,7 @@ def main(argv=None) -> None:
     methods = [Ours()]
     for cls in (RapidOCR, Tesseract):
         try:
-            methods.append(cls())
+            methods.append(cls(args.threads))
         except Exception as exc:  # optional competitors
             print(f"skipping {cls.__name__}: {exc}")
     print(f"{len(items)} images ({sum(i['set'] == 'jsl' for i in items)} JohnSnowLabs, "

@@ -31,6 +31,8 @@ from models.train_recognizer import crop_line, upright
 
 JSL = "JohnSnowLabs__dicom-deid-dataset"
 TEST_SEED = 1000
+#: Lines whose ink is at least this tall are reported separately (4-7 px text is hard even to read by eye).
+LEGIBLE_PX = 10
 
 
 def _boxes(regions):
@@ -41,7 +43,7 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED) -> dict:
     """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines."""
     config = SynthConfig(font_split="test")
     all_text, phi, phi_keep = Counts(), Counts(), Counts()
-    errors = chars = 0
+    errors = chars = big_errors = big_chars = 0
     det_times, read_times, lines_read = [], [], 0
     for i in range(n):
         sample = generate(seed, i, config)
@@ -60,41 +62,68 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED) -> dict:
             lines_read += len(regions)
             kept = [r.box for r, s in zip(regions, texts) if KEEP_SAFE_POLICY.redact(classify(s))]
             phi_keep.add(score(phi_boxes, kept, (h, w)))
-            errors_chars = _line_cer(finder, sample)
-            errors += errors_chars[0]
-            chars += errors_chars[1]
+            for e, c, height in _line_cer(finder, sample):
+                errors, chars = errors + e, chars + c
+                if height >= LEGIBLE_PX:
+                    big_errors, big_chars = big_errors + e, big_chars + c
     return {
         "images": n,
         "all_text": all_text.row(),
         "phi": phi.row(),
         "phi_keep_safe_policy": phi_keep.row() if finder.recognizer is not None else None,
         "cer": errors / chars if chars else None,
+        f"cer_text_height_ge_{LEGIBLE_PX}px": big_errors / big_chars if big_chars else None,
         "det_seconds_median": float(np.median(det_times)),
         "read_seconds_per_line": float(sum(read_times) / max(1, lines_read)) if read_times else None,
     }
 
 
-def _line_cer(finder: TextFinder, sample) -> tuple[int, int]:
-    """CER of the recogniser on ground-truth line boxes (margins as the detector adds them)."""
+def speed(finder: TextFinder, repeats: int = 10) -> dict:
+    """Median detection time on a 512x512 image and recognition time per line at batch 1.
+
+    CPU time of this process (one torch thread by default) is reported next to wall time: on a shared
+    machine the wall clock mostly measures the neighbours.
+    """
+    image = generate(TEST_SEED, 0, SynthConfig(font_split="test", modality_weights={"ct": 1.0}, real_backgrounds=False)).image
+    image = np.ascontiguousarray(image[:512, :512])
+    regions = finder.detect(image)
+
+    def timed(fn):
+        wall, cpu = [], []
+        for _ in range(repeats):
+            t, c = time.perf_counter(), time.process_time()
+            fn()
+            wall.append(time.perf_counter() - t)
+            cpu.append(time.process_time() - c)
+        return 1000 * float(np.median(cpu)), 1000 * float(np.median(wall))
+
+    out = dict(zip(("detect_cpu_ms_512", "detect_wall_ms_512"), timed(lambda: finder.detect(image))))
+    if finder.recognizer is not None and regions:
+        one = max(regions, key=lambda r: r.x1 - r.x0)
+        out.update(zip(("read_cpu_ms_per_line", "read_wall_ms_per_line"), timed(lambda: finder.read(image, [one]))))
+        out["read_line_width_px"] = one.x1 - one.x0
+    return out
+
+
+def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
+    """(edit distance, characters, text height) per ground-truth line box (margins as the detector adds)."""
     gray = to_gray(sample.image)
-    crops, truths = [], []
+    crops, truths, heights = [], [], []
     for line in sample.lines:
+        x0, y0, x1, y1 = line.box
+        heights.append(min(x1 - x0, y1 - y0))
         crop = crop_line(gray, line.box, line.rotated, None)
         if line.rotated:
             crop = upright(crop, line, gray.shape)
         crops.append(crop)
         truths.append(line.text)
     if not crops:
-        return 0, 0
+        return []
     from models.recognizer import batch_lines, greedy_decode
 
     with torch.inference_mode():
         preds = [t for t, _ in greedy_decode(finder.recognizer(batch_lines([prepare_line(c) for c in crops])))]
-    e = c = 0
-    for p, truth in zip(preds, truths):
-        de, dc = cer(p, truth)
-        e, c = e + de, c + dc
-    return e, c
+    return [(*cer(p, truth), h) for p, truth, h in zip(preds, truths, heights)]
 
 
 def _read_dicom(path: Path):
@@ -214,6 +243,8 @@ def _fmt(v) -> str:
 
 def print_tables(result: dict) -> None:
     print(f"\nversion: {result['version']}")
+    if result.get("speed"):
+        print(f"speed ({result['threads']} thread): {json.dumps({k: round(v, 2) for k, v in result['speed'].items()})}")
     for name in ("synthetic", "jsl"):
         part = result.get(name)
         if not part:
@@ -226,7 +257,8 @@ def print_tables(result: dict) -> None:
             if row:
                 print(f"| {key} | {row['gt']} | {row['pred']} | {_fmt(row['recall'])} | {_fmt(row['precision'])} | {_fmt(row['f1'])} | {_fmt(row['coverage'])} |")
         if name == "synthetic":
-            print(f"recogniser CER: {_fmt(part['cer'])}; read {_fmt(part['read_seconds_per_line'])} s/line")
+            print(f"recogniser CER: {_fmt(part['cer'])} (text >= {LEGIBLE_PX} px: {_fmt(part[f'cer_text_height_ge_{LEGIBLE_PX}px'])}); "
+                  f"read {_fmt(part['read_seconds_per_line'])} s/line")
         if name == "jsl":
             print("| file | PHI GT | PHI found | pred | false | min coverage |\n|---|---|---|---|---|---|")
             for f in part["files"]:
@@ -257,7 +289,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     finder = TextFinder.load(args.weights)
-    result = {"version": finder.version, "synthetic": synthetic(finder, args.n_synth, args.synth_seed) if args.n_synth else None}
+    result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed) if args.n_synth else None}
     if args.samples and (args.samples / JSL).is_dir():
         result["jsl"] = jsl(finder, args.samples)
     if args.samples and (args.samples / "INVENTORY.tsv").exists():

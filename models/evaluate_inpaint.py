@@ -96,6 +96,11 @@ def metrics(clean: np.ndarray, restored: np.ndarray, mask: np.ndarray) -> dict[s
 def backends(sd2_model: str | None, steps: int, crop: int, tmp: str) -> dict:
     found = {"telea": TeleaInpainter(), "fill": FillInpainter()}
     try:
+        from diffusers.utils import logging as diffusers_logging
+        from transformers.utils import logging as transformers_logging
+
+        diffusers_logging.set_verbosity_error()
+        transformers_logging.set_verbosity_error()
         from gateway.pixels.finders import resolve_device
         from gateway.pixels.inpaint.sd2 import Sd2Inpainter
 

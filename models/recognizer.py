@@ -84,7 +84,7 @@ def batch_lines(lines: list[np.ndarray]) -> torch.Tensor:
 
 def greedy_decode(log_probs: torch.Tensor) -> list[tuple[str, float]]:
     """Best path decoding; confidence = mean max-probability over non-blank steps."""
-    best = log_probs.max(-1)
+    best = log_probs.detach().max(-1)
     results = []
     for idx, lp in zip(best.indices.numpy(), best.values.numpy()):
         chars, conf, prev = [], [], 0

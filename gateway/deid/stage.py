@@ -10,7 +10,7 @@ from pydicom import Dataset
 from gateway.deid.engine import DeidSettings, deidentify
 from gateway.deid.profiles import compile_profile
 from gateway.deid.pseudonyms import PseudonymService, PseudonymUnavailable
-from gateway.pipeline.stage import InstanceContext, Quarantine
+from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig
@@ -57,6 +57,9 @@ class HeaderStage:
             # The exception text may quote a value from the dataset: log and report its type only.
             log.warning("header de-identification failed (%s) for profile %s", type(exc).__name__, self.profile.name)
             raise Quarantine(f"header de-identification failed ({type(exc).__name__})") from None
+        if CLEAN_PIXEL_DATA in ctx.declared_options and "PixelData" in ds:
+            # The pixel stage checked every frame and found (or left) no text.
+            ds.BurnedInAnnotation = "NO"
         for action, n in result.counts.items():
             report.count(action, n)
         report.details["profile"] = self.profile.name

@@ -70,9 +70,9 @@ class PixelsConfig(Section):
     # "rapidocr" uses the rapidocr package (optional dependency) with the same interface.
     detector: Literal["model", "rapidocr"] = "model"
     weights_dir: Path | None = None
-    # Torch threads per worker process on CPU. 1 is fastest when workers (or other jobs) share
-    # the cores: small convolutions scale badly and oversubscription costs 10x, not 10%.
-    # 0 leaves torch's default.
+    # Detector threads (torch and ONNX Runtime) per worker process on CPU. 1 is fastest when
+    # workers (or other jobs) share the cores: small convolutions scale badly and
+    # oversubscription costs 10x, not 10%. 0 leaves the libraries' defaults.
     cpu_threads: int = Field(default=1, ge=0)
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
     # most this size — never shrunk, which would take small text below what the detector sees.

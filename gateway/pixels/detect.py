@@ -1,6 +1,9 @@
 """Finding burned-in text in every frame that could hold it, without checking a frame twice.
 
-Single frames are rendered, shrunk to the detector's input size and checked whole.
+A frame is rendered for display at stored resolution and checked whole: its flat margins
+(uniform air or black around the image, which cannot hold ink) are cropped away, and a frame
+larger than ``max_side`` is cut into overlapping tiles — never shrunk, which would take small
+text below what the detector can see.
 
 Multi-frame instances (cine ultrasound, XA runs) are checked as cheaply as safety allows:
 - a frame byte-identical to one already checked is skipped;
@@ -9,7 +12,8 @@ Multi-frame instances (cine ultrasound, XA runs) are checked as cheaply as safet
 - every other distinct frame is compared with the first: where it changed over a large area it
   is checked whole, otherwise each changed area (with context around it) is checked, since text
   can appear, or change, mid-run (a counter, a caption added to some frames).
-Detection runs batched across all these images.
+Detection runs batched across all these images, a batch at a time, so memory stays at a few
+frames however long the run is.
 """
 
 from __future__ import annotations

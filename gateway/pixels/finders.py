@@ -121,43 +121,90 @@ def _channels_last(net: Any) -> Any:
     return ChannelsLast(net).eval()
 
 
-def optimize_for_inference(finder: Any, device: str = "cpu") -> bool:
+def _onnx_runtime(net: Any, threads: int) -> Any | None:
+    """The network exported to ONNX (in memory) and run by ONNX Runtime, or None if unavailable.
+
+    For this detector's depthwise convolutions ONNX Runtime on one CPU thread takes well under
+    half of eager PyTorch's time. Needs the optional ``onnx`` and ``onnxruntime`` packages.
+    """
+    try:
+        import io
+        import warnings
+
+        import onnxruntime as ort
+        import torch
+    except ImportError:
+        return None
+    buf = io.BytesIO()
+    probe = torch.rand(1, 1, 64, 96)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, probe, buf, input_names=["x"], output_names=["y"], opset_version=17,
+                          dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}}, dynamo=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(0, threads)  # 0: ONNX Runtime's default
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
+
+    class OrtNet(torch.nn.Module):
+        """Called like the torch network: NCHW float tensor in, logits tensor out."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = session.run(None, {"x": x.detach().cpu().numpy().astype(np.float32, copy=False)})[0]
+            return torch.from_numpy(y)
+
+    return OrtNet().eval()
+
+
+def optimize_for_inference(finder: Any, device: str = "cpu", threads: int = 1) -> str:
     """Make the finder's detector network cheaper to run, without changing what it computes.
 
-    BatchNorm is folded into the preceding convolutions and, on CPU, the network runs
-    channels-last: together about 1.8x less detector time on this project's CPU benchmark,
-    and the detector is nearly all of what an instance without text costs. The result is
-    checked against the original on a random input and the original kept if they differ.
-    Returns whether the optimised network is in use.
+    The detector is nearly all of what an instance without text costs. On CPU the network is
+    run by ONNX Runtime when ``onnx`` and ``onnxruntime`` are installed (about 2.5x less time
+    than eager PyTorch on this project's benchmark); otherwise BatchNorm is folded into the
+    convolutions and the network runs channels-last (about 1.8x). Every candidate is checked
+    against the original network on random inputs of two sizes and used only if it agrees.
+    Returns which network is in use: "onnxruntime", "torch-fused", or "original".
     """
     try:
         import torch
         from torch.fx.experimental.optimization import fuse
     except ImportError:
-        return False
+        return "original"
     net = getattr(finder, "detector", None)
     if not isinstance(net, torch.nn.Module) or net.training:
-        return False
-    try:
-        fast = fuse(net)
-        if device == "cpu":
-            fast = _channels_last(fast)
-        probe = torch.rand(1, 1, 64, 96, device=next(net.parameters()).device)
+        return "original"
+    param = next(net.parameters(), None)
+    on = param.device if param is not None else torch.device("cpu")
+    probes = [torch.rand(1, 1, 64, 96, device=on), torch.rand(1, 1, 80, 48, device=on)]
+
+    def agrees(candidate: Any) -> bool:
         with torch.inference_mode():
-            same = torch.allclose(net(probe), fast(probe), atol=1e-4, rtol=1e-4)
-    except Exception:  # noqa: BLE001 - a network fx cannot trace simply runs unoptimised
-        return False
-    if same:
-        finder.detector = fast
-    return bool(same)
+            return all(torch.allclose(net(p).cpu(), candidate(p).cpu(), atol=1e-4, rtol=1e-4) for p in probes)
+
+    candidates: list[tuple[str, Any]] = []
+    if device == "cpu":
+        candidates.append(("onnxruntime", lambda: _onnx_runtime(net, threads)))
+    candidates.append(("torch-fused", lambda: _channels_last(fuse(net)) if device == "cpu" else fuse(net)))
+    for name, build in candidates:
+        try:
+            candidate = build()
+            if candidate is not None and agrees(candidate):
+                finder.detector = candidate
+                return name
+        except Exception:  # noqa: BLE001, S112 - an optimisation that fails is simply not used
+            continue
+    return "original"
 
 
-def load_finder(kind: str, weights_dir: Path | None, device: str) -> TextFinderLike:
+def load_finder(kind: str, weights_dir: Path | None, device: str, threads: int = 1) -> TextFinderLike:
     """Load the configured finder; errors propagate so the stage can quarantine, not pass."""
     if kind == "rapidocr":
         return RapidOcrFinder()
     from models.inference import TextFinder
 
     finder = TextFinder.load(weights_dir=weights_dir, device=device)
-    optimize_for_inference(finder, device)
+    runtime = optimize_for_inference(finder, device, threads)
+    finder.version = f"{finder.version} ({runtime})"
     return finder

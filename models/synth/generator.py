@@ -139,6 +139,7 @@ class Canvas:
         self.color = color
         self.taken = np.zeros((self.h, self.w), bool)
         self.lines: list[Line] = []
+        self.inks: list[tuple[int, int, np.ndarray]] = []  # (y0, x0, glyph mask) per line, for the visibility check
 
     def free(self, box: Box, margin: int) -> bool:
         x0, y0, x1, y1 = box
@@ -187,6 +188,7 @@ class Canvas:
         self.taken[box[1]:box[3], box[0]:box[2]] = True
         word_objs = tuple(Word((ox + b[0], oy + b[1], ox + b[2], oy + b[3]), t) for b, t in words)
         self.lines.append(Line(box, phrase.text, phrase.phi, phrase.category, word_objs, rotated=bool(rotate)))
+        self.inks.append((y0, x0, alpha > 0.5))
         return box
 
 
@@ -381,4 +383,26 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
     rgb = degrade(rng, rgb, jpeg_ok=kind in ("rgb", "ybr", "gray8"))
     pixels, ds = store(rng, rgb, color, kind)
     image = display_image(pixels, ds)
-    return Sample(image=image, pixels=pixels, ds=ds, lines=canvas.lines, modality=modality)
+    lines = [line for line, ink in zip(canvas.lines, canvas.inks) if visible(image, ink)]
+    return Sample(image=image, pixels=pixels, ds=ds, lines=lines, modality=modality)
+
+
+#: Grey-level difference between glyph and surrounding pixels below which a line is not labelled.
+MIN_CONTRAST = 16
+
+
+def visible(image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> bool:
+    """Whether a drawn line survived to the display image (white on saturated white, stale windows...).
+
+    Invisible text is nobody's PHI and no detector's target, so it is dropped from the labels.
+    """
+    y0, x0, mask = ink
+    h, w = mask.shape
+    region = image[y0:y0 + h, x0:x0 + w].astype(np.float32)
+    if region.ndim == 2:
+        region = region[..., None]
+    on, off = mask, ~cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    if on.sum() == 0 or off.sum() == 0:
+        return True
+    diff = np.abs(np.median(region[on], axis=0) - np.median(region[off], axis=0))
+    return float(diff.max()) >= MIN_CONTRAST

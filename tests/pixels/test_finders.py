@@ -35,16 +35,39 @@ class _Finder:
                 m.running_var.uniform_(0.5, 2.0)
 
 
-def test_optimisation_is_equivalent_on_a_small_net():
+@pytest.mark.parametrize("onnx", [True, False])
+def test_optimisation_is_equivalent_on_a_small_net(onnx, monkeypatch):
+    from gateway.pixels import finders
+
+    if not onnx:
+        monkeypatch.setattr(finders, "_onnx_runtime", lambda net, threads: None)
+    elif pytest.importorskip("onnxruntime") and pytest.importorskip("onnx"):
+        pass
     finder = _Finder()
     original = finder.detector
     x = torch.rand(1, 1, 48, 80)
     with torch.inference_mode():
         before = original(x)
-    assert optimize_for_inference(finder, "cpu")
+    runtime = optimize_for_inference(finder, "cpu")
+    assert runtime == ("onnxruntime" if onnx else "torch-fused")
     assert finder.detector is not original
     with torch.inference_mode():
         assert torch.allclose(before, finder.detector(x), atol=1e-5)
+
+
+def test_an_optimisation_that_disagrees_is_not_used(monkeypatch):
+    from gateway.pixels import finders
+
+    class Wrong(torch.nn.Module):
+        def forward(self, x):
+            return torch.zeros(1)
+
+    monkeypatch.setattr(finders, "_onnx_runtime", lambda net, threads: Wrong())
+    monkeypatch.setattr(finders, "_channels_last", lambda net: Wrong())
+    finder = _Finder()
+    original = finder.detector
+    assert optimize_for_inference(finder, "cpu") == "original"
+    assert finder.detector is original
 
 
 def test_optimisation_keeps_the_real_detectors_boxes():
@@ -54,7 +77,7 @@ def test_optimisation_keeps_the_real_detectors_boxes():
 
     plain = TextFinder.load(device="cpu")
     fast = TextFinder.load(device="cpu")
-    assert optimize_for_inference(fast, "cpu")
+    assert optimize_for_inference(fast, "cpu") != "original"
     for case in (make_mono(16, True, bits_stored=12), make_color("RGB", rows=200, cols=300)):
         frame = decode(case.ds).frames[0]
         image = render_frame(frame, case.ds, "RGB" if frame.ndim == 3 else None)
@@ -68,3 +91,19 @@ def test_device_resolution():
     assert resolve_device("auto") in ("cpu", "cuda")
     if not torch.cuda.is_available():
         assert resolve_device("cuda") == "cpu"  # falls back rather than failing
+
+
+def test_stage_loads_the_shipped_finder_itself():
+    if real_finder() is None:
+        pytest.skip("no shipped detector weights")
+    from conftest import run
+    from synth import encode
+
+    from gateway.config import GatewayConfig
+    from gateway.pixels.stage import PixelStage
+
+    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "device": "cpu"}}))
+    _, ctx = run(stage, encode(make_mono(text=True), "explicit").ds)
+    details = ctx.reports[0].details
+    assert details["detector_version"].endswith(("(onnxruntime)", "(torch-fused)"))
+    assert details["verification"].startswith("passed")

@@ -4,11 +4,12 @@ output encodings, header consistency and the report's content."""
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 
 import numpy as np
 import pytest
-from conftest import make_stage, run, written
+from conftest import dciodvfy_errors, have_dciodvfy, make_stage, run, written
 from pydicom import Dataset
 from pydicom.sequence import Sequence
 from stub_finder import StubFinder, StubRegion
@@ -108,7 +109,7 @@ def test_lossy_history_is_kept(stage):
 
 @pytest.mark.parametrize("syntax", ["rle", "jpegls", "j2k"])
 @pytest.mark.parametrize("kind", ["mono16", "rgb", "palette"])
-def test_lossless_output_syntaxes(syntax, kind, finder):
+def test_lossless_output_syntaxes(syntax, kind, finder, tmp_path):
     case = {
         "mono16": lambda: make_mono(16, True, bits_stored=12),
         "rgb": lambda: make_color("YBR_FULL"),
@@ -124,6 +125,8 @@ def test_lossless_output_syntaxes(syntax, kind, finder):
     via_plain = decode(written(run(make_stage(finder), received)[0])).frames
     assert np.array_equal(frames, via_plain)
     assert not TextDetector(finder).detect(decode(back), back).boxes
+    if have_dciodvfy:
+        assert dciodvfy_errors(back, tmp_path, "out") <= dciodvfy_errors(received, tmp_path, "in")
 
 
 def test_big_endian_changed_instance_is_written_little_endian(stage):
@@ -273,7 +276,7 @@ def test_tiles_cover_large_frames_with_overlap():
         assert cover.min() >= 1
         if len(boxes) > 1:
             xs = sorted({b.x0 for b in boxes})
-            for left, right in zip(xs, xs[1:], strict=False):
+            for left, right in itertools.pairwise(xs):
                 assert max(b.x1 for b in boxes if b.x0 == left) - right >= TILE_OVERLAP
 
 
@@ -296,3 +299,20 @@ def test_large_frame_text_across_a_tile_boundary_is_removed(finder):
         x0, y0, x1, y1 = r["box"]
         covered[y0:y1, x0:x1] = True
     assert covered[ink > 0].mean() > 0.95, "the line is redacted on both sides of the tile seam"
+
+
+def test_recognized_text_never_reaches_reports_or_logs(caplog):
+    import logging
+
+    case = make_mono(bits=8, text=True)
+    received = encode(case, "explicit").ds
+    truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LYMPH NODE"], strict=True))
+    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+                       finder=StubFinder(truth), classify=lambda t, i: "safe" if t == "LYMPH NODE" else "name",
+                       identifiers_from=lambda ds: None)
+    with caplog.at_level(logging.DEBUG):
+        _, ctx = run(stage, received)
+    blob = json.dumps([{"c": r.counts, "d": r.details} for r in ctx.reports], default=str).upper()
+    blob += caplog.text.upper()
+    for secret in ("DOE^JANE", "4471203", "LYMPH NODE"):
+        assert secret not in blob

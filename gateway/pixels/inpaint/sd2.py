@@ -54,7 +54,9 @@ def load_pipeline(model: str, device: str) -> Any:
     """The same loading path for a real SD2 directory and for the tiny test pipeline."""
     import torch
     from diffusers import StableDiffusionInpaintPipeline
+    from diffusers.utils import logging as diffusers_logging
 
+    diffusers_logging.disable_progress_bar()  # worker logs, not terminals
     dtype = torch.float16 if device == "cuda" else torch.float32
     kwargs = {"local_files_only": True, "safety_checker": None, "requires_safety_checker": False}
     try:  # diffusers >= 0.36 calls it ``dtype``; older releases only know ``torch_dtype``
