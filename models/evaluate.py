@@ -140,7 +140,7 @@ def _read_dicom(path: Path):
 def jsl(finder: TextFinder, samples: Path) -> dict:
     """(b) JohnSnowLabs files: ground-truth key/value boxes; the values are the PHI."""
     root = samples / JSL
-    all_text, phi, phi_keep = Counts(), Counts(), Counts()
+    all_text, phi, phi_keep, phi_visible = Counts(), Counts(), Counts(), Counts()
     per_file, times = [], []
     for gt_path in sorted((root / "ground_truth").glob("*.json")):
         gt = json.loads(gt_path.read_text())
@@ -158,6 +158,8 @@ def jsl(finder: TextFinder, samples: Path) -> dict:
         p = score(phi_boxes, _boxes(regions), (h, w), text_gt=text_boxes)
         all_text.add(a)
         phi.add(p)
+        gray = to_gray(image)
+        phi_visible.add(score([b for b in phi_boxes if has_contrast(gray, b)], _boxes(regions), (h, w), text_gt=text_boxes))
         if finder.recognizer is not None:
             ident = Identifiers.from_dataset(ds)
             texts = finder.read(image, regions)
@@ -165,9 +167,23 @@ def jsl(finder: TextFinder, samples: Path) -> dict:
             phi_keep.add(score(phi_boxes, kept, (h, w)))
         per_file.append({"file": gt["filename"][:40], "phi_gt": p.gt, "phi_found": p.found, "pred": a.pred,
                          "false": a.pred - a.correct, "min_cov": round(min(p.coverages), 3) if p.coverages else None})
-    return {"images": len(per_file), "all_text": all_text.row(), "phi": phi.row(),
+    return {"images": len(per_file), "all_text": all_text.row(), "phi": phi.row(), "phi_visible": phi_visible.row(),
             "phi_keep_safe_policy": phi_keep.row() if finder.recognizer is not None else None,
             "det_seconds_median": float(np.median(times)) if times else None, "files": per_file}
+
+
+#: Grey-level spread (5th to 95th percentile) below which a ground-truth box shows no readable text.
+MIN_BOX_CONTRAST = 24
+
+
+def has_contrast(gray: np.ndarray, box) -> bool:
+    """Some JohnSnowLabs values are drawn white on saturated white: nothing there can be read or found."""
+    x0, y0, x1, y1 = (max(0, int(v)) for v in box)
+    patch = gray[y0:y1, x0:x1]
+    if patch.size == 0:
+        return False
+    lo, hi = np.percentile(patch, (5, 95))
+    return float(hi - lo) >= MIN_BOX_CONTRAST
 
 
 def _inventory(samples: Path) -> list[dict]:
@@ -252,7 +268,7 @@ def print_tables(result: dict) -> None:
         print(f"\n## {name} ({part['images']} images, detection median {_fmt(part['det_seconds_median'])} s/image)")
         print("| subset | GT boxes | pred | recall | precision | F1 | mean coverage |")
         print("|---|---|---|---|---|---|---|")
-        for key in ("phi", "all_text", "phi_keep_safe_policy"):
+        for key in ("phi", "phi_visible", "all_text", "phi_keep_safe_policy"):
             row = part.get(key)
             if row:
                 print(f"| {key} | {row['gt']} | {row['pred']} | {_fmt(row['recall'])} | {_fmt(row['precision'])} | {_fmt(row['f1'])} | {_fmt(row['coverage'])} |")

@@ -61,9 +61,9 @@ class Sd2Config(Section):
 
 
 class PixelsConfig(Section):
-    # The stage is opt-in: with it off, instances pass with their pixels untouched and no
-    # Clean Pixel Data option is declared.
-    enabled: bool = False
+    # On by default: text burned into pixels is PHI as much as the header is. Turned off,
+    # instances pass with their pixels untouched and Clean Pixel Data is not declared.
+    enabled: bool = True
     # "cuda", "cpu" or "auto" (CUDA when present, else CPU).
     device: Literal["auto", "cuda", "cpu"] = "auto"
     # Which text finder: "model" is models.inference.TextFinder (the shipped weights);
