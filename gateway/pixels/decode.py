@@ -22,6 +22,7 @@ from pydicom import Dataset
 from pydicom.pixels import pixel_array
 from pydicom.pixels.processing import apply_color_lut
 
+from gateway.logs import describe_error
 from gateway.pipeline.stage import Quarantine
 
 log = logging.getLogger(__name__)
@@ -93,7 +94,7 @@ def decode(ds: Dataset) -> Decoded:
         except Exception as exc:  # any decoder failure means "try the next one"
             # Exception text may quote dataset values in theory; log the type only.
             errors.append(f"{plugin or 'default'}: {type(exc).__name__}")
-            log.debug("decoder %r failed", plugin or "default", exc_info=True)
+            log.debug("decoder %r failed: %s", plugin or "default", describe_error(exc))
     if arr is None:
         raise Quarantine(
             f"pixel data cannot be decoded ({_transfer_syntax_name(ds)}; tried {', '.join(errors)})"
