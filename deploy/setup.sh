@@ -17,6 +17,11 @@ if [[ "${1:-}" == "--test" ]]; then
     command -v dciodvfy >/dev/null || apt_packages+=(dicom3tools)
     command -v tesseract >/dev/null || apt_packages+=(tesseract-ocr)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
+    # The fonts the text model was trained and is tested with (see models/weights/MODEL_CARD.md).
+    for font in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf \
+                fonts-noto-mono fonts-inconsolata fonts-terminus-otb; do
+        dpkg -s "$font" >/dev/null 2>&1 || apt_packages+=("$font")
+    done
 fi
 
 if (( ${#apt_packages[@]} )); then
