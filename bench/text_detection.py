@@ -54,10 +54,10 @@ def load_images(samples: Path | None, n_synth: int) -> list[dict]:
 class Ours:
     name = "this detector"
 
-    def __init__(self):
+    def __init__(self, weights: Path | None = None):
         from models.inference import TextFinder
 
-        self.finder = TextFinder.load()
+        self.finder = TextFinder.load(weights)
         self.name = f"this detector ({self.finder.version})"
 
     def __call__(self, image):
@@ -147,12 +147,13 @@ def main(argv=None) -> None:
     parser.add_argument("--samples", type=Path, default=None)
     parser.add_argument("--n-synth", type=int, default=40)
     parser.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
+    parser.add_argument("--weights", type=Path, default=None, help="weights folder (default models/weights)")
     args = parser.parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
     items = load_images(args.samples, args.n_synth)
-    methods = [Ours()]
+    methods = [Ours(args.weights)]
     for cls in (RapidOCR, Tesseract):
         try:
             methods.append(cls(args.threads))

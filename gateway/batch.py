@@ -14,7 +14,6 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 from tqdm import tqdm
 
@@ -26,7 +25,7 @@ from gateway.logs import quiet_libraries
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.stage import Quarantine
-from gateway.pipeline.worker import check_output, encode
+from gateway.pipeline.worker import check_output, encode, read_twice
 
 log = logging.getLogger("gateway.batch")
 
@@ -58,7 +57,7 @@ def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> No
 def _one(path: Path, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
     result = BatchResult()
     try:
-        original = dcmread(path)
+        original, working = read_twice(path)
     except (InvalidDicomError, OSError, EOFError):
         result.skipped += 1
         return result
@@ -66,7 +65,7 @@ def _one(path: Path, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchRe
         result.quarantined[f"unreadable ({type(exc).__name__})"] += 1
         return result
     try:
-        (out,) = pipeline.run(original, [profile])
+        (out,) = pipeline.run(original, [profile], working=working)
         check_output(original, out)
     except Quarantine as q:
         result.quarantined[q.reason] += 1

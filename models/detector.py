@@ -91,8 +91,10 @@ def target_mask(boxes, h: int, w: int, stride: int = STRIDE) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Postprocess:
-    threshold: float = 0.5
-    min_score: float = 0.6  # mean probability inside a component
+    """Chosen on a synthetic validation set (seed 500, training fonts) plus text-free synthetic images."""
+
+    threshold: float = 0.4
+    min_score: float = 0.7  # mean probability inside a component
     min_area: int = 2  # in output pixels
 
 

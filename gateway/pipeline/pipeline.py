@@ -33,10 +33,15 @@ class Pipeline:
     def profiles(self) -> list[str]:
         return list(self.profile_stages)
 
-    def run(self, original: Dataset, profiles: Iterable[str] | None = None) -> list[ProfileResult]:
-        """De-identify ``original``; raises :class:`~gateway.pipeline.stage.Quarantine`."""
+    def run(self, original: Dataset, profiles: Iterable[str] | None = None,
+            working: Dataset | None = None) -> list[ProfileResult]:
+        """De-identify ``original``; raises :class:`~gateway.pipeline.stage.Quarantine`.
+
+        ``working`` is a second, independent reading of the same instance for the stages to
+        edit; parsing the bytes twice is several times cheaper than deep-copying a dataset.
+        """
         shared = InstanceContext(original=original)
-        ds = copy.deepcopy(original)
+        ds = working if working is not None else copy.deepcopy(original)
         for stage in self.instance_stages:
             ds = stage(ds, shared)
         wanted = list(profiles or self.profiles)

@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections import Counter, defaultdict
 from datetime import timedelta
+from pathlib import Path
 
 from pydicom import Dataset, dcmread
 from sqlalchemy import select, update
@@ -47,6 +48,12 @@ log = logging.getLogger("gateway.worker")
 
 class LeaseLost(Exception):
     """Another worker took the job over; stop without writing anything more."""
+
+
+def read_twice(path: str | Path) -> tuple[Dataset, Dataset]:
+    """The instance as received, and an independent copy of it for the stages to edit."""
+    data = Path(path).read_bytes()
+    return dcmread(io.BytesIO(data)), dcmread(io.BytesIO(data))
 
 
 def encode(ds: Dataset) -> bytes:
@@ -149,8 +156,8 @@ class Worker:
     def _process_instance(self, job_id: int, instance_id: int, spool_path: str, sha: str) -> _InstanceOutcome:
         """De-identify one instance; the commit at the end checks it was not replaced meanwhile."""
         try:
-            original = dcmread(spool_path)
-            results = self.pipeline.run(original)
+            original, working = read_twice(spool_path)
+            results = self.pipeline.run(original, working=working)
             for result in results:
                 check_output(original, result)
         except Quarantine as q:

@@ -49,9 +49,11 @@ def all_fonts() -> tuple[str, ...]:
     return tuple(usable)
 
 
-def split(name: str) -> tuple[str, ...]:
-    """'train' or 'test' font list (falls back to everything if a split is empty)."""
+def split(name: str) -> tuple[str | None, ...]:
+    """'train' or 'test' font list (everything if a split is empty; Pillow's built-in font if none is installed)."""
     fonts = all_fonts()
+    if not fonts:
+        return (None,)
     held = tuple(f for f in fonts if Path(f).name.startswith(HELD_OUT_PREFIXES))
     train = tuple(f for f in fonts if f not in held)
     chosen = held if name == "test" else train
