@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import dciodvfy_errors, have_dciodvfy, run, written
+from conftest import dciodvfy_errors, have_dciodvfy, make_stage, run, written
+from stub_finder import StubFinder
 from synth import PHI, encode, have_dcmtk, make_color, make_mono
 
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, Quarantine
@@ -105,12 +106,10 @@ def test_text_is_removed(kind, params, stage, finder, readers, tmp_path):
     if readers:
         from gateway.pixels.render import render_frame
 
-        seen_before = readers.read_all(render_frame(decode(received).frames[0], received, "RGB" if kind == "color" else None))
         seen_after = readers.read_all(render_frame(decoded.frames[0], back, "RGB" if kind == "color" else None))
         for phi in PHI:
             token = phi.replace(" ", "").upper()
             assert token not in seen_after
-        assert any(p.replace(" ", "").upper()[:6] in seen_before for p in PHI) or True  # reader sanity (informative)
 
     if have_dciodvfy:
         assert dciodvfy_errors(back, tmp_path, "out") <= dciodvfy_errors(received, tmp_path, "in")
@@ -137,4 +136,18 @@ def test_no_text_is_untouched(kind, params, stage, using_real_finder):
     assert "BurnedInAnnotation" not in out
     assert ctx.reports[0].details["verification"] == "passed"
     assert ctx.reports[0].details["regions"] == []
+    assert CLEAN_PIXEL_DATA in ctx.declared_options
+
+
+@pytest.mark.parametrize(("kind", "params"), ALL, ids=IDS)
+def test_an_image_where_nothing_is_found_passes_byte_for_byte(kind, params):
+    """The pass-through itself, strictly, whatever the shipped model's false positives: with a
+    finder that finds nothing on these images, pixels and transfer syntax stay as received."""
+    stage = make_stage(StubFinder())
+    received = _case(kind, params, text=False).ds
+    pixel_bytes, syntax = received.PixelData, received.file_meta.TransferSyntaxUID
+    out, ctx = run(stage, received)
+    assert ctx.reports[0].details["regions"] == []
+    assert out.PixelData == pixel_bytes
+    assert out.file_meta.TransferSyntaxUID == syntax
     assert CLEAN_PIXEL_DATA in ctx.declared_options
