@@ -23,7 +23,7 @@ import torch
 
 from models.inference import TextFinder
 from models.metrics import Counts, score
-from models.phi import DEFAULT_POLICY, KEEP_SAFE_POLICY, Identifiers, classify
+from models.phi import KEEP_SAFE_POLICY, Identifiers, classify
 from models.recognizer import cer, prepare_line
 from models.render import dataset_frame, to_gray
 from models.synth import SynthConfig, generate

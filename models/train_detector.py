@@ -8,10 +8,7 @@ shared CPU; a checkpoint is written every few minutes so usable weights exist ea
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.render import to_gray
 from models.synth import SynthConfig, generate
+from models.training import config_from_command_line, fit
 
 DETECTOR_VERSION = "detector-1.0"
 
@@ -128,44 +126,13 @@ def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
         blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
         log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    budget = cfg.minutes * 60
-    start = last_ckpt = time.time()
-    losses: list[float] = []
-    running = None
-    for step, (x, y) in enumerate(loader, 1):
-        elapsed = time.time() - start
-        frac = min(1.0, max(elapsed / budget, step / cfg.max_steps))
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))) * min(1.0, step / 50)
-        loss = detector_loss(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        losses.append(loss.item())
-        running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
-        if step % 25 == 0:
-            log(f"step {step} t={elapsed / 60:.1f}m loss={running:.4f} lr={opt.param_groups[0]['lr']:.2e}")
-        if cfg.out and time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            save(model, cfg, step, Path(cfg.out), {"loss": running})
-            last_ckpt = time.time()
-        if frac >= 1.0:
-            break
-    if cfg.out:
-        save(model, cfg, len(losses), Path(cfg.out), {"loss": running, "minutes": (time.time() - start) / 60})
-    return losses
+    return fit(model, loader, lambda batch: detector_loss(model(batch[0]), batch[1]), cfg,
+               save=lambda step, metrics: save(model, cfg, step, Path(cfg.out), metrics),
+               log=log, warmup=50)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    defaults = DetectorTrainConfig()
-    for name, value in asdict(defaults).items():
-        kind = type(value)
-        if kind is bool:
-            parser.add_argument(f"--{name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
-        else:
-            parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
-    cfg = DetectorTrainConfig(**vars(parser.parse_args(argv)))
+    cfg = config_from_command_line(DetectorTrainConfig, argv, description=__doc__)
     train(cfg, log=lambda m: print(m, flush=True))
 
 

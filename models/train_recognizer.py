@@ -8,10 +8,7 @@ boxes, from the same rendered images the detector sees (backgrounds, storage, JP
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -20,9 +17,17 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
-from models.recognizer import CRNN, MAX_WIDTH, TIME_STRIDE, batch_lines, encode, prepare_line
+from models.recognizer import (
+    CRNN,
+    MAX_WIDTH,
+    TIME_STRIDE,
+    batch_lines,
+    encode,
+    prepare_line,
+)
 from models.render import to_gray
 from models.synth import SynthConfig, generate
+from models.training import config_from_command_line, fit
 
 RECOGNIZER_VERSION = "recognizer-1.0"
 
@@ -148,43 +153,13 @@ def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
         blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
         model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
         log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    budget = cfg.minutes * 60
-    start = last_ckpt = time.time()
-    losses: list[float] = []
-    running = None
-    for step, batch in enumerate(loader, 1):
-        elapsed = time.time() - start
-        frac = min(1.0, max(elapsed / budget, step / cfg.max_steps))
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * frac))) * min(1.0, step / 100)
-        loss = ctc_loss(model, batch)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        losses.append(loss.item())
-        running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
-        if step % 25 == 0:
-            log(f"step {step} t={elapsed / 60:.1f}m loss={running:.4f} lr={opt.param_groups[0]['lr']:.2e}")
-        if cfg.out and time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            save(model, cfg, step, Path(cfg.out), {"loss": running})
-            last_ckpt = time.time()
-        if frac >= 1.0:
-            break
-    if cfg.out:
-        save(model, cfg, len(losses), Path(cfg.out), {"loss": running, "minutes": (time.time() - start) / 60})
-    return losses
+    return fit(model, loader, lambda batch: ctc_loss(model, batch), cfg,
+               save=lambda step, metrics: save(model, cfg, step, Path(cfg.out), metrics),
+               log=log, warmup=100, clip=5.0)
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    for name, value in asdict(RecognizerTrainConfig()).items():
-        if type(value) is bool:
-            parser.add_argument(f"--{name.replace('_', '-')}", type=lambda s: s.lower() in ("1", "true", "yes"), default=value)
-        else:
-            parser.add_argument(f"--{name.replace('_', '-')}", type=type(value), default=value)
-    cfg = RecognizerTrainConfig(**vars(parser.parse_args(argv)))
+    cfg = config_from_command_line(RecognizerTrainConfig, argv, description=__doc__)
     train(cfg, log=lambda m: print(m, flush=True))
 
 

@@ -1,0 +1,72 @@
+"""What both trainers share: the time-boxed optimisation loop and the command line.
+
+Training is budgeted in wall-clock minutes (or steps, whichever ends first) because it runs on
+shared CPUs; the learning rate follows a cosine over that budget after a linear warm-up, and a
+checkpoint is written every few minutes so that usable weights exist early.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+
+import torch
+
+
+def learning_rate(base: float, progress: float, step: int, warmup: int) -> float:
+    """Cosine from ``base`` down to 2% of it over ``progress`` 0..1, after a linear warm-up."""
+    return base * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress))) * min(1.0, step / warmup)
+
+
+def fit(model: torch.nn.Module, batches: Iterable, loss_of: Callable[[object], torch.Tensor], cfg,
+        save: Callable[[int, dict], None], log: Callable[[str], None] = print,
+        warmup: int = 50, clip: float | None = None) -> list[float]:
+    """Optimise ``model`` on ``batches`` until ``cfg.minutes`` or ``cfg.max_steps`` run out.
+
+    ``cfg`` provides lr, minutes, max_steps, out and checkpoint_minutes; ``save(step, metrics)``
+    writes a checkpoint. Returns the loss of every step.
+    """
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    budget = cfg.minutes * 60
+    start = last_checkpoint = time.time()
+    losses: list[float] = []
+    running = None
+    for step, batch in enumerate(batches, 1):
+        elapsed = time.time() - start
+        progress = min(1.0, max(elapsed / budget, step / cfg.max_steps))
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg.lr, progress, step, warmup)
+        loss = loss_of(batch)
+        opt.zero_grad()
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        losses.append(loss.item())
+        running = losses[-1] if running is None else 0.98 * running + 0.02 * losses[-1]
+        if step % 25 == 0:
+            log(f"step {step} t={elapsed / 60:.1f}m loss={running:.4f} lr={opt.param_groups[0]['lr']:.2e}")
+        if cfg.out and time.time() - last_checkpoint > cfg.checkpoint_minutes * 60:
+            save(step, {"loss": running})
+            last_checkpoint = time.time()
+        if progress >= 1.0:
+            break
+    if cfg.out:
+        save(len(losses), {"loss": running, "minutes": (time.time() - start) / 60})
+    return losses
+
+
+def _truthy(text: str) -> bool:
+    return text.lower() in ("1", "true", "yes")
+
+
+def config_from_command_line(config_class, argv=None, description: str | None = None):
+    """A ``--field-name`` option for every field of the dataclass ``config_class``."""
+    parser = argparse.ArgumentParser(description=description)
+    for name, value in asdict(config_class()).items():
+        kind = _truthy if type(value) is bool else type(value)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=value)
+    return config_class(**vars(parser.parse_args(argv)))
