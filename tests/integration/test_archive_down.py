@@ -23,7 +23,7 @@ def test_deliveries_wait_for_the_archive_and_arrive_exactly_once(tmp_path, gatew
     try:
         wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="delivery after recovery")
         wait_for(lambda: "forwarded" in gateway.cli("audit", "list").stdout, 30, what="study closed")
-        assert archive.stored_events() == len(study.files)
+        assert archive.stores_received() == len(study.files)
     finally:
         archive.stop()
 
@@ -42,6 +42,6 @@ def test_a_study_whose_attempts_run_out_fails_visibly_and_retry_sends_it(tmp_pat
         retried = gateway.cli("retry", study_uid)
         assert retried.returncode == 0, retried.stderr
         wait_for(lambda: len(archive.instances()) == 3, 60, what="delivery after retry")
-        assert archive.stored_events() == 3
+        assert archive.stores_received() == 3
     finally:
         archive.stop()

@@ -19,7 +19,7 @@ def test_instances_acknowledged_before_a_kill_are_delivered_after_restart(archiv
     gateway.start()
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="delivery after restart")
     wait_for(lambda: "forwarded" in gateway.cli("audit", "list").stdout, 30, what="study closed")
-    assert archive.stored_events() == len(study.files)
+    assert archive.stores_received() == len(study.files)
 
 
 def test_a_job_held_by_a_killed_worker_is_taken_again_after_its_lease(archive, gateway_factory, study):
@@ -37,4 +37,4 @@ def test_a_job_held_by_a_killed_worker_is_taken_again_after_its_lease(archive, g
     gateway.settings["egress"] = {"poll_interval": 0.2}
     gateway.start()
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="delivery after restart")
-    assert archive.stored_events() == len(study.files)
+    assert archive.stores_received() == len(study.files)

@@ -52,7 +52,7 @@ def test_a_study_arrives_in_the_archive_deidentified_and_whole(archive, gateway_
     wait_for(lambda: "forwarded" in gateway.cli("audit", "list").stdout, 30, what="forwarded audit event")
     audit = gateway.cli("audit", "list").stdout
     assert not [s for s in FORBIDDEN if s.decode() in audit]
-    assert archive.stored_events() == len(study.files)
+    assert archive.stores_received() == len(study.files)
 
     # Once every destination accepted every instance, the originals leave the spool.
     spool = gateway.workdir / "var" / "spool"

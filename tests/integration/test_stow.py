@@ -20,7 +20,7 @@ def test_a_study_is_delivered_over_stow_rs(archive, gateway_factory, study, monk
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="STOW-RS delivery")
     for orthanc_id in archive.instances():
         assert not [s for s in FORBIDDEN if s in archive.instance_file(orthanc_id)]
-    assert archive.stored_events() == len(study.files)
+    assert archive.stores_received() == len(study.files)
 
 
 def test_a_wrong_password_is_retried_not_lost(archive, gateway_factory, study, monkeypatch):
