@@ -194,8 +194,6 @@ class Gateway:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
-            [sys.executable, "-m", "gateway", *args, "--config", str(self.config_path)]
-            if args and args[0] not in ("audit",) else
             [sys.executable, "-m", "gateway", "--config", str(self.config_path), *args],
             capture_output=True, text=True, env=self.env(), cwd=self.workdir, timeout=120,
         )

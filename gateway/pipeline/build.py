@@ -7,7 +7,7 @@ from gateway.db import Database
 from gateway.pipeline.pipeline import Pipeline
 
 
-def destination_profiles(config: GatewayConfig) -> dict[str, str]:
+def profile_by_destination(config: GatewayConfig) -> dict[str, str]:
     """Destination name -> the profile whose output it receives."""
     return {d.name: d.profile or config.deid.profile for d in config.egress.destinations}
 

@@ -25,7 +25,7 @@ from gateway.config import GatewayConfig
 from gateway.db import Database
 from gateway.files import hashed_path, sha256_hex, write_durably
 from gateway.logs import describe_error
-from gateway.pipeline.build import destination_profiles
+from gateway.pipeline.build import profile_by_destination
 from gateway.pipeline.pipeline import Pipeline, ProfileResult
 from gateway.deid.pseudonyms import PseudonymUnavailable
 from gateway.pipeline.stage import Quarantine
@@ -82,7 +82,7 @@ class Worker:
         self.db = db
         self.pipeline = pipeline
         self.owner = owner or f"worker@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.profiles_by_destination = destination_profiles(config)
+        self.profiles_by_destination = profile_by_destination(config)
         self.lease = timedelta(seconds=config.queue.lease_seconds)
 
     # -- claiming --------------------------------------------------------------------------
