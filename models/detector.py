@@ -9,22 +9,21 @@ The network sees a greyscale display image at the working scale (small images ar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import cv2
-import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-#: Each side of a line box is shrunk by this fraction of its short side for the target.
-SHRINK = 0.2
-#: Extra pixels (at original resolution) added around recovered boxes.
-SAFETY_MARGIN = 2
-#: Images whose long side is at most this are upsampled x2 before detection.
-UPSAMPLE_BELOW = 400
-#: Output stride of the probability map.
-STRIDE = 2
+from models.postprocess import (  # noqa: F401 - re-exported: the detector's targets and boxes
+    SAFETY_MARGIN,
+    SHRINK,
+    STRIDE,
+    UPSAMPLE_BELOW,
+    Postprocess,
+    boxes_from_prob,
+    shrink_box,
+    target_mask,
+    working_scale,
+)
 
 
 def conv_bn(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
@@ -66,53 +65,3 @@ class TextDetector(nn.Module):
         d4 = self.dec4(s4 + F.interpolate(self.lat4(d8), size=s4.shape[-2:], mode="nearest"))
         d2 = self.dec2(s2 + F.interpolate(self.lat2(d4), size=s2.shape[-2:], mode="nearest"))
         return self.head(d2)
-
-
-def working_scale(h: int, w: int) -> float:
-    return 2.0 if max(h, w) <= UPSAMPLE_BELOW else 1.0
-
-
-def shrink_box(box, shrink: float = SHRINK):
-    x0, y0, x1, y1 = box
-    d = shrink * min(x1 - x0, y1 - y0)
-    return x0 + d, y0 + d, x1 - d, y1 - d
-
-
-def target_mask(boxes, h: int, w: int, stride: int = STRIDE) -> np.ndarray:
-    """Shrunk-box mask at the output stride for boxes given at working resolution."""
-    mask = np.zeros((h // stride, w // stride), np.float32)
-    for box in boxes:
-        x0, y0, x1, y1 = (v / stride for v in shrink_box(box))
-        xa, ya = int(np.floor(x0 + 0.5)), int(np.floor(y0 + 0.5))
-        xb, yb = max(xa + 1, int(np.ceil(x1 - 0.5))), max(ya + 1, int(np.ceil(y1 - 0.5)))
-        mask[max(0, ya):max(0, yb), max(0, xa):max(0, xb)] = 1.0
-    return mask
-
-
-@dataclass(frozen=True)
-class Postprocess:
-    """Chosen on a synthetic validation set (seed 500, training fonts) plus text-free synthetic images."""
-
-    threshold: float = 0.4
-    min_score: float = 0.7  # mean probability inside a component
-    min_area: int = 2  # in output pixels
-
-
-def boxes_from_prob(prob: np.ndarray, scale: float, params: Postprocess = Postprocess(), stride: int = STRIDE):
-    """Connected components of the probability map -> (x0, y0, x1, y1, score) at original resolution."""
-    binary = (prob > params.threshold).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-    out = []
-    for i in range(1, n):
-        x, y, bw, bh, area = stats[i]
-        if area < params.min_area:
-            continue
-        score = float(prob[y:y + bh, x:x + bw][labels[y:y + bh, x:x + bw] == i].mean())
-        if score < params.min_score:
-            continue
-        # shrunk box at working resolution -> full box: short side s' = s (1 - 2 SHRINK)
-        x0, y0, x1, y1 = x * stride, y * stride, (x + bw) * stride, (y + bh) * stride
-        grow = SHRINK * min(x1 - x0, y1 - y0) / (1 - 2 * SHRINK)
-        x0, y0, x1, y1 = ((v - grow if k < 2 else v + grow) / scale for k, v in enumerate((x0, y0, x1, y1)))
-        out.append((x0, y0, x1, y1, score))
-    return out

@@ -247,7 +247,7 @@ def _active_box(display: np.ndarray) -> Box | None:
 def _crop_pays(shape: tuple[int, int], box: Box) -> bool:
     """Whether detecting on the crop is cheaper, given that the finder may upsample small inputs."""
     try:
-        from models.detector import working_scale
+        from models.postprocess import working_scale
     except ImportError:  # another finder: assume it works at the given scale
         def working_scale(h: int, w: int) -> float:
             return 1.0

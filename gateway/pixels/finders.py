@@ -35,17 +35,24 @@ class TextFinderLike(Protocol):
     def read(self, image: np.ndarray, regions: list[Any]) -> list[str]: ...
 
 
+def _nvidia_driver_loaded() -> bool:
+    """Whether an NVIDIA kernel driver is present: without one no CUDA device can exist, and a
+    CPU worker need not import PyTorch (two seconds of its start) to find that out."""
+    return Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidia0").exists()
+
+
 def resolve_device(device: str) -> str:
     """``auto`` means CUDA when torch sees one, else CPU; ``cuda`` without one falls back too."""
     if device == "cpu":
         return "cpu"
-    try:
-        import torch
+    if _nvidia_driver_loaded():
+        try:
+            import torch
 
-        if torch.cuda.is_available():
-            return "cuda"
-    except Exception:  # noqa: BLE001, S110 - a broken CUDA setup means CPU
-        pass
+            if torch.cuda.is_available():
+                return "cuda"
+        except Exception:  # noqa: BLE001, S110 - a broken CUDA setup means CPU
+            pass
     if device == "cuda":
         import logging
 
@@ -122,71 +129,49 @@ def _channels_last(net: Any) -> Any:
 
 
 def _onnx_runtime(net: Any, threads: int) -> Any | None:
-    """The network exported to ONNX (in memory) and run by ONNX Runtime, or None if unavailable.
-
-    For this detector's depthwise convolutions ONNX Runtime on one CPU thread takes well under
-    half of eager PyTorch's time. Needs the optional ``onnx`` and ``onnxruntime`` packages.
-    """
+    """The network exported to ONNX (in memory) and run by ONNX Runtime, or None if unavailable."""
     try:
-        import io
-        import warnings
+        from models.runtime import OnnxNet, export_onnx
 
-        import onnxruntime as ort
-        import torch
+        return OnnxNet(export_onnx(net), threads)
     except ImportError:
         return None
-    buf = io.BytesIO()
-    probe = torch.rand(1, 1, 64, 96)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(net, probe, buf, input_names=["x"], output_names=["y"], opset_version=17,
-                          dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}}, dynamo=False)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(0, threads)  # 0: ONNX Runtime's default
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(buf.getvalue(), options, providers=["CPUExecutionProvider"])
-
-    class OrtNet(torch.nn.Module):
-        """Called like the torch network: NCHW float tensor in, logits tensor out."""
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            y = session.run(None, {"x": x.detach().cpu().numpy().astype(np.float32, copy=False)})[0]
-            return torch.from_numpy(y)
-
-    return OrtNet().eval()
 
 
 def optimize_for_inference(finder: Any, device: str = "cpu", threads: int = 1) -> str:
     """Make the finder's detector network cheaper to run, without changing what it computes.
 
-    The detector is nearly all of what an instance without text costs. On CPU the network is
-    run by ONNX Runtime when ``onnx`` and ``onnxruntime`` are installed (about 2.5x less time
-    than eager PyTorch on this project's benchmark); otherwise BatchNorm is folded into the
-    convolutions and the network runs channels-last (about 1.8x). Every candidate is checked
-    against the original network on random inputs of two sizes and used only if it agrees.
-    Returns which network is in use: "onnxruntime", "torch-fused", or "original".
+    The detector is nearly all of what an instance without text costs. The shipped weights come
+    with an ONNX export that ``TextFinder.load`` already runs with ONNX Runtime on CPU (checked
+    against the weights' hash). A detector still run by PyTorch (weights retrained without a new
+    export, or a GPU) is exported in memory for ONNX Runtime on CPU (about 2.5x less time than
+    eager PyTorch), or else run with BatchNorm folded and channels-last (about 1.8x). Every
+    candidate is checked against the original network on random inputs of two sizes and used
+    only if it agrees. Returns which network is in use: "onnxruntime", "torch-fused", or "original".
     """
+    net = getattr(finder, "detector", None)
+    if getattr(net, "runtime", None) == "onnxruntime":
+        return "onnxruntime"
+    module = getattr(net, "module", None)
     try:
         import torch
         from torch.fx.experimental.optimization import fuse
+
+        from models.runtime import TorchNet
     except ImportError:
         return "original"
-    net = getattr(finder, "detector", None)
-    if not isinstance(net, torch.nn.Module) or net.training:
+    if not isinstance(module, torch.nn.Module) or module.training:
         return "original"
-    param = next(net.parameters(), None)
-    on = param.device if param is not None else torch.device("cpu")
-    probes = [torch.rand(1, 1, 64, 96, device=on), torch.rand(1, 1, 80, 48, device=on)]
+    rng = np.random.default_rng(0)
+    probes = [rng.random((1, 1, 64, 96), np.float32), rng.random((1, 1, 80, 48), np.float32)]
 
     def agrees(candidate: Any) -> bool:
-        with torch.inference_mode():
-            return all(torch.allclose(net(p).cpu(), candidate(p).cpu(), atol=1e-4, rtol=1e-4) for p in probes)
+        return all(np.allclose(net(p), candidate(p), atol=1e-4, rtol=1e-4) for p in probes)
 
     candidates: list[tuple[str, Any]] = []
     if device == "cpu":
-        candidates.append(("onnxruntime", lambda: _onnx_runtime(net, threads)))
-    candidates.append(("torch-fused", lambda: _channels_last(fuse(net)) if device == "cpu" else fuse(net)))
+        candidates.append(("onnxruntime", lambda: _onnx_runtime(module, threads)))
+    candidates.append(("torch-fused", lambda: TorchNet(_channels_last(fuse(module)) if device == "cpu" else fuse(module), net.device)))
     for name, build in candidates:
         try:
             candidate = build()
@@ -204,7 +189,7 @@ def load_finder(kind: str, weights_dir: Path | None, device: str, threads: int =
         return RapidOcrFinder()
     from models.inference import TextFinder
 
-    finder = TextFinder.load(weights_dir=weights_dir, device=device)
+    finder = TextFinder.load(weights_dir=weights_dir, device=device, threads=threads if device == "cpu" else None)
     runtime = optimize_for_inference(finder, device, threads)
     finder.version = f"{finder.version} ({runtime})"
     return finder

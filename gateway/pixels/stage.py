@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 import threading
 import time
 from typing import Any
@@ -76,14 +77,11 @@ class PixelStage:
         return self._finder
 
     def _limit_threads(self) -> None:
-        if self.device != "cpu" or not self.config.cpu_threads:
-            return
-        try:
-            import torch
-
+        """Bound PyTorch's threads if it is in use already (the finder bounds its own when it
+        imports it; a CPU worker that detects with ONNX Runtime never imports it)."""
+        torch = sys.modules.get("torch")
+        if self.device == "cpu" and self.config.cpu_threads and torch is not None:
             torch.set_num_threads(self.config.cpu_threads)
-        except ImportError:
-            pass
 
     @property
     def backend(self) -> Inpainter:
