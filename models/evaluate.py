@@ -24,7 +24,7 @@ import torch
 from models.inference import TextFinder
 from models.metrics import Counts, score
 from models.phi import KEEP_SAFE_POLICY, Identifiers, classify
-from models.recognizer import cer, prepare_line
+from models.reading import cer, prepare_line
 from models.render import dataset_frame, to_gray
 from models.synth import SynthConfig, generate
 from models.train_recognizer import crop_line, upright
@@ -119,10 +119,9 @@ def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
         truths.append(line.text)
     if not crops:
         return []
-    from models.recognizer import batch_lines, greedy_decode
+    from models.reading import batch_lines, greedy_decode
 
-    with torch.inference_mode():
-        preds = [t for t, _ in greedy_decode(finder.recognizer(batch_lines([prepare_line(c) for c in crops])))]
+    preds = [t for t, _ in greedy_decode(finder.recognizer(batch_lines([prepare_line(c) for c in crops])))]
     return [(*cer(p, truth), h) for p, truth, h in zip(preds, truths, heights)]
 
 

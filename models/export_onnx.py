@@ -1,10 +1,10 @@
-"""Export the shipped detector to ONNX for the gateway's CPU workers.
+"""Export the shipped detector and recogniser to ONNX for the gateway's CPU workers.
 
     python -m models.export_onnx [--weights models/weights]
 
-Run it after every change to ``detector.pt``: the gateway uses ``detector.onnx`` only while the
-SHA-256 recorded in it matches ``detector.pt`` (and runs the network with PyTorch otherwise).
-``tests/models/test_onnx_export.py`` checks that the shipped pair match and agree.
+Run it after every change to the ``.pt`` weights: the gateway uses ``NAME.onnx`` only while the
+SHA-256 recorded in it matches ``NAME.pt`` (and runs the network with PyTorch otherwise).
+``tests/models/test_onnx_export.py`` checks that the shipped pairs match and agree.
 """
 
 from __future__ import annotations
@@ -12,16 +12,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from models.runtime import ONNX_FILE, WEIGHTS_FILE, export_onnx, sha256_of
+from models.runtime import export_onnx, sha256_of
+
+NETWORKS = ("detector", "recognizer")
 
 
-def export(weights_dir: Path) -> Path:
-    from models.inference import fuse_batchnorm, load_detector_module
+def export(weights_dir: Path, name: str) -> Path:
+    from models.inference import fuse_batchnorm, load_detector_module, load_recognizer_module
 
-    module = fuse_batchnorm(load_detector_module(weights_dir).eval())
-    target = weights_dir / ONNX_FILE
+    load = load_detector_module if name == "detector" else load_recognizer_module
+    module = fuse_batchnorm(load(weights_dir).eval())
+    target = weights_dir / f"{name}.onnx"
     tmp = target.with_suffix(".onnx.tmp")
-    tmp.write_bytes(export_onnx(module, sha256_of(weights_dir / WEIGHTS_FILE)))
+    tmp.write_bytes(export_onnx(module, sha256_of(weights_dir / f"{name}.pt"), kind=name))
     tmp.replace(target)
     return target
 
@@ -30,7 +33,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights")
     args = parser.parse_args(argv)
-    print(f"wrote {export(args.weights)}")
+    for name in NETWORKS:
+        if (args.weights / f"{name}.pt").exists():
+            print(f"wrote {export(args.weights, name)}")
 
 
 if __name__ == "__main__":

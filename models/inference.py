@@ -124,7 +124,8 @@ class TextFinder:
     """Detector + recogniser pair loaded from a weights directory.
 
     ``detector`` is any callable from a float32 NCHW array to logits (``models.runtime``);
-    ``recognizer`` is loaded by ``load_recognizer`` on first use (None: no recogniser shipped).
+    ``recognizer``, a callable from a batch of lines to CTC log-probs, is loaded by
+    ``load_recognizer`` on first use (None: no recogniser shipped).
     """
 
     def __init__(self, detector: Callable[[np.ndarray], np.ndarray], load_recognizer: Callable[[], Any] | None,
@@ -139,14 +140,14 @@ class TextFinder:
     @property
     def recognizer(self):
         if self._recognizer is None and self._load_recognizer is not None:
-            self._recognizer = fuse_batchnorm(self._load_recognizer().eval()).to(self.device)
+            self._recognizer = self._load_recognizer()
         return self._recognizer
 
     @classmethod
     def load(cls, weights_dir: str | Path | None = None, device: str = "cpu", threads: int | None = None) -> "TextFinder":
         """On CPU the ONNX export is used when it matches the weights; otherwise PyTorch runs it."""
         root = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS
-        detector = OnnxNet.from_weights(root, threads or 1) if device == "cpu" else None
+        detector = OnnxNet.from_weights(root, "detector", threads or 1) if device == "cpu" else None
         if detector is None:
             _torch(threads)
             detector = TorchNet(fuse_batchnorm(load_detector_module(root).eval()).to(device), device)
@@ -156,8 +157,11 @@ class TextFinder:
             version += "+" + _version(root, "recognizer", "recognizer-?")
 
             def load_recognizer():
-                _torch(threads)
-                return load_recognizer_module(root)
+                net = OnnxNet.from_weights(root, "recognizer", threads or 1) if device == "cpu" else None
+                if net is None:
+                    _torch(threads)
+                    net = TorchNet(fuse_batchnorm(load_recognizer_module(root).eval()).to(device), device)
+                return net
         else:
             version += "+none"
         return cls(detector, load_recognizer, version, device)
@@ -249,9 +253,7 @@ class TextFinder:
         """Text of each region ('' when no recogniser is shipped). Tall regions are read both ways up."""
         if self.recognizer is None or not regions:
             return [""] * len(regions)
-        import torch
-
-        from models.recognizer import batch_lines, greedy_decode, prepare_line
+        from models.reading import batch_lines, greedy_decode, prepare_line
 
         gray = to_gray(as_display(image))
         crops: list[tuple[int, np.ndarray]] = []
@@ -267,12 +269,11 @@ class TextFinder:
                 crops.append((i, prepare_line(crop)))
         best: dict[int, tuple[str, float]] = {}
         order = sorted(range(len(crops)), key=lambda k: crops[k][1].shape[1])
-        with torch.inference_mode():
-            for start in range(0, len(order), READ_BATCH):
-                chunk = [crops[k] for k in order[start:start + READ_BATCH]]
-                log_probs = self.recognizer(batch_lines([c[1] for c in chunk]).to(self.device)).cpu()
-                for (i, line), (text, conf) in zip(chunk, greedy_decode(log_probs)):
-                    # padding frames past the line's own width are ignored by the greedy path in practice
-                    if i not in best or conf > best[i][1]:
-                        best[i] = (text, conf)
+        for start in range(0, len(order), READ_BATCH):
+            chunk = [crops[k] for k in order[start:start + READ_BATCH]]
+            log_probs = self.recognizer(batch_lines([c[1] for c in chunk]))
+            for (i, line), (text, conf) in zip(chunk, greedy_decode(log_probs)):
+                # padding frames past the line's own width are ignored by the greedy path in practice
+                if i not in best or conf > best[i][1]:
+                    best[i] = (text, conf)
         return [best.get(i, ("", 0.0))[0] for i in range(len(regions))]

@@ -1,12 +1,13 @@
-"""Running the detector network: ONNX Runtime from the shipped export, or PyTorch.
+"""Running the networks: ONNX Runtime from the shipped exports, or PyTorch.
 
-Both runners take a float32 NCHW array and return the logits as an array, so the code around
-them (tiling, thresholds, boxes) is the same whichever runs. A CPU worker uses ``detector.onnx``,
-exported from ``detector.pt`` by ``python -m models.export_onnx``: ONNX Runtime runs this
-network's depthwise convolutions in well under half of eager PyTorch's time, and a worker that
-only detects never imports PyTorch (about two seconds of every start). The export records the
-SHA-256 of the weights it came from and is used only while they match, so weights retrained
-without a new export are run by PyTorch rather than by a stale network.
+Both runners take a float32 NCHW array and return the network's output as an array, so the code
+around them (tiling, boxes, line batching, decoding) is the same whichever runs. A CPU worker uses
+``detector.onnx`` and ``recognizer.onnx``, exported from the ``.pt`` weights by
+``python -m models.export_onnx``: ONNX Runtime runs the detector's depthwise convolutions and the
+recogniser's LSTM in well under half of eager PyTorch's time, and a worker never imports PyTorch
+(about two seconds of every start). An export records the SHA-256 of the weights it came from and
+is used only while they match, so weights retrained without a new export are run by PyTorch
+rather than by a stale network.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ from typing import Any
 
 import numpy as np
 
-ONNX_FILE = "detector.onnx"
-WEIGHTS_FILE = "detector.pt"
+#: Dynamic axes of each network's export: the detector takes any image size, the recogniser any
+#: number of lines of any width.
+DYNAMIC_AXES = {
+    "detector": {"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
+    "recognizer": {"x": {0: "n", 3: "w"}, "y": {0: "n", 1: "t"}},
+}
+PROBES = {"detector": (1, 1, 64, 96), "recognizer": (2, 1, 32, 96)}
 #: Metadata key in the ONNX file naming the weights it was exported from.
 SOURCE_KEY = "source_sha256"
 
@@ -47,9 +53,9 @@ class OnnxNet:
         return self.session.run(None, {"x": np.ascontiguousarray(x, dtype=np.float32)})[0]
 
     @classmethod
-    def from_weights(cls, root: Path, threads: int = 1) -> OnnxNet | None:
-        """The shipped export when it exists, ONNX Runtime is installed, and it matches the weights."""
-        path, weights = Path(root) / ONNX_FILE, Path(root) / WEIGHTS_FILE
+    def from_weights(cls, root: Path, name: str, threads: int = 1) -> OnnxNet | None:
+        """``name``.onnx when it exists, ONNX Runtime is installed, and it matches ``name``.pt."""
+        path, weights = Path(root) / f"{name}.onnx", Path(root) / f"{name}.pt"
         if not path.exists() or not weights.exists():
             return None
         try:
@@ -75,19 +81,19 @@ class TorchNet:
             return self.module(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)).float().cpu().numpy()
 
 
-def export_onnx(module: Any, source_sha256: str | None = None) -> bytes:
-    """The module as an ONNX model with free height and width (and its source weights' hash)."""
+def export_onnx(module: Any, source_sha256: str | None = None, kind: str = "detector") -> bytes:
+    """The module as an ONNX model with the free axes of its ``kind`` (and its weights' hash)."""
     import warnings
 
     import onnx
     import torch
 
     buf = io.BytesIO()
-    probe = torch.rand(1, 1, 64, 96)
+    probe = torch.rand(*PROBES[kind])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(module, probe, buf, input_names=["x"], output_names=["y"], opset_version=17,
-                          dynamic_axes={"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}}, dynamo=False)
+                          dynamic_axes=DYNAMIC_AXES[kind], dynamo=False)
     model = onnx.load_from_string(buf.getvalue())
     if source_sha256:
         entry = model.metadata_props.add()

@@ -120,7 +120,7 @@ class LineStream(IterableDataset):
 
 def collate(items):
     lines, labels = zip(*items)
-    x = batch_lines(list(lines))
+    x = torch.from_numpy(batch_lines(list(lines)))
     targets = torch.tensor([c for label in labels for c in label], dtype=torch.long)
     target_lengths = torch.tensor([len(label) for label in labels], dtype=torch.long)
     input_lengths = torch.tensor([line.shape[1] // TIME_STRIDE for line in lines], dtype=torch.long)

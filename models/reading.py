@@ -1,0 +1,85 @@
+"""Around the line recogniser: preparing lines, batching them, decoding CTC output.
+
+Free of PyTorch, so the same code serves the network run by PyTorch (training, GPU) and by ONNX
+Runtime (the gateway's CPU workers).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from models.synth.text import UNICODE_EXTRAS
+
+#: Printable ASCII plus symbols seen on scanner overlays.  Index 0 is the CTC blank.
+CHARSET = "".join(chr(c) for c in range(32, 127)) + UNICODE_EXTRAS
+HEIGHT = 32
+MAX_WIDTH = 1024
+#: Horizontal down-sampling of the conv stack (one CTC step per this many input pixels).
+TIME_STRIDE = 4
+
+
+def normalize_text(text: str) -> str:
+    """Labels and predictions are compared with single spaces and unknown characters dropped."""
+    kept = "".join(c for c in text if c in CHARSET)
+    return " ".join(kept.split())
+
+
+def encode(text: str) -> list[int]:
+    return [CHARSET.index(c) + 1 for c in normalize_text(text)]
+
+
+def prepare_line(gray: np.ndarray) -> np.ndarray:
+    """Crop (uint8 greyscale) -> float32 HEIGHT x W, contrast-stretched, dark text made light.
+
+    Normalising polarity (text brighter than background) halves what the model must learn.
+    """
+    h, w = gray.shape[:2]
+    width = int(np.clip(round(w * HEIGHT / max(h, 1)), 8, MAX_WIDTH))
+    line = cv2.resize(gray, (width, HEIGHT), interpolation=cv2.INTER_AREA if h > HEIGHT else cv2.INTER_LINEAR).astype(np.float32)
+    lo, hi = np.percentile(line, (2, 98))
+    line = np.clip((line - lo) / max(hi - lo, 1.0), 0, 1)
+    border = np.concatenate([line[0], line[-1], line[:, 0], line[:, -1]])
+    if np.median(border) > 0.5:
+        line = 1.0 - line
+    return line
+
+
+def batch_lines(lines: list[np.ndarray]) -> np.ndarray:
+    """(N, 1, HEIGHT, W) float32, zero-padded on the right to the widest line."""
+    width = max(line.shape[1] for line in lines)
+    width += (-width) % TIME_STRIDE
+    x = np.zeros((len(lines), 1, HEIGHT, width), np.float32)
+    for i, line in enumerate(lines):
+        x[i, 0, :, : line.shape[1]] = line
+    return x
+
+
+def greedy_decode(log_probs) -> list[tuple[str, float]]:
+    """Best path decoding of (N, T, classes) log-probs (array or tensor); confidence = mean
+    max-probability over non-blank steps."""
+    if hasattr(log_probs, "detach"):
+        log_probs = log_probs.detach().cpu().numpy()
+    results = []
+    for idx, lp in zip(log_probs.argmax(-1), log_probs.max(-1)):
+        chars, conf, prev = [], [], 0
+        for k, p in zip(idx, lp):
+            if k != 0 and k != prev:
+                chars.append(CHARSET[k - 1])
+                conf.append(np.exp(p))
+            prev = k
+        text = " ".join("".join(chars).split())
+        results.append((text, float(np.mean(conf)) if conf else 0.0))
+    return results
+
+
+def cer(pred: str, truth: str) -> tuple[int, int]:
+    """(edit distance, reference length) after normalisation."""
+    a, b = normalize_text(pred), normalize_text(truth)
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        prev = cur
+    return prev[-1], len(b)
