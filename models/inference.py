@@ -43,6 +43,13 @@ REFINE_PEAK = 0.5
 REFINE_MAX_TEXT = 12
 #: Context kept around each second-look area, and the gap below which areas are merged (output px).
 REFINE_CONTEXT = 12
+#: Coarse look: the image is also detected at half the working scale, where text too large for the
+#: network's receptive field (50 px words, lead markers on a 2000 px radiograph) fits it. Only
+#: boxes whose short side is at least COARSE_MIN_TEXT working pixels are taken from it: smaller
+#: text is the first pass's, and seen coarsely it is a blur. Skipped when the half-scale image
+#: would be shorter than COARSE_MIN_SIDE.
+COARSE_MIN_TEXT = 24
+COARSE_MIN_SIDE = 64
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
 
@@ -195,6 +202,7 @@ class TextFinder:
         work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else gray
         prob = self._prob_map(work)
         found = boxes_from_prob(prob, scale, self.postprocess)
+        found += self._coarse_look(gray, scale)
         if scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
         regions = []
@@ -206,6 +214,15 @@ class TextFinder:
                 regions.append(TextRegion(*box, score=round(score, 4)))
         regions.sort(key=lambda r: (r.y0, r.x0))
         return regions
+
+    def _coarse_look(self, gray: np.ndarray, scale: float) -> list:
+        """Large-text boxes found at half ``scale``."""
+        coarse = scale / 2
+        if min(gray.shape) * coarse < COARSE_MIN_SIDE:
+            return []
+        small = cv2.resize(gray, None, fx=coarse, fy=coarse, interpolation=cv2.INTER_AREA)
+        return [b for b in boxes_from_prob(self._prob_map(small), coarse, self.postprocess)
+                if min(b[2] - b[0], b[3] - b[1]) * scale >= COARSE_MIN_TEXT]
 
     def _second_look(self, gray: np.ndarray, prob: np.ndarray, found: list, scale: float) -> list:
         """Boxes found at twice ``scale`` in the areas of faint first-pass response not yet boxed."""
