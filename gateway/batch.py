@@ -108,5 +108,12 @@ def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profil
     return total
 
 
-def default_jobs() -> int:
-    return max(1, (os.cpu_count() or 1))
+def default_jobs(config: GatewayConfig, device: str = "auto") -> int:
+    """One process per CPU; one in all when the pixel stage runs on a GPU, which every process
+    would otherwise fill with its own copy of the models."""
+    if config.pixels.enabled and device != "cpu":
+        from gateway.pixels.finders import resolve_device
+
+        if resolve_device(device if device != "auto" else config.pixels.device) == "cuda":
+            return 1
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))

@@ -41,12 +41,13 @@ def cmd_serve(args, config) -> int:
 
 
 def cmd_deid(args, config) -> int:
-    from gateway.batch import deidentify_folder
+    from gateway.batch import default_jobs, deidentify_folder
     from gateway.logs import setup_logging
 
     setup_logging(config.logging)
+    jobs = args.jobs if args.jobs is not None else default_jobs(config, args.device)
     result = deidentify_folder(config, Path(args.in_dir), Path(args.out_dir), profile=args.profile,
-                               jobs=args.jobs, device=args.device, progress=not args.quiet)
+                               jobs=jobs, device=args.device, progress=not args.quiet)
     print(f"written: {result.written}  not DICOM: {result.skipped}  "
           f"quarantined: {sum(result.quarantined.values())}")
     for reason, count in sorted(result.quarantined.items()):
@@ -144,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("in_dir")
     p.add_argument("out_dir")
     p.add_argument("--profile", help="profile to apply (default: deid.profile)")
-    p.add_argument("--jobs", "-j", type=int, default=1, help="worker processes")
+    p.add_argument("--jobs", "-j", type=int, default=None,
+                   help="worker processes (default: one per CPU; one when the pixel stage runs on a GPU)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_deid)
