@@ -14,6 +14,7 @@ and the recogniser loads on first use, so detecting imports no PyTorch at all.
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,9 +47,12 @@ REFINE_CONTEXT = 12
 #: Coarse look: the image is also detected at half the working scale, where text too large for the
 #: network's receptive field (50 px words, lead markers on a 2000 px radiograph) fits it. Only
 #: boxes whose short side is at least COARSE_MIN_TEXT working pixels are taken from it: smaller
-#: text is the first pass's, and seen coarsely it is a blur. Skipped when the half-scale image
-#: would be shorter than COARSE_MIN_SIDE.
+#: text is the first pass's, and seen coarsely it is a blur. Nor are boxes whose short side is
+#: over COARSE_MAX_TEXT original pixels (60 px glyphs, the largest burned-in text expected, plus
+#: the box's margins): at that size the coarse look is finding image structure, such as a
+#: colour-Doppler box. Skipped when the half-scale image would be shorter than COARSE_MIN_SIDE.
 COARSE_MIN_TEXT = 24
+COARSE_MAX_TEXT = 96
 COARSE_MIN_SIDE = 64
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
@@ -143,6 +147,19 @@ class TextFinder:
         self.version = version
         self.device = device
         self.postprocess = postprocess
+        #: The coarse look and the second look (see their constants); off in ``single_scale``.
+        self.extra_looks = True
+
+    def single_scale(self) -> "TextFinder":
+        """The same networks, detecting at the working scale only.
+
+        The gateway verifies restored images with it: the extra looks exist to find small and
+        large text the working scale misses in an original image, and on an inpainted one they
+        mostly find the smudges and filled boxes of the restoration itself.
+        """
+        twin = copy.copy(self)
+        twin.extra_looks = False
+        return twin
 
     @property
     def recognizer(self):
@@ -202,8 +219,9 @@ class TextFinder:
         work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else gray
         prob = self._prob_map(work)
         found = boxes_from_prob(prob, scale, self.postprocess)
-        found += self._coarse_look(gray, scale)
-        if scale <= REFINE_MAX_SCALE:
+        if self.extra_looks:
+            found += self._coarse_look(gray, scale)
+        if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
         regions = []
         for x0, y0, x1, y1, score in found:
@@ -222,7 +240,8 @@ class TextFinder:
             return []
         small = cv2.resize(gray, None, fx=coarse, fy=coarse, interpolation=cv2.INTER_AREA)
         return [b for b in boxes_from_prob(self._prob_map(small), coarse, self.postprocess)
-                if min(b[2] - b[0], b[3] - b[1]) * scale >= COARSE_MIN_TEXT]
+                if COARSE_MIN_TEXT <= min(b[2] - b[0], b[3] - b[1]) * scale
+                and min(b[2] - b[0], b[3] - b[1]) <= COARSE_MAX_TEXT]
 
     def _second_look(self, gray: np.ndarray, prob: np.ndarray, found: list, scale: float) -> list:
         """Boxes found at twice ``scale`` in the areas of faint first-pass response not yet boxed."""

@@ -42,6 +42,10 @@ from gateway.pixels.verify import check_frame
 
 log = logging.getLogger(__name__)
 
+#: A frame that verification would leave more than this share solid-filled is quarantined: it
+#: holds no text, but it holds little image either, and a person should decide.
+MAX_FILLED_SHARE = 0.5
+
 
 class PixelStage:
     """Instance stage; models load on first use so start-up and text-free workers stay cheap."""
@@ -91,9 +95,15 @@ class PixelStage:
                     self._backend = make_backend(self.config, self.device)
         return self._backend
 
-    def _detector(self) -> TextDetector:
+    def _detector(self, finder: TextFinderLike | None = None) -> TextDetector:
         c = self.config
-        return TextDetector(self.finder, c.detector_max_side, c.min_score, c.changed_area_full_check)
+        return TextDetector(finder or self.finder, c.detector_max_side, c.min_score, c.changed_area_full_check)
+
+    def _verifier(self) -> TextDetector:
+        """What checks restored images: the finder at its working scale where it has one (see
+        ``models.inference.TextFinder.single_scale``)."""
+        single_scale = getattr(self.finder, "single_scale", None)
+        return self._detector(single_scale() if single_scale else None)
 
     def _classifier(self, original: Dataset):
         if self._classify is not None:
@@ -181,12 +191,14 @@ class PixelStage:
                     return [bool(t.strip()) and classify(t) in cfg.keep_classes for t in texts]
 
             verification = "passed"
+            verifier = self._verifier()
+            filled: dict[int, np.ndarray] = {}
             rounds = cfg.fill_rounds
             for attempt in range(rounds + 1):
                 failing: dict[int, list[Box]] = {}
                 for k in _frames_to_verify(frames, touched):
-                    check = check_frame(detector, display_of(k, frames), k, touched.get(k, np.zeros((rows, cols), bool)),
-                                        kept, still_safe)
+                    check = check_frame(verifier, display_of(k, frames), k, touched.get(k, np.zeros((rows, cols), bool)),
+                                        kept, still_safe, filled.get(k))
                     if check.failures:
                         failing[k] = check.failures
                 if not failing:
@@ -202,7 +214,13 @@ class PixelStage:
                     for k2 in _same_frames(frames, k, touched):
                         frames[k2] = self._fill.restore(frames[k2], fill_mask, rctx)
                         touched[k2] = touched.get(k2, np.zeros_like(fill_mask)) | fill_mask
+                        filled[k2] = filled.get(k2, np.zeros_like(fill_mask)) | fill_mask
                     fallbacks.extend(Box(b.x0, b.y0, b.x1, b.y1, k, "verify") for b in found)
+            if any(m.mean() > MAX_FILLED_SHARE for m in filled.values()):
+                report.details.update({"regions": [b.as_report() for b in redact],
+                                       "fallback_regions": [b.as_report() for b in fallbacks],
+                                       "backend": backend.name, "verification": "failed"})
+                raise Quarantine("verification would leave most of a frame solid-filled")
 
         write_frames(ds, decoded, frames, cfg.output_syntax)
         mark_clean(ds)

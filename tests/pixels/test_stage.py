@@ -228,7 +228,7 @@ def test_unverifiable_instance_is_quarantined():
     received = encode(make_mono(text=True), "explicit").ds
     stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True}}), "cpu", finder=_AlwaysText())
     ctx = InstanceContext(original=received)
-    with pytest.raises(Quarantine, match="still detected"):
+    with pytest.raises(Quarantine, match="still detected|most of a frame solid-filled"):
         stage(copy.deepcopy(received), ctx)
     assert CLEAN_PIXEL_DATA not in ctx.declared_options
     assert ctx.reports[0].details["verification"] == "failed"
