@@ -54,16 +54,29 @@ def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> No
     _state["profile"] = profile
 
 
-def _one(path: Path, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
-    result = BatchResult()
+def _read(path: Path, result: BatchResult):
     try:
-        original, working = read_twice(path)
+        return read_twice(path)
     except (InvalidDicomError, OSError, EOFError):
         result.skipped += 1
-        return result
     except Exception as exc:
         result.quarantined[f"unreadable ({type(exc).__name__})"] += 1
-        return result
+    return None
+
+
+def _group(paths: list[Path], pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
+    """Read a few files, let the pipeline detect their text together, then finish each."""
+    result = BatchResult()
+    pairs = [pair for pair in (_read(path, result) for path in paths) if pair is not None]
+    if len(pairs) > 1:
+        pipeline.prefetch([working for _, working in pairs])
+    for original, working in pairs:
+        result.merge(_one(original, working, pipeline, out_dir, profile))
+    return result
+
+
+def _one(original, working, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
+    result = BatchResult()
     try:
         (out,) = pipeline.run(original, [profile], working=working)
         check_output(original, out)
@@ -80,8 +93,8 @@ def _one(path: Path, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchRe
     return result
 
 
-def _worker(path: Path) -> BatchResult:
-    return _one(path, _state["pipeline"], _state["out"], _state["profile"])
+def _worker(paths: list[Path]) -> BatchResult:
+    return _group(paths, _state["pipeline"], _state["out"], _state["profile"])
 
 
 def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profile: str | None = None,
@@ -92,17 +105,19 @@ def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profil
     db.create_schema()
     db.dispose()
     total = BatchResult()
+    size = config.pixels.batch_instances if config.pixels.enabled else 1
+    groups = [files[i:i + size] for i in range(0, len(files), size)]
     bar = tqdm(total=len(files), unit="file", disable=not progress, desc="de-identifying")
     if jobs <= 1:
         _init(config, out_dir, profile, device)
-        for path in files:
-            total.merge(_worker(path))
-            bar.update()
+        for group in groups:
+            total.merge(_worker(group))
+            bar.update(len(group))
     else:
         with ProcessPoolExecutor(jobs, initializer=_init, initargs=(config, out_dir, profile, device)) as pool:
-            for part in pool.map(_worker, files, chunksize=8):
+            for group, part in zip(groups, pool.map(_worker, groups), strict=True):
                 total.merge(part)
-                bar.update()
+                bar.update(len(group))
     bar.close()
     os.sync()
     return total

@@ -31,6 +31,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: Tile side (working resolution) and overlap for large images.
 TILE = 1024
 OVERLAP = 96
+#: Images (of one size) per network call in ``detect_batch``.
+DETECT_BATCH = 16
 #: Lines at most this many pixels wide are batched together through the recogniser.
 READ_BATCH = 32
 #: Second look: where the first pass saw faint text (probability above this, but no accepted box),
@@ -191,33 +193,62 @@ class TextFinder:
         return cls(detector, load_recognizer, version, device)
 
     # ----------------------------------------------------------------- detection
+    def _run_tiles(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
+        """Probability maps (stride 2) of same-shaped uint8 tiles, in one network call."""
+        th, tw = tiles[0].shape
+        ph, pw = (-th) % 16, (-tw) % 16
+        x = np.stack([cv2.copyMakeBorder(t, 0, ph, 0, pw, cv2.BORDER_REPLICATE) if ph or pw else t for t in tiles])
+        logits = self.detector((x.astype(np.float32) / 255.0)[:, None])[:, 0, : (th + 1) // 2, : (tw + 1) // 2]
+        return list(1.0 / (1.0 + np.exp(-logits)))
+
     def _prob_map(self, gray: np.ndarray) -> np.ndarray:
         """Probability map at stride 2 of a working-resolution greyscale image, tiled if large."""
         h, w = gray.shape
+        if h <= TILE and w <= TILE:
+            return self._run_tiles([gray])[0]
         out = np.zeros(((h + 1) // 2, (w + 1) // 2), np.float32)
         step = TILE - OVERLAP
         ys = list(range(0, max(1, h - OVERLAP), step)) if h > TILE else [0]
         xs = list(range(0, max(1, w - OVERLAP), step)) if w > TILE else [0]
         for y in ys:
             for x in xs:
-                tile = gray[y:y + TILE, x:x + TILE]
-                th, tw = tile.shape
-                ph, pw = (-th) % 16, (-tw) % 16
-                if ph or pw:
-                    tile = cv2.copyMakeBorder(tile, 0, ph, 0, pw, cv2.BORDER_REPLICATE)
-                logits = self.detector((tile.astype(np.float32) / 255.0)[None, None])[0, 0]
-                prob = 1.0 / (1.0 + np.exp(-logits[: (th + 1) // 2, : (tw + 1) // 2]))
+                (prob,) = self._run_tiles([gray[y:y + TILE, x:x + TILE]])
                 oy, ox = y // 2, x // 2
                 view = out[oy:oy + prob.shape[0], ox:ox + prob.shape[1]]
                 np.maximum(view, prob[: view.shape[0], : view.shape[1]], out=view)
         return out
 
+    def _prob_maps(self, works: list[np.ndarray]) -> list[np.ndarray]:
+        """``_prob_map`` of each image; single-tile images of one shape share network calls."""
+        out: list[np.ndarray | None] = [None] * len(works)
+        same_shape: dict[tuple[int, int], list[int]] = {}
+        for i, work in enumerate(works):
+            if max(work.shape) <= TILE:
+                same_shape.setdefault(work.shape, []).append(i)
+            else:
+                out[i] = self._prob_map(work)
+        for members in same_shape.values():
+            for start in range(0, len(members), DETECT_BATCH):
+                chunk = members[start:start + DETECT_BATCH]
+                for i, prob in zip(chunk, self._run_tiles([works[i] for i in chunk]), strict=True):
+                    out[i] = prob
+        return out
+
     def detect(self, image: np.ndarray) -> list[TextRegion]:
-        gray = to_gray(as_display(image))
+        return self.detect_batch([image])[0]
+
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[TextRegion]]:
+        """Regions of each image. The first pass over images of one size is one batch through the
+        network (what a GPU worker needs); the extra looks follow per image."""
+        grays = [to_gray(as_display(image)) for image in images]
+        scales = [working_scale(*gray.shape) for gray in grays]
+        works = [cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR) if s != 1 else g
+                 for g, s in zip(grays, scales, strict=True)]
+        probs = self._prob_maps(works)
+        return [self._regions(g, s, p) for g, s, p in zip(grays, scales, probs, strict=True)]
+
+    def _regions(self, gray: np.ndarray, scale: float, prob: np.ndarray) -> list[TextRegion]:
         h, w = gray.shape
-        scale = working_scale(h, w)
-        work = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else gray
-        prob = self._prob_map(work)
         found = boxes_from_prob(prob, scale, self.postprocess)
         if self.extra_looks:
             found += self._coarse_look(gray, scale)
@@ -280,9 +311,6 @@ class TextFinder:
                 if seen.size and seen.max() >= REFINE_PEAK:
                     out.append((x0, y0, x1, y1, s))
         return out
-
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[TextRegion]]:
-        return [self.detect(image) for image in images]
 
     # --------------------------------------------------------------- recognition
     def read(self, image: np.ndarray, regions: list[TextRegion]) -> list[str]:

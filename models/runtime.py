@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-#: Dynamic axes of each network's export: the detector takes any image size, the recogniser any
-#: number of lines of any width.
+#: Dynamic axes of each network's export: the detector takes batches of any image size, the
+#: recogniser any number of lines of any width.
 DYNAMIC_AXES = {
-    "detector": {"x": {2: "h", 3: "w"}, "y": {2: "oh", 3: "ow"}},
+    "detector": {"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "oh", 3: "ow"}},
     "recognizer": {"x": {0: "n", 3: "w"}, "y": {0: "n", 1: "t"}},
 }
 PROBES = {"detector": (1, 1, 64, 96), "recognizer": (2, 1, 32, 96)}

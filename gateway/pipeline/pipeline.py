@@ -33,6 +33,14 @@ class Pipeline:
     def profiles(self) -> list[str]:
         return list(self.profile_stages)
 
+    def prefetch(self, workings: list[Dataset]) -> None:
+        """Let instance stages that can work on several instances at once (the pixel stage's
+        detection) do so ahead of ``run``; ``workings`` are the datasets ``run`` will get."""
+        for stage in self.instance_stages:
+            ahead = getattr(stage, "prefetch", None)
+            if ahead is not None:
+                ahead(workings)
+
     def run(self, original: Dataset, profiles: Iterable[str] | None = None,
             working: Dataset | None = None) -> list[ProfileResult]:
         """De-identify ``original``; raises :class:`~gateway.pipeline.stage.Quarantine`.

@@ -56,6 +56,17 @@ def read_twice(path: str | Path) -> tuple[Dataset, Dataset]:
     return dcmread(io.BytesIO(data)), dcmread(io.BytesIO(data))
 
 
+def _read_ahead(paths: list[str]) -> list[tuple[Dataset, Dataset] | None]:
+    """``read_twice`` of each path, None where that fails (the instance's own turn reports it)."""
+    out: list[tuple[Dataset, Dataset] | None] = []
+    for path in paths:
+        try:
+            out.append(read_twice(path))
+        except Exception:  # noqa: BLE001 - read again, and handled, in _process_instance
+            out.append(None)
+    return out
+
+
 def encode(ds: Dataset) -> bytes:
     """The dataset in the DICOM file format, in its own transfer syntax."""
     buffer = io.BytesIO()
@@ -145,18 +156,28 @@ class Worker:
         actions: dict[str, Counter] = defaultdict(Counter)
         outcome = Counter()
         options: set[str] = set()
-        for instance_id, spool_path, sha in queued:
-            result = self._process_instance(job_id, instance_id, spool_path, sha)
-            outcome[result.kind] += 1
-            for stage, counts in result.actions.items():
-                actions[stage].update(counts)
-            options |= result.options
+        group = self.config.pixels.batch_instances if self.config.pixels.enabled else 1
+        for start in range(0, len(queued), group):
+            chunk = queued[start:start + group]
+            read = _read_ahead([spool_path for _, spool_path, _ in chunk])
+            if len(chunk) > 1:
+                self.pipeline.prefetch([pair[1] for pair in read if pair is not None])
+            for (instance_id, spool_path, sha), pair in zip(chunk, read, strict=True):
+                result = self._process_instance(job_id, instance_id, spool_path, sha, pair)
+                outcome[result.kind] += 1
+                for stage, counts in result.actions.items():
+                    actions[stage].update(counts)
+                options |= result.options
         self._finish(job_id, outcome, actions, options)
 
-    def _process_instance(self, job_id: int, instance_id: int, spool_path: str, sha: str) -> _InstanceOutcome:
-        """De-identify one instance; the commit at the end checks it was not replaced meanwhile."""
+    def _process_instance(self, job_id: int, instance_id: int, spool_path: str, sha: str,
+                          read: tuple[Dataset, Dataset] | None = None) -> _InstanceOutcome:
+        """De-identify one instance; the commit at the end checks it was not replaced meanwhile.
+
+        ``read`` is the instance already read by ``read_twice`` (None: read it here, so that any
+        error in reading is met where it is handled)."""
         try:
-            original, working = read_twice(spool_path)
+            original, working = read if read is not None else read_twice(spool_path)
             results = self.pipeline.run(original, working=working)
             for result in results:
                 check_output(original, result)

@@ -103,3 +103,6 @@ class PixelsConfig(Section):
     changed_area_full_check: float = Field(default=0.25, gt=0, le=1)
     # Instances of more frames than this are quarantined rather than checked (memory, time).
     max_frames: int = Field(default=5000, ge=1)
+    # Single-frame instances a worker decodes and runs through the detector together (batches
+    # across instances: a GPU worker's device stays busy); they are held in memory meanwhile.
+    batch_instances: int = Field(default=8, ge=1, le=256)

@@ -120,6 +120,18 @@ class TextDetector:
                     boxes.append(from_detection(r, job.scale, job.offset, job.frame, source))
         return boxes
 
+    def _run_each(self, groups: Sequence[Sequence[_Job]]) -> list[list[Box]]:
+        """``_run`` for each group of jobs, the jobs of all groups going to the finder together."""
+        flat = [(g, job) for g, jobs in enumerate(groups) for job in jobs]
+        out: list[list[Box]] = [[] for _ in groups]
+        for start in range(0, len(flat), BATCH):
+            chunk = flat[start:start + BATCH]
+            results = self.finder.detect_batch([job.image for _, job in chunk])
+            for (g, job), regions in zip(chunk, results, strict=True):
+                out[g] += [from_detection(r, job.scale, job.offset, job.frame, "detector")
+                           for r in regions if getattr(r, "score", 1.0) >= self.min_score]
+        return out
+
     def detect_image(self, display: np.ndarray, frame: int | None = None, source: str = "detector") -> list[Box]:
         """Whole-image detection on one display rendering."""
         return self._run(self._whole(display, frame), source)
@@ -129,6 +141,18 @@ class TextDetector:
         return self._run([job for c in crops for job in self._crop(display, c, frame)], source)
 
     # -- whole instances -------------------------------------------------------------------
+    def detect_many(self, items: Sequence[tuple[Decoded, Dataset | None]]) -> list[DetectResult]:
+        """``detect`` for several instances, the single frames of all of them batched together
+        (multi-frame instances are detected one by one, as ``detect`` does)."""
+        results: list[DetectResult | None] = [None] * len(items)
+        single = [i for i, (decoded, _) in enumerate(items) if decoded.n_frames == 1]
+        jobs = [self._whole(self.render(items[i][0], 0, items[i][1]), None) for i in single]
+        for i, group, boxes in zip(single, jobs, self._run_each(jobs), strict=True):
+            rows, cols = items[i][0].frames.shape[1:3]
+            results[i] = DetectResult(boxes=[c for b in boxes if (c := b.clip(rows, cols)) is not None],
+                                      frames_total=1, frames_checked=1, images_detected=len(group))
+        return [r if r is not None else self.detect(*items[i]) for i, r in enumerate(results)]
+
     def detect(self, decoded: Decoded, ds: Dataset | None) -> DetectResult:
         """Boxes for every frame; memory stays at a few frames however long the run is."""
         frames = decoded.frames

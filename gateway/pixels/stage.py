@@ -64,6 +64,7 @@ class PixelStage:
         self._identifiers_from = identifiers_from
         self._fill = FillInpainter()
         self._lock = threading.Lock()
+        self._ahead = threading.local()  # per worker thread: id(ds) -> (ds, decoded, DetectResult)
 
     # -- lazy models -------------------------------------------------------------------------
     @property
@@ -116,6 +117,37 @@ class PixelStage:
         return lambda text: classify(text, identifiers)
 
     # -- the stage -----------------------------------------------------------------------------
+    def prefetch(self, datasets: list[Dataset]) -> None:
+        """Decode and detect several instances ahead of their turn, in batches across them.
+
+        What a GPU worker needs to keep its device busy (and, on CPU, a few images per network
+        call instead of one). The results wait, per thread, for ``__call__`` with the very same
+        dataset object; anything unusual (no pixels, too many frames, undecodable) is left to
+        ``__call__`` to handle, and a result not used by the next prefetch is dropped. Only
+        single-frame instances are fetched ahead: a cine run is batched across its own frames.
+        """
+        items = []
+        for ds in datasets:
+            if not has_pixel_data(ds) or int(ds.get("NumberOfFrames", 1) or 1) != 1:
+                continue
+            try:
+                items.append((ds, decode(ds)))
+            except Exception:  # noqa: BLE001, S112 - __call__ decodes again and quarantines with the reason
+                continue
+        self._ahead.results = {}
+        if not items:
+            return
+        try:
+            found = self._detector().detect_many([(decoded, ds) for ds, decoded in items])
+        except Exception as exc:  # noqa: BLE001 - each instance's own turn meets the error and handles it
+            log.warning("pixels: detecting ahead failed (%s); instances are detected one by one", type(exc).__name__)
+            return
+        self._ahead.results = {id(ds): (ds, decoded, result) for (ds, decoded), result in zip(items, found, strict=True)}
+
+    def _prefetched(self, ds: Dataset):
+        entry = getattr(self._ahead, "results", {}).pop(id(ds), None)
+        return entry[1:] if entry is not None and entry[0] is ds else None
+
     def __call__(self, ds: Dataset, ctx: InstanceContext) -> Dataset:
         if not has_pixel_data(ds):
             return ds
@@ -125,12 +157,15 @@ class PixelStage:
         n_frames = int(ds.get("NumberOfFrames", 1) or 1)
         if n_frames > cfg.max_frames:
             raise Quarantine(f"instance has {n_frames} frames, more than pixels.max_frames")
-        decoded = decode(ds)
         detector = self._detector()
         finder = detector.finder
         header = ctx.original
-
-        result = detector.detect(decoded, ds)
+        ahead = self._prefetched(ds)
+        if ahead is not None:
+            decoded, result = ahead
+        else:
+            decoded = decode(ds)
+            result = detector.detect(decoded, ds)
         boxes = result.boxes + known_boxes(cfg.known_regions, header)
         displays: dict[int, np.ndarray] = {}
 

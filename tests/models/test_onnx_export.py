@@ -16,7 +16,7 @@ from models.runtime import SOURCE_KEY, OnnxNet, TorchNet, sha256_of
 pytest.importorskip("onnxruntime")
 
 LOADERS = {"detector": load_detector_module, "recognizer": load_recognizer_module}
-INPUTS = {"detector": [(1, 1, 64, 96), (1, 1, 208, 144)], "recognizer": [(1, 1, 32, 324), (5, 1, 32, 72)]}
+INPUTS = {"detector": [(1, 1, 64, 96), (1, 1, 208, 144), (3, 1, 64, 96)], "recognizer": [(1, 1, 32, 324), (5, 1, 32, 72)]}
 
 
 @pytest.mark.parametrize("name", LOADERS)

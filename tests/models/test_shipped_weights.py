@@ -52,3 +52,10 @@ def test_read_returns_one_string_per_region(finder):
     regions = finder.detect(sample.image)
     texts = finder.read(sample.image, regions)
     assert len(texts) == len(regions) and all(isinstance(t, str) for t in texts)
+
+
+def test_batched_detection_equals_one_at_a_time(finder):
+    config = SynthConfig(font_split="test", modality_weights={"ct": 1.0}, real_backgrounds=False)
+    images = [generate(7, i, config).image for i in range(3)]
+    images = [np.ascontiguousarray(im[:256, :256]) for im in images] + [images[0]]  # mixed sizes
+    assert finder.detect_batch(images) == [finder.detect(im) for im in images]
