@@ -54,11 +54,16 @@ def load_images(samples: Path | None, n_synth: int) -> list[dict]:
 class Ours:
     name = "this detector"
 
-    def __init__(self, weights: Path | None = None):
+    def __init__(self, weights: Path | None = None, threads: int = 1, single_scale: bool = False):
         from models.inference import TextFinder
 
-        self.finder = TextFinder.load(weights)
-        self.name = f"this detector ({self.finder.version})"
+        self.finder = TextFinder.load(weights, threads=threads)
+        runtime = getattr(self.finder.detector, "runtime", "?")
+        if single_scale:
+            self.finder = self.finder.single_scale()
+            self.name = f"this detector, working scale only ({runtime})"
+        else:
+            self.name = f"this detector ({self.finder.version}, {runtime})"
 
     def __call__(self, image):
         return [r.box for r in self.finder.detect(image)]
@@ -153,7 +158,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     items = load_images(args.samples, args.n_synth)
-    methods = [Ours(args.weights)]
+    methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, single_scale=True)]
     for cls in (RapidOCR, Tesseract):
         try:
             methods.append(cls(args.threads))
