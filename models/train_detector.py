@@ -23,7 +23,7 @@ from models.render import to_gray
 from models.synth import SynthConfig, generate
 from models.training import config_from_command_line, fit
 
-DETECTOR_VERSION = "detector-1.0"
+DETECTOR_VERSION = "detector-1.1"
 
 
 @dataclass
