@@ -4,7 +4,8 @@ One concept per module:
 - ``decode``   PixelData → frames (every accepted syntax and photometric), or Quarantine;
 - ``render``   the display rendering the detector sees (models.render), scaled to its input;
 - ``finders``  where text finders come from (shipped model, rapidocr) and device choice;
-- ``detect``   running the finder over distinct frames (static overlays once, changes per frame);
+- ``detect``   running the finder over distinct frames (static overlays once, changes per frame),
+               and over several instances at once (``PixelStage.prefetch``);
 - ``known``    known-region rules (device layouts) kept as data in the configuration;
 - ``policy``   which detected text is redacted (all, or all but configured safe classes);
 - ``mask``     boxes → dilated pixel mask;
