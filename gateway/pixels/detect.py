@@ -109,26 +109,18 @@ class TextDetector:
 
     # -- running the finder ----------------------------------------------------------------
     def _run(self, jobs: Sequence[_Job], source: str = "detector") -> list[Box]:
-        boxes: list[Box] = []
-        for start in range(0, len(jobs), BATCH):
-            chunk = jobs[start:start + BATCH]
-            results = self.finder.detect_batch([j.image for j in chunk])
-            for job, regions in zip(chunk, results, strict=True):
-                for r in regions:
-                    if getattr(r, "score", 1.0) < self.min_score:
-                        continue
-                    boxes.append(from_detection(r, job.scale, job.offset, job.frame, source))
-        return boxes
+        return self._run_each([jobs], source)[0]
 
-    def _run_each(self, groups: Sequence[Sequence[_Job]]) -> list[list[Box]]:
-        """``_run`` for each group of jobs, the jobs of all groups going to the finder together."""
+    def _run_each(self, groups: Sequence[Sequence[_Job]], source: str = "detector") -> list[list[Box]]:
+        """Boxes for each group of jobs, the jobs of all groups going to the finder together,
+        BATCH images at a time."""
         flat = [(g, job) for g, jobs in enumerate(groups) for job in jobs]
         out: list[list[Box]] = [[] for _ in groups]
         for start in range(0, len(flat), BATCH):
             chunk = flat[start:start + BATCH]
             results = self.finder.detect_batch([job.image for _, job in chunk])
             for (g, job), regions in zip(chunk, results, strict=True):
-                out[g] += [from_detection(r, job.scale, job.offset, job.frame, "detector")
+                out[g] += [from_detection(r, job.scale, job.offset, job.frame, source)
                            for r in regions if getattr(r, "score", 1.0) >= self.min_score]
         return out
 
