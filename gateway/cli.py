@@ -36,7 +36,7 @@ def cmd_serve(args, config) -> int:
     parts = {"serve": PARTS + (("web",) if config.web.enabled else ()),
              "receive": ("receive", "schedule"), "work": ("work", "schedule"),
              "forward": ("forward", "schedule"), "web": ("web",)}[args.command]
-    run(config, parts, device=getattr(args, "device", "auto"))
+    run(config, parts, device=getattr(args, "device", "auto"), role=getattr(args, "role", "all"))
     return 0
 
 
@@ -139,6 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("serve", "work"):
             p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
                            help="where the pixel stage runs (auto: a GPU when present)")
+        if name == "work":
+            p.add_argument("--role", choices=["all", "pixels", "headers"], default="all",
+                           help="all: whole jobs; pixels: only the pixel stage, then hand the job on "
+                                "(the GPU host); headers: only handed-on jobs, no models loaded")
         p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("deid", help="de-identify a folder of files with no network")
@@ -183,8 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = _config(args)
-    except ConfigError as exc:
+        return args.func(args, _config(args))
+    except ConfigError as exc:  # also a setting a command cannot run with
         print(f"deid-gateway: {exc}", file=sys.stderr)
         return 2
-    return args.func(args, config)

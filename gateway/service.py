@@ -1,7 +1,8 @@
 """Running the gateway's parts: receiver, scheduler, worker and forwarder.
 
 ``serve`` runs all four in one process; each also runs alone against the same database and
-spool, so a site can put CPU workers for headers and a GPU worker for pixels on other hosts.
+spool, so a site can put CPU workers for headers (``work --role headers``) and a GPU worker for
+pixels (``work --role pixels --device cuda``) on other hosts.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from gateway.egress.forwarder import Forwarder, purge_delivered
 from gateway.ingest.scp import start_receiver
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
+from gateway.queue.models import WorkerRole
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 
 log = logging.getLogger("gateway")
@@ -71,8 +73,9 @@ def _web_server(runtime: Runtime):
 
 
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
-        stop: threading.Event | None = None) -> None:
-    """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set)."""
+        stop: threading.Event | None = None, role: str = WorkerRole.ALL) -> None:
+    """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set); ``role`` is the
+    worker's (see :mod:`gateway.pipeline.worker`)."""
     runtime = open_runtime(config)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -82,8 +85,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     threads = []
     if "work" in parts:
         # Built before the receiver listens: a stage that cannot start stops start-up.
-        pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device)
-        worker = Worker(config, runtime.db, pipeline)
+        pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
+        worker = Worker(config, runtime.db, pipeline, role=role)
         threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name="worker"))
     if "forward" in parts:
         forwarder = Forwarder(config, runtime.db)

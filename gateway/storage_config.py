@@ -23,6 +23,12 @@ class StorageConfig(Section):
         return self.spool_dir or self.root / "spool"
 
     @property
+    def intermediate(self) -> Path:
+        """Instances between a pixel worker and a header worker: cleaned pixels under the
+        original header, so they live with the originals and share their protection."""
+        return self.spool / "intermediate"
+
+    @property
     def outbox(self) -> Path:
         return self.outbox_dir or self.root / "outbox"
 

@@ -136,6 +136,7 @@ class Gateway:
     settings: dict = field(default_factory=dict)
     secret: str = "test-secret-key-0123456789"
     process: subprocess.Popen | None = None
+    helpers: list[subprocess.Popen] = field(default_factory=list)
 
     @property
     def config_path(self) -> Path:
@@ -162,15 +163,26 @@ class Gateway:
     def env(self) -> dict:
         return {**os.environ, "DEID_GATEWAY_SECRET": self.secret, "PYTHONUNBUFFERED": "1"}
 
-    def start(self) -> Gateway:
+    def start(self, command: str = "serve") -> Gateway:
+        """Run ``command`` (serve, or receive when other parts run in processes of their own)."""
         self.write_config()
-        out = open(self.workdir / "stdout.log", "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--config", str(self.config_path)],
-            stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=self.workdir,
-        )
+        self.process = self._popen(command)
         wait_for(self._up, 60, what="the gateway to listen")
         return self
+
+    def spawn(self, *args: str) -> subprocess.Popen:
+        """Another part in a process of its own on the same configuration (``work --role
+        pixels``, ``forward``); stopped with the gateway."""
+        process = self._popen(*args)
+        self.helpers.append(process)
+        return process
+
+    def _popen(self, command: str, *args: str) -> subprocess.Popen:
+        out = open(self.workdir / "stdout.log", "ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway", command, "--config", str(self.config_path), *args],
+            stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=self.workdir,
+        )
 
     def _up(self) -> bool:
         if self.process.poll() is not None:
@@ -184,13 +196,14 @@ class Gateway:
             self.process.wait()
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        for process in [self.process, *self.helpers]:
+            if process and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(

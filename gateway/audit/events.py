@@ -22,6 +22,7 @@ RECEIVED = "received"
 REFUSED = "refused"
 REJECTED_ASSOCIATION = "association_rejected"
 STABLE = "stable"
+PIXELS_CLEANED = "pixels_cleaned"  # a pixel worker handed a job on to header workers
 PROCESSED = "processed"
 QUARANTINED = "quarantined"
 FORWARDED = "forwarded"

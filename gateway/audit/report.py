@@ -6,6 +6,7 @@ Everything shown is an anonymized identifier, a count, a state or a time.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime
 
 from sqlalchemy import func, or_, select
@@ -17,6 +18,7 @@ from gateway.queue.models import (
     DeliveryState,
     Instance,
     Job,
+    JobPhase,
     JobState,
     QuarantineEntry,
     Study,
@@ -42,6 +44,11 @@ def _when(at: datetime | None) -> str:
 def status_lines(session: Session, last: int = 10) -> list[str]:
     studies = dict(session.execute(select(Study.state, func.count()).group_by(Study.state)).all())
     jobs = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
+    # With split workers, what each role has waiting (rows from before phases count as pixels).
+    waiting: Counter = Counter()
+    pending = select(Job.phase, func.count()).where(Job.state == JobState.PENDING).group_by(Job.phase)
+    for phase, n in session.execute(pending).all():
+        waiting[phase or JobPhase.PIXELS] += n
     deliveries = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
     instances = dict(session.execute(select(Instance.state, func.count()).group_by(Instance.state)).all())
     quarantined = session.scalar(select(func.count()).select_from(QuarantineEntry))
@@ -49,6 +56,7 @@ def status_lines(session: Session, last: int = 10) -> list[str]:
         "studies:    " + _counts(studies),
         "instances:  " + _counts(instances),
         "jobs:       " + _counts(jobs),
+        "pending by role: " + _counts(waiting),
         "deliveries: " + _counts(deliveries),
         f"quarantine: {quarantined} entr{'y' if quarantined == 1 else 'ies'}",
         "",

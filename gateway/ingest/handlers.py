@@ -159,8 +159,8 @@ class Receiver:
         except Exception as exc:
             log.error("cannot record a received instance: %s", type(exc).__name__)
             return PROCESSING_FAILURE
-        if superseded:
-            Path(superseded).unlink(missing_ok=True)
+        for stale in superseded:
+            Path(stale).unlink(missing_ok=True)
         tally = self._tallies.get(id(event.assoc))
         if tally is not None and outcome is not Intake.DUPLICATE:
             tally.received[study_id] += 1

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.pipeline.pipeline import Pipeline
+from gateway.queue.models import WorkerRole
 
 
 def profile_by_destination(config: GatewayConfig) -> dict[str, str]:
@@ -13,16 +14,26 @@ def profile_by_destination(config: GatewayConfig) -> dict[str, str]:
 
 
 def build_pipeline(
-    config: GatewayConfig, db: Database | None, secret: bytes, device: str = "auto"
+    config: GatewayConfig, db: Database | None, secret: bytes, device: str = "auto",
+    role: str = WorkerRole.ALL,
 ) -> Pipeline:
-    """The pixel stage (when enabled) once per instance, then one header stage per profile in use."""
-    from gateway.deid.pseudonyms import PseudonymService
-    from gateway.deid.stage import build_header_stages
+    """The pixel stage (when enabled) once per instance, then one header stage per profile in use.
 
+    A ``pixels`` worker gets only the first half and a ``headers`` worker only the second, so a
+    header worker never loads a model.
+    """
     instance_stages = []
-    if config.pixels.enabled:
+    if config.pixels.enabled and role != WorkerRole.HEADERS:
         from gateway.pixels.stage import PixelStage
 
         instance_stages.append(PixelStage(config, device=device))
-    header_stages = build_header_stages(config, secret, PseudonymService(config, db, secret))
-    return Pipeline(instance_stages, {profile: [stage] for profile, stage in header_stages.items()})
+    elif role == WorkerRole.PIXELS:
+        raise ConfigError("a pixels worker needs the pixel stage: set pixels.enabled")
+    profile_stages = {}
+    if role != WorkerRole.PIXELS:
+        from gateway.deid.pseudonyms import PseudonymService
+        from gateway.deid.stage import build_header_stages
+
+        header_stages = build_header_stages(config, secret, PseudonymService(config, db, secret))
+        profile_stages = {profile: [stage] for profile, stage in header_stages.items()}
+    return Pipeline(instance_stages, profile_stages)

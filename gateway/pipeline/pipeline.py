@@ -19,6 +19,15 @@ class ProfileResult:
     declared_options: set[str]
 
 
+@dataclass
+class Cleaned:
+    """An instance after the instance stages: the dataset, and what those stages declared
+    and reported."""
+
+    dataset: Dataset
+    context: InstanceContext
+
+
 class Pipeline:
     """Instance stages once, then each profile's header stage on its own copy.
 
@@ -48,21 +57,30 @@ class Pipeline:
         ``working`` is a second, independent reading of the same instance for the stages to
         edit; parsing the bytes twice is several times cheaper than deep-copying a dataset.
         """
+        return self.run_profiles(original, self.run_instance_stages(original, working), profiles)
+
+    def run_instance_stages(self, original: Dataset, working: Dataset | None = None) -> Cleaned:
+        """The first half of ``run``: what a pixel worker does before handing the job on."""
         shared = InstanceContext(original=original)
         ds = working if working is not None else copy.deepcopy(original)
         for stage in self.instance_stages:
             ds = stage(ds, shared)
+        return Cleaned(ds, shared)
+
+    def run_profiles(self, original: Dataset, cleaned: Cleaned,
+                     profiles: Iterable[str] | None = None) -> list[ProfileResult]:
+        """The second half of ``run``: each profile's stages on its own copy of ``cleaned``."""
         wanted = list(profiles or self.profiles)
         results = []
         for profile in wanted:
             ctx = InstanceContext(
                 original=original,
                 profile=profile,
-                declared_options=set(shared.declared_options),
-                reports=list(shared.reports),
+                declared_options=set(cleaned.context.declared_options),
+                reports=list(cleaned.context.reports),
             )
-            # Each profile edits its own copy; the last one may take the original.
-            out = ds if profile == wanted[-1] else copy.deepcopy(ds)
+            # Each profile edits its own copy; the last one may take the cleaned dataset itself.
+            out = cleaned.dataset if profile == wanted[-1] else copy.deepcopy(cleaned.dataset)
             for stage in self.profile_stages[profile]:
                 out = stage(out, ctx)
             results.append(ProfileResult(profile, out, ctx.reports, ctx.declared_options))

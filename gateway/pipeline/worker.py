@@ -3,6 +3,11 @@
 Each instance is committed on its own (outputs in the outbox, rows for its deliveries), so a
 worker that dies loses at most the instance in hand; the job's lease then expires and another
 worker carries on with the instances still queued.
+
+Workers of three roles can share one queue. An ``all`` worker runs whole jobs. A ``pixels``
+worker (the host with the GPU) runs only the instance stages, leaves each result beside the
+spool (see :mod:`gateway.pipeline.intermediate`) and hands the job on; ``headers`` workers
+(CPU hosts, no models loaded) take handed-on jobs and finish them.
 """
 
 from __future__ import annotations
@@ -18,15 +23,16 @@ from datetime import timedelta
 from pathlib import Path
 
 from pydicom import Dataset, dcmread
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 
 from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
 from gateway.files import hashed_path, sha256_hex, write_durably
 from gateway.logs import describe_error
+from gateway.pipeline import intermediate
 from gateway.pipeline.build import profile_by_destination
-from gateway.pipeline.pipeline import Pipeline, ProfileResult
+from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
 from gateway.deid.pseudonyms import PseudonymUnavailable
 from gateway.pipeline.stage import Quarantine
 from gateway.queue.models import (
@@ -35,11 +41,13 @@ from gateway.queue.models import (
     Instance,
     InstanceState,
     Job,
+    JobPhase,
     JobState,
     Output,
     QuarantineEntry,
     Study,
     StudyState,
+    WorkerRole,
     utcnow,
 )
 
@@ -88,10 +96,14 @@ def check_output(original: Dataset, result: ProfileResult) -> None:
 
 
 class Worker:
-    def __init__(self, config: GatewayConfig, db: Database, pipeline: Pipeline, owner: str | None = None):
+    def __init__(self, config: GatewayConfig, db: Database, pipeline: Pipeline, owner: str | None = None,
+                 role: str = WorkerRole.ALL):
+        if role not in WorkerRole.CHOICES:
+            raise ValueError(f"unknown worker role {role!r}")
         self.config = config
         self.db = db
         self.pipeline = pipeline
+        self.role = role
         self.owner = owner or f"worker@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.profiles_by_destination = profile_by_destination(config)
         self.lease = timedelta(seconds=config.queue.lease_seconds)
@@ -101,6 +113,10 @@ class Worker:
         """Take the oldest pending job. Atomic: BEGIN IMMEDIATE on SQLite, SKIP LOCKED elsewhere."""
         with self.db.session() as session:
             query = select(Job).where(Job.state == JobState.PENDING).order_by(Job.id).limit(1)
+            if self.role == WorkerRole.PIXELS:
+                query = query.where(or_(Job.phase == JobPhase.PIXELS, Job.phase.is_(None)))
+            elif self.role == WorkerRole.HEADERS:
+                query = query.where(Job.phase == JobPhase.HEADERS)
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True)
             job = session.scalars(query).first()
@@ -149,50 +165,100 @@ class Worker:
     def process(self, job_id: int) -> None:
         with self.db.session() as session:
             queued = session.execute(
-                select(Instance.id, Instance.spool_path, Instance.sha256)
+                select(Instance.id, Instance.spool_path, Instance.sha256, Instance.intermediate_path,
+                       Instance.intermediate_context)
                 .where(Instance.job_id == job_id, Instance.state == InstanceState.QUEUED)
                 .order_by(Instance.id)
             ).all()
+        if self.role == WorkerRole.PIXELS:
+            self._clean_pixels(job_id, [row for row in queued if row.intermediate_path is None])
+            return
+        if self.role == WorkerRole.HEADERS and self.config.pixels.enabled and any(
+            row.intermediate_path is None for row in queued
+        ):
+            # Made before the pixel stage was switched on: its pixels were never looked at.
+            self._hand_over(job_id, JobPhase.PIXELS)
+            return
         actions: dict[str, Counter] = defaultdict(Counter)
         outcome = Counter()
         options: set[str] = set()
-        group = self.config.pixels.batch_instances if self.config.pixels.enabled else 1
-        for start in range(0, len(queued), group):
-            chunk = queued[start:start + group]
-            read = _read_ahead([spool_path for _, spool_path, _ in chunk])
-            if len(chunk) > 1:
-                self.pipeline.prefetch([pair[1] for pair in read if pair is not None])
-            for (instance_id, spool_path, sha), pair in zip(chunk, read, strict=True):
-                result = self._process_instance(job_id, instance_id, spool_path, sha, pair)
+        for chunk, read in self._read_in_groups(queued):
+            for row, pair in zip(chunk, read, strict=True):
+                result = self._process_instance(job_id, row, pair)
                 outcome[result.kind] += 1
                 for stage, counts in result.actions.items():
                     actions[stage].update(counts)
                 options |= result.options
         self._finish(job_id, outcome, actions, options)
 
-    def _process_instance(self, job_id: int, instance_id: int, spool_path: str, sha: str,
-                          read: tuple[Dataset, Dataset] | None = None) -> _InstanceOutcome:
+    def _read_in_groups(self, rows: list):
+        """Rows in groups of ``pixels.batch_instances``, each with the instances read ahead
+        that still need the instance stages, which then detect text in the group at once."""
+        group = self.config.pixels.batch_instances if self.pipeline.instance_stages else 1
+        for start in range(0, len(rows), group):
+            chunk = rows[start:start + group]
+            fresh = [row.intermediate_path is None for row in chunk]
+            read = _read_ahead([row.spool_path for row in chunk if row.intermediate_path is None])
+            if len(read) > 1:
+                self.pipeline.prefetch([pair[1] for pair in read if pair is not None])
+            pairs = iter(read)
+            yield chunk, [next(pairs) if needs else None for needs in fresh]
+
+    def _clean_pixels(self, job_id: int, rows: list) -> None:
+        """The pixel worker's part of a job: instance stages, results beside the spool."""
+        outcome = Counter()
+        for chunk, read in self._read_in_groups(rows):
+            for row, pair in zip(chunk, read, strict=True):
+                outcome[self._clean_instance(job_id, row, pair)] += 1
+        self._hand_over(job_id, JobPhase.HEADERS, outcome)
+
+    def _clean_instance(self, job_id: int, row, read: tuple[Dataset, Dataset] | None) -> str:
+        try:
+            original, working = read if read is not None else read_twice(row.spool_path)
+            cleaned = self.pipeline.run_instance_stages(original, working)
+            context = intermediate.context_to_json(cleaned.context)
+            data = encode(cleaned.dataset)
+        except FileNotFoundError:
+            return "skipped"
+        except Exception as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
+            return self._keep_back(job_id, row, exc)
+        path = intermediate.path_for(self.config.storage, row.sha256)
+        write_durably(path, data)
+        with self.db.session() as session:
+            self._renew(session, job_id)
+            instance = session.get(Instance, row.id)
+            if instance.job_id != job_id or instance.sha256 != row.sha256 or instance.state != InstanceState.QUEUED:
+                path.unlink(missing_ok=True)
+                return "skipped"  # a newer version arrived meanwhile
+            instance.intermediate_path = str(path)
+            instance.intermediate_context = context
+        return "cleaned"
+
+    def _process_instance(self, job_id: int, row, read: tuple[Dataset, Dataset] | None = None) -> _InstanceOutcome:
         """De-identify one instance; the commit at the end checks it was not replaced meanwhile.
 
         ``read`` is the instance already read by ``read_twice`` (None: read it here, so that any
-        error in reading is met where it is handled)."""
+        error in reading is met where it is handled). An instance a pixel worker has cleaned
+        goes through the profile stages only, from its intermediate file."""
         try:
-            original, working = read if read is not None else read_twice(spool_path)
-            results = self.pipeline.run(original, working=working)
+            if row.intermediate_path is not None:
+                if not Path(row.intermediate_path).exists():
+                    raise Quarantine("the pixel worker's intermediate file is missing")
+                original = dcmread(row.spool_path)
+                cleaned = Cleaned(dcmread(row.intermediate_path),
+                                  intermediate.context_from_json(row.intermediate_context, original))
+                results = self.pipeline.run_profiles(original, cleaned)
+            else:
+                original, working = read if read is not None else read_twice(row.spool_path)
+                results = self.pipeline.run(original, working=working)
             for result in results:
                 check_output(original, result)
-        except Quarantine as q:
-            self._quarantine(job_id, instance_id, sha, "pipeline", q.reason)
-            return _InstanceOutcome("quarantined")
         except FileNotFoundError:
             return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
         except PseudonymUnavailable:
             raise  # the database, not the instance, is at fault: the job is tried again later
-        except Exception as exc:
-            # Never forward what a stage could not finish: keep it back for review.
-            log.error("instance %d failed in the pipeline: %s", instance_id, describe_error(exc))
-            self._quarantine(job_id, instance_id, sha, "pipeline", f"internal error ({type(exc).__name__})")
-            return _InstanceOutcome("quarantined")
+        except Exception as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
+            return _InstanceOutcome(self._keep_back(job_id, row, exc))
 
         written = []
         for result in results:
@@ -204,8 +270,8 @@ class Worker:
 
         with self.db.session() as session:
             self._renew(session, job_id)
-            instance = session.get(Instance, instance_id)
-            if instance.job_id != job_id or instance.sha256 != sha or instance.state != InstanceState.QUEUED:
+            instance = session.get(Instance, row.id)
+            if instance.job_id != job_id or instance.sha256 != row.sha256 or instance.state != InstanceState.QUEUED:
                 return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
             study = session.get(Study, instance.study_id)
             for result, path, anon_uid in written:
@@ -213,18 +279,31 @@ class Worker:
             first = written[0][0].dataset
             instance.anon_uid = written[0][2]
             instance.state = InstanceState.PROCESSED
+            served = _forget_intermediate(instance)
             if study.anon_uid is None:
                 study.anon_uid = str(first.StudyInstanceUID)
             for report in written[0][0].reports:
                 if report.details:
                     audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
                                  instance=instance.anon_uid, counts=report.counts, **report.details)
+        _unlink(served)
         reports = written[0][0].reports
         return _InstanceOutcome(
             "processed",
             actions={r.stage: Counter(r.counts) for r in reports},
             options=set(written[0][0].declared_options),
         )
+
+    def _keep_back(self, job_id: int, row, exc: Exception) -> str:
+        """Quarantine an instance a stage refused or failed on: never forward what a stage
+        could not finish."""
+        if isinstance(exc, Quarantine):
+            reason = exc.reason
+        else:
+            log.error("instance %d failed in the pipeline: %s", row.id, describe_error(exc))
+            reason = f"internal error ({type(exc).__name__})"
+        self._quarantine(job_id, row.id, row.sha256, "pipeline", reason)
+        return "quarantined"
 
     def _record_output(self, session, instance, study, result, path, anon_uid) -> None:
         output = session.scalars(
@@ -261,11 +340,13 @@ class Worker:
                 return
             instance.state = InstanceState.QUARANTINED
             instance.error = reason
+            served = _forget_intermediate(instance)
             study = session.get(Study, instance.study_id)
             session.add(QuarantineEntry(stage=stage, reason=reason, path=instance.spool_path,
                                         instance_id=instance.id, study_id=study.id))
             audit.record(session, audit.QUARANTINED, study=study, actor=self.owner, stage=stage,
                          reason=reason, instance_id=instance.id)
+        _unlink(served)
 
     def _finish(self, job_id: int, outcome: Counter, actions: dict[str, Counter], options: set[str]) -> None:
         with self.db.session() as session:
@@ -290,6 +371,21 @@ class Worker:
                 options=sorted(options),
             )
 
+    def _hand_over(self, job_id: int, phase: str, outcome: Counter | None = None) -> None:
+        """Put the job back in the queue for workers of another role."""
+        with self.db.session() as session:
+            self._renew(session, job_id)
+            job = session.get(Job, job_id)
+            job.phase = phase
+            job.state = JobState.PENDING
+            job.attempts = 0  # the next phase gets attempts of its own
+            job.lease_owner = None
+            job.lease_expires_at = None
+            if outcome is not None:
+                audit.record(session, audit.PIXELS_CLEANED, study=session.get(Study, job.study_id),
+                             actor=self.owner, job=job_id, instances=outcome.get("cleaned", 0),
+                             quarantined=outcome.get("quarantined", 0))
+
     def _fail_or_retry(self, job_id: int, error: str) -> None:
         with self.db.session() as session:
             job = session.get(Job, job_id)
@@ -307,6 +403,20 @@ class Worker:
                              reason=f"processing failed ({error})", attempts=job.attempts)
             else:
                 job.state = JobState.PENDING
+
+
+def _forget_intermediate(instance: Instance) -> str | None:
+    """The intermediate has served once the instance is processed or kept back; returns its
+    file, which the caller deletes after the commit (before it, the row still needs it)."""
+    path = instance.intermediate_path
+    instance.intermediate_path = None
+    instance.intermediate_context = None
+    return path
+
+
+def _unlink(path: str | None) -> None:
+    if path:
+        Path(path).unlink(missing_ok=True)
 
 
 class _InstanceOutcome:

@@ -35,11 +35,11 @@ def register_instance(
     sha256: str,
     size: int,
     calling_ae: str,
-) -> tuple[Intake, Study, str | None]:
+) -> tuple[Intake, Study, list[str]]:
     """Insert or update the study and instance rows.
 
-    Returns the outcome, the study, and the spool path that is no longer referenced (the
-    superseded version's file), which the caller deletes after commit.
+    Returns the outcome, the study, and the files no longer referenced (the superseded
+    version's spool file and intermediate), which the caller deletes after commit.
     """
     now = utcnow()
     skey = study_key(secret, header.study_instance_uid)
@@ -52,7 +52,7 @@ def register_instance(
     ikey = instance_key(secret, header.sop_instance_uid)
     instance = session.scalars(select(Instance).where(Instance.sop_key == ikey)).one_or_none()
     if instance is not None and instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
-        return Intake.DUPLICATE, study, None
+        return Intake.DUPLICATE, study, []
 
     study.last_received_at = now
     if study.state in (StudyState.DONE, StudyState.FAILED):
@@ -72,9 +72,10 @@ def register_instance(
                 received_at=now,
             )
         )
-        return Intake.NEW, study, None
+        return Intake.NEW, study, []
 
-    superseded = instance.spool_path if instance.spool_path != str(spool_path) else None
+    superseded = [path for path in (instance.spool_path, instance.intermediate_path)
+                  if path and path != str(spool_path)]
     instance.study_id = study.id
     instance.sop_class_uid = header.sop_class_uid
     instance.transfer_syntax_uid = header.transfer_syntax_uid
@@ -84,5 +85,7 @@ def register_instance(
     instance.state = InstanceState.RECEIVED
     instance.job_id = None
     instance.error = None
+    instance.intermediate_path = None
+    instance.intermediate_context = None
     instance.received_at = now
     return Intake.REPLACED, study, superseded

@@ -44,6 +44,23 @@ class JobState:
     FAILED = "failed"
 
 
+class JobPhase:
+    """What a job still needs, so that workers of different roles can share one queue."""
+
+    PIXELS = "pixels"  # the instance stages (pixel stage) have still to run
+    HEADERS = "headers"  # only the header stages remain
+
+
+class WorkerRole:
+    """Which jobs a worker takes: ``all`` runs whole jobs; ``pixels`` (a GPU host) runs only
+    the instance stages and hands the job on; ``headers`` (CPU hosts) finishes handed-on jobs."""
+
+    ALL = "all"
+    PIXELS = "pixels"
+    HEADERS = "headers"
+    CHOICES = (ALL, PIXELS, HEADERS)
+
+
 class DeliveryState:
     PENDING = "pending"
     SENDING = "sending"
@@ -89,6 +106,11 @@ class Instance(Base):
     size: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(16), default=InstanceState.RECEIVED, index=True)
     job_id: Mapped[int | None] = mapped_column(ForeignKey("jobs.id"), index=True)
+    # The instance after the instance stages ran, while it waits for a header worker: the
+    # file (original header, cleaned pixels, so kept beside the spool) and, as JSON, the
+    # options those stages declared and their reports (counts and coordinates only).
+    intermediate_path: Mapped[str | None] = mapped_column(String(512))
+    intermediate_context: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -106,6 +128,8 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     study_id: Mapped[int] = mapped_column(ForeignKey("studies.id"), index=True)
     state: Mapped[str] = mapped_column(String(16), default=JobState.PENDING, index=True)
+    # None on rows made before phases existed: treated as PIXELS, the safe reading.
+    phase: Mapped[str | None] = mapped_column(String(16), default=JobPhase.PIXELS, index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime)

@@ -17,6 +17,7 @@ from gateway.queue.models import (
     Instance,
     InstanceState,
     Job,
+    JobPhase,
     JobState,
     Study,
     StudyState,
@@ -45,7 +46,8 @@ def queue_stable_studies(db: Database, config: GatewayConfig) -> int:
     with db.session() as session:
         for study_id, count in session.execute(waiting).all():
             study = session.get(Study, study_id)
-            job = Job(study_id=study_id, state=JobState.PENDING)
+            phase = JobPhase.PIXELS if config.pixels.enabled else JobPhase.HEADERS
+            job = Job(study_id=study_id, state=JobState.PENDING, phase=phase)
             session.add(job)
             session.flush()
             session.execute(
