@@ -58,6 +58,9 @@ class Sd2Config(Section):
     # "modality": prompt with the image's modality ("an ultrasound image"); "none": empty prompt.
     prompt: Literal["modality", "none"] = "modality"
     seed: int = 0
+    # Crops sent through the model in one call, from all the frames and instances restored
+    # together (a GPU is busy only with several; memory grows with it).
+    batch_size: int = Field(default=4, ge=1, le=64)
 
 
 class PixelsConfig(Section):

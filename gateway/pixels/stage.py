@@ -33,6 +33,7 @@ from gateway.pixels.inpaint import (
     Inpainter,
     RestoreContext,
     make_backend,
+    restore_many,
 )
 from gateway.pixels.known import known_boxes
 from gateway.pixels.mask import components, frame_mask
@@ -118,7 +119,8 @@ class PixelStage:
 
     # -- the stage -----------------------------------------------------------------------------
     def prefetch(self, datasets: list[Dataset]) -> None:
-        """Decode and detect several instances ahead of their turn, in batches across them.
+        """Decode and detect several instances ahead of their turn, in batches across them
+        (and restore them together too, with a backend that batches).
 
         What a GPU worker needs to keep its device busy (and, on CPU, a few images per network
         call instead of one). The results wait, per thread, for ``__call__`` with the very same
@@ -142,7 +144,39 @@ class PixelStage:
         except Exception as exc:  # noqa: BLE001 - each instance's own turn meets the error and handles it
             log.warning("pixels: detecting ahead failed (%s); instances are detected one by one", type(exc).__name__)
             return
-        self._ahead.results = {id(ds): (ds, decoded, result) for (ds, decoded), result in zip(items, found, strict=True)}
+        restored = self._restore_ahead(items, found)
+        self._ahead.results = {id(ds): (ds, decoded, result, done)
+                               for (ds, decoded), result, done in zip(items, found, restored, strict=True)}
+
+    def _restore_ahead(self, items: list, found: list) -> list:
+        """With a backend that batches (a model on a GPU), restore the prefetched instances'
+        regions together too; ``__call__`` uses a result only for the very regions it redacts.
+
+        Only under the default policy, which redacts every region: keeping safe text needs the
+        recognizer and the header's identifiers first. The datasets here are the working
+        copies, whose header is still the header as received when this stage runs first.
+        """
+        restored: list = [None] * len(items)
+        if self.config.policy == "keep_safe" or not any(r.boxes for r in found):
+            return restored
+        if getattr(self.backend, "restore_many", None) is None:
+            return restored
+        todo = []
+        for i, ((ds, decoded), result) in enumerate(zip(items, found, strict=True)):
+            redact = result.boxes + known_boxes(self.config.known_regions, ds)
+            frame = decoded.frames[0]
+            mask = frame_mask(redact, 0, *frame.shape[:2], self.config.dilate)
+            if mask.any():
+                rctx = RestoreContext(str(ds.get("Modality", "") or ""), decoded.value_range)
+                todo.append((i, redact, (frame, mask, rctx)))
+        try:
+            outs = restore_many(self.backend, [item for _, _, item in todo])
+        except Exception as exc:  # noqa: BLE001 - each instance's own turn restores it again
+            log.warning("pixels: restoring ahead failed (%s); instances are restored one by one", type(exc).__name__)
+            return restored
+        for (i, redact, (_, mask, _)), out in zip(todo, outs, strict=True):
+            restored[i] = (redact, out, mask)
+        return restored
 
     def _prefetched(self, ds: Dataset):
         entry = getattr(self._ahead, "results", {}).pop(id(ds), None)
@@ -162,7 +196,7 @@ class PixelStage:
         header = ctx.original
         ahead = self._prefetched(ds)
         if ahead is not None:
-            decoded, result = ahead
+            decoded, result, _ = ahead
         else:
             decoded = decode(ds)
             result = detector.detect(decoded, ds)
@@ -209,12 +243,12 @@ class PixelStage:
         value_range = decoded.value_range
         rctx = RestoreContext(str(header.get("Modality", "") or ""), value_range)
         backend = self.backend
-        touched: dict[int, np.ndarray] = {}
-        for k in range(decoded.n_frames):
-            mask = frame_mask(redact, k, rows, cols, cfg.dilate)
-            if mask.any():
-                frames[k] = backend.restore(frames[k], mask, rctx)
-                touched[k] = mask
+        restored = ahead[2] if ahead is not None and ahead[2] is not None and ahead[2][0] == redact else None
+        if restored is not None:  # restored ahead, with other instances, from the same regions
+            _, frames[0], mask = restored
+            touched = {0: mask}
+        else:
+            touched = _restore(backend, frames, redact, cfg.dilate, rctx)
 
         verification = "not run"
         fallbacks: list[Box] = []
@@ -275,6 +309,24 @@ class PixelStage:
             ctx.declare(CLEAN_PIXEL_DATA)
         report.details["seconds"] = round(time.perf_counter() - started, 4)
         return ds
+
+
+#: Frames handed to the backend at once: enough for a model to batch, few enough that a long
+#: cine is not held twice in memory.
+RESTORE_CHUNK = 16
+
+
+def _restore(backend: Inpainter, frames: np.ndarray, redact: list[Box], dilate: int,
+             rctx: RestoreContext) -> dict[int, np.ndarray]:
+    """Restore every frame with something to redact, in place; returns their masks."""
+    rows, cols = frames.shape[1:3]
+    masks = {k: m for k in range(len(frames)) if (m := frame_mask(redact, k, rows, cols, dilate)).any()}
+    order = list(masks)
+    for start in range(0, len(order), RESTORE_CHUNK):
+        chunk = order[start:start + RESTORE_CHUNK]
+        for k, out in zip(chunk, restore_many(backend, [(frames[k], masks[k], rctx) for k in chunk]), strict=True):
+            frames[k] = out
+    return masks
 
 
 def _frames_to_verify(frames: np.ndarray, touched: dict[int, np.ndarray]) -> list[int]:

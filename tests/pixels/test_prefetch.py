@@ -76,3 +76,19 @@ def test_multi_frame_instances_are_not_fetched_ahead():
     finder = _Batches(StubFinder())
     make_stage(finder).prefetch([encode(make_cine(), "explicit").ds])
     assert finder.sizes == []
+
+
+def test_with_a_batching_backend_instances_are_restored_together_ahead(tiny_sd2_dir):
+    from test_sd2 import _Recording
+
+    finder = StubFinder()
+    stage = make_stage(finder, backend="sd2", sd2={"model": str(tiny_sd2_dir), "steps": 1, "crop_size": 64,
+                                                   "batch_size": 64})
+    stage.backend._pipe = recording = _Recording(stage.backend.pipe)
+    workings = [encode(make_mono(text=True, seed=seed), "explicit").ds for seed in range(3)]
+    stage.prefetch(workings)
+    assert len(recording.batches) == 1 and recording.batches[0] >= 3  # one call for all three
+
+    for _, details in _run_each(stage, workings):
+        assert details["backend"] == "sd2" and details["verification"].startswith("passed")
+    assert len(recording.batches) == 1  # nothing restored again on each instance's turn

@@ -29,6 +29,18 @@ class Inpainter(Protocol):
         ...
 
 
+Restoration = tuple[np.ndarray, np.ndarray, RestoreContext]  # frame, mask, context
+
+
+def restore_many(backend: Inpainter, items: list[Restoration]) -> list[np.ndarray]:
+    """``backend.restore`` of each item; a backend that gains from batching (a model on a GPU)
+    says so with a ``restore_many`` of its own, and gets all the items at once."""
+    batched = getattr(backend, "restore_many", None)
+    if batched is not None:
+        return batched(items)
+    return [backend.restore(frame, mask, ctx) for frame, mask, ctx in items]
+
+
 def data_range(frame: np.ndarray) -> tuple[float, float]:
     lo, hi = float(frame.min()), float(frame.max())
     return lo, (hi if hi > lo else lo + 1.0)

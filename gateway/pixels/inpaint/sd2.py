@@ -8,16 +8,22 @@ larger than a crop are handled in a larger crop resized to ``crop_size``. The fr
 range is mapped to 8 bits for the model and the result mapped back into the stored range and
 dtype; only masked pixels are pasted back, so everything outside the mask keeps its exact
 stored value. The prompt names the modality ("an ultrasound image") or is empty, per config.
+
+Crops from every frame (and every instance) restored together go through the model
+``batch_size`` at a time, each with its own generator seeded alike, so a crop's noise does not
+depend on what it was batched with.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
 from gateway.pixels.inpaint.base import (
+    Restoration,
     RestoreContext,
     data_range,
     from_uint8,
@@ -78,11 +84,26 @@ def _crop_window(part: Box, rows: int, cols: int, size: int) -> Box:
     return Box(x0, y0, x0 + w, y0 + h)
 
 
+@dataclass
+class _Crop:
+    """One square sent to the model: what it sees, and which of its pixels go back where."""
+
+    item: int  # which of the frames restored together
+    window: Box
+    model_mask: np.ndarray  # everything masked in the window: the model never sees the text
+    paste_mask: np.ndarray  # the part of it no earlier crop of the frame pasted
+    lo: float
+    hi: float
+    rgb8: np.ndarray
+    prompt: str
+
+
 class Sd2Inpainter:
     name = "sd2"
 
     def __init__(self, model: str, device: str = "cpu", steps: int = 20, guidance_scale: float = 7.5,
-                 crop_size: int = 512, prompt: str = "modality", seed: int = 0, pipeline: Any = None):
+                 crop_size: int = 512, prompt: str = "modality", seed: int = 0, pipeline: Any = None,
+                 batch_size: int = 4):
         self.model = model
         self.device = device
         self.steps = steps
@@ -90,6 +111,7 @@ class Sd2Inpainter:
         self.crop_size = crop_size
         self.prompt_mode = prompt
         self.seed = seed
+        self.batch_size = batch_size
         self._pipe = pipeline
         self.version = f"sd2:{model}"
 
@@ -99,46 +121,67 @@ class Sd2Inpainter:
             self._pipe = load_pipeline(self.model, self.device)
         return self._pipe
 
-    def _run(self, rgb8: np.ndarray, mask8: np.ndarray, prompt: str) -> np.ndarray:
+    def restore(self, frame: np.ndarray, mask: np.ndarray, ctx: RestoreContext) -> np.ndarray:
+        return self.restore_many([(frame, mask, ctx)])[0]
+
+    def restore_many(self, items: list[Restoration]) -> list[np.ndarray]:
+        crops = [crop for i, item in enumerate(items) for crop in self._crops(i, *item)]
+        outs = [frame.copy() for frame, _, _ in items]
+        for start in range(0, len(crops), self.batch_size):
+            batch = crops[start:start + self.batch_size]
+            for crop, gen8 in zip(batch, self._run(batch), strict=True):
+                frame, _, ctx = items[crop.item]
+                w = crop.window
+                original = frame[w.y0:w.y1, w.x0:w.x1]
+                if original.ndim == 2:
+                    gen8 = cv2.cvtColor(gen8, cv2.COLOR_RGB2GRAY)
+                restored = from_uint8(gen8, crop.lo, crop.hi, original, ctx)
+                target = outs[crop.item][w.y0:w.y1, w.x0:w.x1]
+                target[crop.paste_mask] = restored[crop.paste_mask]
+        return [paste(frame, out, mask) for (frame, mask, _), out in zip(items, outs, strict=True)]
+
+    def _crops(self, item: int, frame: np.ndarray, mask: np.ndarray, ctx: RestoreContext) -> list[_Crop]:
+        """A window around each masked part not already inside an earlier window."""
+        rows, cols = mask.shape
+        prompt = prompt_for(ctx.modality, self.prompt_mode)
+        done = np.zeros_like(mask)
+        crops = []
+        for part in components(mask):
+            if done[part.y0:part.y1, part.x0:part.x1].all():
+                continue
+            win = _crop_window(part, rows, cols, self.crop_size)
+            region = (slice(win.y0, win.y1), slice(win.x0, win.x1))
+            crop, model_mask = frame[region], mask[region]
+            lo, hi = data_range(crop[~model_mask] if (~model_mask).any() else crop)
+            crop8 = to_uint8(crop, lo, hi)
+            rgb8 = np.repeat(crop8[..., None], 3, axis=2) if frame.ndim == 2 else crop8
+            crops.append(_Crop(item, win, model_mask, model_mask & ~done[region], lo, hi,
+                               np.ascontiguousarray(rgb8), prompt))
+            done[region] |= model_mask
+        return crops
+
+    def _run(self, batch: list[_Crop]) -> list[np.ndarray]:
+        """The model on a batch of crops, each resized to ``crop_size`` and back."""
         import torch
         from PIL import Image
 
         size = self.crop_size
-        h, w = rgb8.shape[:2]
-        image = Image.fromarray(cv2.resize(rgb8, (size, size), interpolation=cv2.INTER_AREA) if (h, w) != (size, size) else rgb8)
-        m = cv2.resize(mask8, (size, size), interpolation=cv2.INTER_NEAREST) if (h, w) != (size, size) else mask8
-        generator = torch.Generator(device="cpu").manual_seed(self.seed)
-        out = self.pipe(
-            prompt=prompt, image=image, mask_image=Image.fromarray(m), height=size, width=size,
-            num_inference_steps=self.steps, guidance_scale=self.guidance_scale, generator=generator,
-            output_type="np",
-        ).images[0]
-        out8 = np.clip(np.rint(np.asarray(out) * 255.0), 0, 255).astype(np.uint8)
-        if (h, w) != (size, size):
-            out8 = cv2.resize(out8, (w, h), interpolation=cv2.INTER_CUBIC)
-        return out8
 
-    def restore(self, frame: np.ndarray, mask: np.ndarray, ctx: RestoreContext) -> np.ndarray:
-        if not mask.any():
-            return frame.copy()
-        rows, cols = mask.shape
-        out = frame.copy()
-        prompt = prompt_for(ctx.modality, self.prompt_mode)
-        grey = frame.ndim == 2
-        done = np.zeros_like(mask)
-        for part in components(mask):
-            if done[part.y0:part.y1, part.x0:part.x1].all():
-                continue  # already inside an earlier part's crop
-            win = _crop_window(part, rows, cols, self.crop_size)
-            crop = out[win.y0:win.y1, win.x0:win.x1]
-            cmask = mask[win.y0:win.y1, win.x0:win.x1] & ~done[win.y0:win.y1, win.x0:win.x1]
-            lo, hi = data_range(crop[~cmask] if (~cmask).any() else crop)
-            crop8 = to_uint8(crop, lo, hi)
-            rgb8 = np.repeat(crop8[..., None], 3, axis=2) if grey else crop8
-            gen8 = self._run(np.ascontiguousarray(rgb8), (cmask * 255).astype(np.uint8), prompt)
-            if grey:
-                gen8 = cv2.cvtColor(gen8, cv2.COLOR_RGB2GRAY)
-            restored = from_uint8(gen8, lo, hi, crop, ctx)
-            out[win.y0:win.y1, win.x0:win.x1] = paste(crop, restored, cmask)
-            done[win.y0:win.y1, win.x0:win.x1] |= cmask
-        return paste(frame, out, mask)
+        def square(image: np.ndarray, interpolation: int) -> Image.Image:
+            same = image.shape[:2] == (size, size)
+            return Image.fromarray(image if same else cv2.resize(image, (size, size), interpolation=interpolation))
+
+        result = self.pipe(
+            prompt=[crop.prompt for crop in batch],
+            image=[square(crop.rgb8, cv2.INTER_AREA) for crop in batch],
+            mask_image=[square((crop.model_mask * 255).astype(np.uint8), cv2.INTER_NEAREST) for crop in batch],
+            height=size, width=size, num_inference_steps=self.steps, guidance_scale=self.guidance_scale,
+            generator=[torch.Generator(device="cpu").manual_seed(self.seed) for _ in batch],
+            output_type="np",
+        ).images
+        outs = []
+        for crop, image in zip(batch, result, strict=True):
+            out8 = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+            h, w = crop.rgb8.shape[:2]
+            outs.append(out8 if (h, w) == (size, size) else cv2.resize(out8, (w, h), interpolation=cv2.INTER_CUBIC))
+        return outs
