@@ -10,6 +10,9 @@ Usage: .venv/bin/python bench/pixels.py [--study 300] [--per-modality 6] [--cli]
 2. End to end: a 300-instance 512×512 CT study without text through the pipeline the
    configuration builds (PixelStage + header stage), in process; with ``--cli`` also through
    ``deid-gateway deid IN OUT`` (wall clock, including reading and writing files).
+3. With ``--queue``: the same study, every fifth instance with text, through the queue's
+   workers in process (SQLite, spool and outbox in a temporary folder): one ``all`` worker,
+   against a ``pixels`` worker followed by a ``headers`` worker, each timed on its own.
 
 The detector is the shipped models.inference.TextFinder (models/weights); the machine's load
 is printed with the results because the numbers mean little without it.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import io
 import os
 import shutil
 import subprocess
@@ -193,6 +197,63 @@ def bench_cli(n: int, jobs: int = 1) -> float | None:
         return n / elapsed
 
 
+def bench_queue(n: int) -> dict[str, float]:
+    """Instances per second through queue workers: one whole-job worker, and the two halves of
+    a split deployment (what the GPU host does, and what is left for each CPU host)."""
+    from gateway.config import load_config
+    from gateway.db import Database
+    from gateway.files import hashed_path, sha256_hex, write_durably
+    from gateway.ingest.validate import InstanceHeader
+    from gateway.pipeline.build import build_pipeline
+    from gateway.pipeline.worker import Worker
+    from gateway.queue.intake import register_instance
+    from gateway.queue.stability import queue_stable_studies
+
+    secret = b"bench-secret-0123456789abcdef"
+    study = generate_uid()
+    files = []
+    for seed in range(n):
+        ds = make("CT", seed % 5 == 0, seed)
+        ds.StudyInstanceUID = study
+        files.append(ds)
+
+    def queued(root: Path):
+        config = load_config(None, {"storage": {"root": str(root)}, "database": {"url": f"sqlite:///{root / 'q.db'}"},
+                                    "queue": {"stable_after": 0.01}, "pixels": {"enabled": True, "device": "cpu"}})
+        db = Database(config.database.url)
+        db.create_schema()
+        with db.session() as session:
+            for ds in files:
+                buffer = io.BytesIO()
+                ds.save_as(buffer, enforce_file_format=True)
+                data = buffer.getvalue()
+                path = hashed_path(config.storage.spool, sha256_hex(data))
+                write_durably(path, data, fsync=False)
+                header = InstanceHeader(ds.SOPClassUID, ds.SOPInstanceUID, study, ds.SeriesInstanceUID,
+                                        ExplicitVRLittleEndian)
+                register_instance(session, secret, header, path, sha256_hex(data), len(data), "BENCH")
+        time.sleep(0.02)
+        queue_stable_studies(db, config)
+        return config, db
+
+    def timed(config, db, role: str) -> float:
+        worker = Worker(config, db, build_pipeline(config, db, secret, device="cpu", role=role), role=role)
+        if worker.pipeline.instance_stages:  # warm-up: models load
+            worker.pipeline.run_instance_stages(copy.deepcopy(files[0]))
+        started = time.perf_counter()
+        assert worker.run_once()
+        return n / (time.perf_counter() - started)
+
+    rates = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        config, db = queued(Path(tmp) / "all")
+        rates["all"] = timed(config, db, "all")
+        config, db = queued(Path(tmp) / "split")
+        rates["pixels"] = timed(config, db, "pixels")
+        rates["headers"] = timed(config, db, "headers")
+    return rates
+
+
 def run_samples(folder: Path, stage, with_ocr: bool) -> list[dict]:
     """Run the stage on every sample with visible text (per INVENTORY.tsv) and every sample
     without, and say what happened: regions, verification, fallbacks, quarantine, JSL ground
@@ -278,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-modality", type=int, default=6)
     parser.add_argument("--cli", action="store_true", help="also time deid-gateway deid IN OUT")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes for --cli")
+    parser.add_argument("--queue", action="store_true", help="also time queue workers: whole jobs, and split")
     parser.add_argument("--skip-modalities", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--samples", type=Path, default=None,
@@ -313,6 +375,13 @@ def main(argv: list[str] | None = None) -> int:
         cli = bench_cli(args.study, args.jobs)
         print(f"deid-gateway deid IN OUT --jobs {args.jobs} (files, wall clock incl. start-up): "
               f"{'n/a' if cli is None else f'{cli:.1f} instances/s'}")
+    if args.queue:
+        rates = bench_queue(args.study)
+        print(f"\nqueue workers, {args.study} CT 512x512, every fifth with text (instances/s, one process each):")
+        print("| worker | instances/s | time vs all |")
+        print("|---|---|---|")
+        for role, rate in rates.items():
+            print(f"| --role {role} | {rate:.1f} | {rates['all'] / rate:.2f}x |")
     print(f"load average after: {load_average()}")
     return 0
 
