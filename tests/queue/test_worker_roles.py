@@ -140,24 +140,33 @@ def test_split_workers_give_the_same_outputs_as_one_worker(tmp_path):
         assert "113101" in [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
 
 
-def test_a_pixel_worker_that_stopped_halfway_is_not_repeated(tmp_path):
+class _Crash(BaseException):
+    """What a killed process looks like to the code after it: nothing more runs."""
+
+
+def test_a_pixel_worker_that_died_halfway_leaves_only_the_rest_to_do(tmp_path):
     config, db = _gateway(tmp_path)
-    pixel_worker = _worker(config, db, WorkerRole.PIXELS)
-    job_id = pixel_worker.claim()
+    dying = _worker(config, db, WorkerRole.PIXELS)
+    stage = dying.pipeline.instance_stages[0]
+    calls = []
+
+    def dies_on_the_second(ds, ctx):
+        calls.append(1)
+        if len(calls) == 2:
+            raise _Crash()
+        return stage(ds, ctx)
+
+    dying.pipeline.instance_stages[0] = dies_on_the_second
+    with pytest.raises(_Crash):
+        dying.run_once()
+    job_id = _job(db).id
     with db.session() as session:
-        first = session.scalars(select(Instance).order_by(Instance.id)).first()
-        row = session.execute(
-            select(Instance.id, Instance.spool_path, Instance.sha256, Instance.intermediate_path,
-                   Instance.intermediate_context).where(Instance.id == first.id)
-        ).one()
-    assert pixel_worker._clean_instance(job_id, row, None) == "cleaned"  # then the worker "dies"
-    with db.session() as session:
+        assert sum(i.intermediate_path is not None for i in session.scalars(select(Instance))) == 1
         session.get(Job, job_id).state = JobState.PENDING  # its lease ran out
 
-    calls = []
-    stage = pixel_worker.pipeline.instance_stages[0]
-    pixel_worker.pipeline.instance_stages[0] = lambda ds, ctx: calls.append(1) or stage(ds, ctx)
-    assert pixel_worker.run_once()
+    calls.clear()
+    dying.pipeline.instance_stages[0] = lambda ds, ctx: calls.append(1) or stage(ds, ctx)
+    assert dying.run_once()
     assert len(calls) == 1  # only the instance it had not finished
     assert _worker(config, db, WorkerRole.HEADERS).run_once()
     assert len(_outputs(db)) == 2
