@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Pixel-stage throughput on CPU.
+"""Pixel-stage throughput, on CPU or (``--device cuda``) a GPU.
 
-Usage: .venv/bin/python bench/pixels.py [--study 300] [--per-modality 6] [--cli] [--device cpu]
+Usage: .venv/bin/python bench/pixels.py [--study 300] [--per-modality 6] [--cli] [--queue]
+       [--device cpu|cuda|auto] [--backend telea|fill|sd2 --sd2-model DIR]
 
 1. Per modality: instances (and frames) per second through ``PixelStage`` alone, for generated
    instances with and without burned-in text (CT 512² int16, CR 2048×1680 uint16 MONOCHROME1,
@@ -148,11 +149,11 @@ def bench_modalities(stage, per: int) -> list[tuple]:
     return rows
 
 
-def bench_study(config, n: int) -> tuple[float, int]:
+def bench_study(config, n: int, device: str = "cpu") -> tuple[float, int]:
     from gateway.pipeline.build import build_pipeline
     from gateway.pipeline.stage import Quarantine
 
-    pipeline = build_pipeline(config, None, b"bench-secret-0123456789abcdef", device="cpu")
+    pipeline = build_pipeline(config, None, b"bench-secret-0123456789abcdef", device=device)
     study = generate_uid()
     inputs = []
     for seed in range(n):
@@ -171,7 +172,7 @@ def bench_study(config, n: int) -> tuple[float, int]:
     return n / (time.perf_counter() - started), quarantined
 
 
-def bench_cli(n: int, jobs: int = 1) -> float | None:
+def bench_cli(n: int, jobs: int = 1, device: str = "cpu") -> float | None:
     exe = shutil.which("deid-gateway") or str(ROOT / ".venv" / "bin" / "deid-gateway")
     if not Path(exe).exists():
         return None
@@ -184,10 +185,10 @@ def bench_cli(n: int, jobs: int = 1) -> float | None:
             ds.StudyInstanceUID = study
             ds.save_as(tmp / "in" / f"{seed:04d}.dcm", enforce_file_format=True)
         cfg = tmp / "config.yaml"
-        cfg.write_text(f"storage:\n  root: {tmp / 'var'}\npixels:\n  enabled: true\n  device: cpu\n")
+        cfg.write_text(f"storage:\n  root: {tmp / 'var'}\npixels:\n  enabled: true\n  device: {device}\n")
         started = time.perf_counter()
         res = subprocess.run([exe, "deid", str(tmp / "in"), str(tmp / "out"), "--config", str(cfg), "--quiet",
-                              "--device", "cpu", "--jobs", str(jobs)], check=False, capture_output=True, text=True)
+                              "--device", device, "--jobs", str(jobs)], check=False, capture_output=True, text=True)
         elapsed = time.perf_counter() - started
         if res.returncode not in (0, 1):  # 1: some instances were quarantined (reported below)
             print(res.stdout[-2000:], res.stderr[-2000:], file=sys.stderr)
@@ -197,7 +198,7 @@ def bench_cli(n: int, jobs: int = 1) -> float | None:
         return n / elapsed
 
 
-def bench_queue(n: int) -> dict[str, float]:
+def bench_queue(n: int, device: str = "cpu") -> dict[str, float]:
     """Instances per second through queue workers: one whole-job worker, and the two halves of
     a split deployment (what the GPU host does, and what is left for each CPU host)."""
     from gateway.config import load_config
@@ -219,7 +220,7 @@ def bench_queue(n: int) -> dict[str, float]:
 
     def queued(root: Path):
         config = load_config(None, {"storage": {"root": str(root)}, "database": {"url": f"sqlite:///{root / 'q.db'}"},
-                                    "queue": {"stable_after": 0.01}, "pixels": {"enabled": True, "device": "cpu"}})
+                                    "queue": {"stable_after": 0.01}, "pixels": {"enabled": True, "device": device}})
         db = Database(config.database.url)
         db.create_schema()
         with db.session() as session:
@@ -237,7 +238,7 @@ def bench_queue(n: int) -> dict[str, float]:
         return config, db
 
     def timed(config, db, role: str) -> float:
-        worker = Worker(config, db, build_pipeline(config, db, secret, device="cpu", role=role), role=role)
+        worker = Worker(config, db, build_pipeline(config, db, secret, device=device, role=role), role=role)
         if worker.pipeline.instance_stages:  # warm-up: models load
             worker.pipeline.run_instance_stages(copy.deepcopy(files[0]))
         started = time.perf_counter()
@@ -340,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli", action="store_true", help="also time deid-gateway deid IN OUT")
     parser.add_argument("--jobs", type=int, default=1, help="worker processes for --cli")
     parser.add_argument("--queue", action="store_true", help="also time queue workers: whole jobs, and split")
+    parser.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    parser.add_argument("--backend", choices=["telea", "fill", "sd2"], default="telea",
+                        help="restoration for the per-modality table")
+    parser.add_argument("--sd2-model", help="with --backend sd2: a local save_pretrained directory")
     parser.add_argument("--skip-modalities", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--samples", type=Path, default=None,
@@ -353,8 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     from gateway.config import GatewayConfig
     from gateway.pixels.stage import PixelStage
 
-    config = GatewayConfig.model_validate({"pixels": {"enabled": True, "device": "cpu"}})
-    stage = PixelStage(config, "cpu")
+    pixels = {"enabled": True, "device": args.device, "backend": args.backend}
+    if args.sd2_model:
+        pixels["sd2"] = {"model": args.sd2_model}
+    config = GatewayConfig.model_validate({"pixels": pixels})
+    stage = PixelStage(config, args.device)
+    print(f"pixel stage on {stage.device}, backend {args.backend}")
     if args.samples is not None:
         import json
 
@@ -368,15 +377,15 @@ def main(argv: list[str] | None = None) -> int:
         for modality, text, n, ips, fps, q in bench_modalities(stage, args.per_modality):
             print(f"| {modality} | {text} | {n} | {ips:.1f} | {fps:.1f} | {q} |")
     if not args.skip_study:
-        rate, q = bench_study(config, args.study)
+        rate, q = bench_study(config, args.study, args.device)
         print(f"\nend to end, {args.study} CT 512x512 without text, PixelStage + header stage in process: "
               f"{rate:.1f} instances/s (quarantined {q}); target >= 60")
     if args.cli:
-        cli = bench_cli(args.study, args.jobs)
+        cli = bench_cli(args.study, args.jobs, args.device)
         print(f"deid-gateway deid IN OUT --jobs {args.jobs} (files, wall clock incl. start-up): "
               f"{'n/a' if cli is None else f'{cli:.1f} instances/s'}")
     if args.queue:
-        rates = bench_queue(args.study)
+        rates = bench_queue(args.study, args.device)
         print(f"\nqueue workers, {args.study} CT 512x512, every fifth with text (instances/s, one process each):")
         print("| worker | instances/s | time vs all |")
         print("|---|---|---|")
