@@ -55,6 +55,10 @@ REFINE_CONTEXT = 12
 #: colour-Doppler box. Skipped when the half-scale image would be shorter than COARSE_MIN_SIDE.
 COARSE_MIN_TEXT = 24
 COARSE_MAX_TEXT = 96
+#: Nor boxes whose short side is over this share of the image's short side: a line of text as
+#: tall as half the image is not an annotation, and on a 64² nuclear-medicine frame the coarse
+#: look otherwise boxes the whole heart.
+COARSE_MAX_SHARE = 0.5
 COARSE_MIN_SIDE = 64
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
@@ -270,9 +274,10 @@ class TextFinder:
         if min(gray.shape) * coarse < COARSE_MIN_SIDE:
             return []
         small = cv2.resize(gray, None, fx=coarse, fy=coarse, interpolation=cv2.INTER_AREA)
+        largest = min(COARSE_MAX_TEXT, COARSE_MAX_SHARE * min(gray.shape))
         return [b for b in boxes_from_prob(self._prob_map(small), coarse, self.postprocess)
                 if COARSE_MIN_TEXT <= min(b[2] - b[0], b[3] - b[1]) * scale
-                and min(b[2] - b[0], b[3] - b[1]) <= COARSE_MAX_TEXT]
+                and min(b[2] - b[0], b[3] - b[1]) <= largest]
 
     def _second_look(self, gray: np.ndarray, prob: np.ndarray, found: list, scale: float) -> list:
         """Boxes found at twice ``scale`` in the areas of faint first-pass response not yet boxed."""

@@ -47,3 +47,22 @@ def test_text_a_few_pixels_tall_in_a_large_image_is_found(finder):
 def test_single_scale_twin_shares_the_networks(finder):
     twin = finder.single_scale()
     assert twin.detector is finder.detector and not twin.extra_looks and finder.extra_looks
+
+
+def _bright_is_text(x: np.ndarray) -> np.ndarray:
+    """A stand-in network: text wherever the image is bright (logits at stride 2)."""
+    return np.where(x[:, :, ::2, ::2] > 0.5, 10.0, -10.0).astype(np.float32)
+
+
+def test_the_coarse_look_boxes_no_shape_as_tall_as_half_the_image():
+    """On a 64² nuclear-medicine frame a bright heart is not a 50 px line of text; on a 400²
+    image a 56 px line still is."""
+    finder = TextFinder(_bright_is_text, None, "stand-in")
+    small = np.zeros((64, 64), np.uint8)
+    small[8:60, 6:58] = 255
+    assert finder._coarse_look(small, 2.0) == []
+
+    large = np.zeros((400, 400), np.uint8)
+    large[100:156, 40:360] = 255
+    (box,) = finder._coarse_look(large, 1.0)
+    assert coverage((40, 100, 360, 156), union_mask([box[:4]], 400, 400)) >= 0.7
