@@ -42,6 +42,7 @@ class DetectorTrainConfig:
     out: str = "models/weights"
     real_backgrounds: bool = True
     init: str = ""  # warm start from a checkpoint (.pt) written by this script
+    hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/synth/hard_negatives.py)
 
 
 def crops_from_sample(sample, rng: np.random.Generator, crop: int, n: int):
@@ -118,7 +119,7 @@ def save(model: TextDetector, cfg: DetectorTrainConfig, step: int, out: Path, ex
 def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds)
+    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, hard_negatives=cfg.hard_negatives)
     loader = DataLoader(CropStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)
     model = TextDetector(cfg.width)

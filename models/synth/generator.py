@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from pydicom.dataset import Dataset
 
 from models.render import display_image
-from models.synth import backgrounds, fonts, text
+from models.synth import backgrounds, fonts, hard_negatives, text
 
 Box = tuple[int, int, int, int]
 
@@ -36,6 +36,9 @@ MODALITY_WEIGHTS = {"ct": 0.15, "cr": 0.15, "mr": 0.14, "mg": 0.06, "us": 0.2, "
 GRAY_COLORS = ((255, 255, 255), (235, 235, 235), (200, 200, 200), (160, 160, 160), (0, 0, 0))
 RGB_COLORS = ((255, 255, 255), (255, 255, 0), (0, 255, 0), (0, 255, 255), (200, 200, 200), (255, 160, 0),
               (120, 255, 120), (0, 0, 0), (255, 60, 60), (150, 150, 255))
+#: Seed-sequence tag of the hard-negative generator, and the share of hard-negative images left without text.
+HARD_NEGATIVE_STREAM = 7919
+HARD_NEGATIVE_NO_TEXT = 0.15
 #: Layout blocks and their weights.
 BLOCKS = {"corner": 0.42, "header": 0.12, "column": 0.12, "marker": 0.14, "scatter": 0.12, "rotated": 0.08}
 
@@ -48,6 +51,9 @@ class SynthConfig:
     p_no_text: float = 0.1  # share of images with no text at all
     size_range: tuple[int, int] = (6, 60)  # font size in pixels
     real_backgrounds: bool = True  # pydicom's bundled images (slow first load); off in unit tests
+    # Training only: probability per image of procedural hard negatives (`models.synth.hard_negatives`:
+    # step wedges, test cards, glints, label maps...).  0 leaves every sample exactly as before.
+    hard_negatives: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -363,9 +369,17 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
     bg = backgrounds.background(rng, kind, h, w)
     color = prof["color"] and bg.ndim == 3 or (prof["color"] and rng.random() < 0.6)
     canvas = Canvas(bg.copy(), color)
+    with_text = True
+    if config.hard_negatives > 0:  # own generator: the default stream is untouched
+        hrng = np.random.default_rng([seed, index, HARD_NEGATIVE_STREAM])
+        if hrng.random() < config.hard_negatives:
+            keep_free = hard_negatives.apply(hrng, canvas.img)
+            if keep_free is not None:
+                canvas.taken |= keep_free
+            with_text = hrng.random() >= HARD_NEGATIVE_NO_TEXT
     font_list = fonts.split(config.font_split)
     image_fonts = [_choice(rng, font_list) for _ in range(2)]
-    if rng.random() >= config.p_no_text:
+    if rng.random() >= config.p_no_text and with_text:
         smin, smax = config.size_range
         small_image = max(h, w) <= 384
         if small_image:
