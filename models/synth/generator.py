@@ -373,7 +373,7 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
     if config.hard_negatives > 0:  # own generator: the default stream is untouched
         hrng = np.random.default_rng([seed, index, HARD_NEGATIVE_STREAM])
         if hrng.random() < config.hard_negatives:
-            keep_free = hard_negatives.apply(hrng, canvas.img)
+            keep_free = hard_negatives.apply(hrng, canvas.img, colour=canvas.color)
             if keep_free is not None:
                 canvas.taken |= keep_free
             with_text = hrng.random() >= HARD_NEGATIVE_NO_TEXT

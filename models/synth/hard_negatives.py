@@ -408,8 +408,13 @@ RECIPES = {"step_wedge": (step_wedge, 0.14), "colour_bars": (colour_bars, 0.1), 
 KEEP_FREE = 0.2
 
 
-def _pick(rng) -> str:
-    names = list(RECIPES)
+#: Recipes drawn only on colour images: specks of light on monochrome frames look too much like
+#: 4-5 px text (the second warm start lost such text on MR slices), and glare is a photo's problem.
+COLOUR_ONLY = frozenset({"glints"})
+
+
+def _pick(rng, colour: bool = True) -> str:
+    names = [n for n in RECIPES if colour or n not in COLOUR_ONLY]
     p = np.array([RECIPES[n][1] for n in names])
     return names[int(rng.choice(len(names), p=p / p.sum()))]
 
@@ -443,34 +448,35 @@ def test_card(rng, h: int, w: int) -> np.ndarray:
     return img
 
 
-def full_frame(rng, h: int, w: int, base: np.ndarray) -> np.ndarray:
+def full_frame(rng, h: int, w: int, base: np.ndarray, colour: bool = True) -> np.ndarray:
     kind = rng.random()
     if kind < 0.35:
         return test_card(rng, h, w)
     if kind < 0.55:
         return label_map(rng, h, w, base)
-    if kind < 0.75:
+    if kind < 0.75 and colour:
         return glints(rng, h, w, base)
-    fn = RECIPES[_pick(rng)][0]
+    fn = RECIPES[_pick(rng, colour)][0]
     return fn(rng, h, w, base)
 
 
-def apply(rng: np.random.Generator, img: np.ndarray) -> np.ndarray | None:
+def apply(rng: np.random.Generator, img: np.ndarray, colour: bool = True) -> np.ndarray | None:
     """Paint hard negatives onto ``img`` (HxWx3 float, modified in place).
 
+    ``colour`` False (a monochrome image) leaves out the recipes in ``COLOUR_ONLY``.
     Returns a boolean mask of patches that should stay free of text, or None.
     """
     h, w = img.shape[:2]
     keep_free = np.zeros((h, w), bool)
     if rng.random() < 0.25:
-        img[:] = np.clip(full_frame(rng, h, w, img.copy()), 0, 1)
+        img[:] = np.clip(full_frame(rng, h, w, img.copy(), colour), 0, 1)
         return None
     for _ in range(int(rng.integers(1, 5))):
         x0, y0, x1, y1 = _rect(rng, h, w)
         ph, pw = y1 - y0, x1 - x0
         if ph < 4 or pw < 4:
             continue
-        fn = RECIPES[_pick(rng)][0]
+        fn = RECIPES[_pick(rng, colour)][0]
         patch = fn(rng, ph, pw, img[y0:y1, x0:x1].copy())
         if rng.random() < 0.2:  # faint version
             alpha = float(rng.uniform(0.3, 0.8))

@@ -60,3 +60,12 @@ def test_apply_and_test_card():
         assert img.shape == (h, w, 3) and 0 <= img.min() and img.max() <= 1
         assert keep_free is None or keep_free.shape == (h, w)
         assert hard_negatives.test_card(rng, h, w).shape == (h, w, 3)
+
+
+def test_monochrome_images_get_no_glints():
+    """Specks of light on a grey frame look like 4-5 px text; they are kept for colour photos."""
+    rng = np.random.default_rng(5)
+    grey = {hard_negatives._pick(rng, colour=False) for _ in range(400)}
+    colour = {hard_negatives._pick(rng, colour=True) for _ in range(400)}
+    assert hard_negatives.COLOUR_ONLY <= colour
+    assert not grey & hard_negatives.COLOUR_ONLY and len(grey) == len(hard_negatives.RECIPES) - len(hard_negatives.COLOUR_ONLY)
