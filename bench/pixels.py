@@ -315,7 +315,7 @@ def run_samples(folder: Path, stage, with_ocr: bool) -> list[dict]:
                     entry["ocr_lines_before_after"] = (lines_read(ds), lines_read(result))
             gt = folder / "JohnSnowLabs__dicom-deid-dataset" / "ground_truth" / (path.stem + ".json")
             if gt.exists() and d.get("regions") is not None:
-                boxes = [b["annotation"] if False else b for b in json.loads(gt.read_text())["annotation"]]
+                boxes = json.loads(gt.read_text())["annotation"]
                 wanted = [a["value"]["bbox"] for a in boxes if a["value"].get("text", "").strip() and a["value"].get("bbox")]
                 wanted += [a["key"]["bbox"] for a in boxes if a["key"].get("text", "").strip() and a["key"].get("bbox")]
                 red = np.zeros((int(ds.Rows), int(ds.Columns)), bool)

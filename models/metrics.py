@@ -87,10 +87,12 @@ def score(gt: list[Box], pred: list[Box], shape: tuple[int, int], text_gt: list[
     text_gt = gt if text_gt is None else text_gt
     mask = union_mask(pred, h, w)
     covs = [coverage(b, mask) for b in gt]
-    text_mask = union_mask(text_gt, h, w)
-    correct = 0
-    for p in pred:
-        on_text = coverage(p, text_mask) >= HIT
-        contains = any(_inter(p, g) >= 0.5 * max(1, _area(g)) for g in text_gt)
-        correct += on_text or contains
+    correct = len(pred) - len(false_predictions(pred, text_gt, shape))
     return Counts(gt=len(gt), found=sum(c >= COVER for c in covs), pred=len(pred), correct=correct, coverages=covs)
+
+
+def false_predictions(pred: list[Box], text_gt: list[Box], shape: tuple[int, int]) -> list[Box]:
+    """The predicted boxes that are not *correct* (see the module's docstring)."""
+    text_mask = union_mask(text_gt, *shape)
+    return [p for p in pred
+            if coverage(p, text_mask) < HIT and not any(_inter(p, g) >= 0.5 * max(1, _area(g)) for g in text_gt)]
