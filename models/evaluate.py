@@ -31,6 +31,8 @@ from models.train_recognizer import crop_line, upright
 
 JSL = "JohnSnowLabs__dicom-deid-dataset"
 TEST_SEED = 1000
+#: The validation set the post-processing and the looks were chosen on: another seed, training fonts.
+VALIDATION_SEED = 500
 #: Lines whose ink is at least this tall are reported separately (4-7 px text is hard even to read by eye).
 LEGIBLE_PX = 10
 
@@ -39,9 +41,10 @@ def _boxes(regions):
     return [r.box for r in regions]
 
 
-def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED) -> dict:
-    """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines."""
-    config = SynthConfig(font_split="test")
+def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "test") -> dict:
+    """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines
+    (``fonts="train"`` and VALIDATION_SEED: the validation set)."""
+    config = SynthConfig(font_split=fonts)
     all_text, phi, phi_keep = Counts(), Counts(), Counts()
     errors = chars = big_errors = big_chars = 0
     det_times, read_times, lines_read = [], [], 0
@@ -286,7 +289,7 @@ def print_tables(result: dict) -> None:
     print(f"\nversion: {result['version']}")
     if result.get("speed"):
         print(f"speed ({result['threads']} thread): {json.dumps({k: round(v, 2) for k, v in result['speed'].items()})}")
-    for name in ("synthetic", "jsl"):
+    for name in ("validation", "synthetic", "jsl"):
         part = result.get(name)
         if not part:
             continue
@@ -297,7 +300,7 @@ def print_tables(result: dict) -> None:
             row = part.get(key)
             if row:
                 print(f"| {key} | {row['gt']} | {row['pred']} | {_fmt(row['recall'])} | {_fmt(row['precision'])} | {_fmt(row['f1'])} | {_fmt(row['coverage'])} |")
-        if name == "synthetic":
+        if name in ("validation", "synthetic"):
             print(f"recogniser CER: {_fmt(part['cer'])} (text >= {LEGIBLE_PX} px: {_fmt(part[f'cer_text_height_ge_{LEGIBLE_PX}px'])}); "
                   f"read {_fmt(part['read_seconds_per_line'])} s/line")
         if name == "jsl" and part.get("unlabelled_text"):
@@ -328,6 +331,8 @@ def main(argv=None) -> None:
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--n-synth", type=int, default=200)
     parser.add_argument("--synth-seed", type=int, default=TEST_SEED)
+    parser.add_argument("--n-validation", type=int, default=0,
+                        help="also the validation set (seed %d, training fonts) the looks were chosen on" % VALIDATION_SEED)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-residual", action="store_true", help="skip the rapidocr check of masked images")
     parser.add_argument("--json", type=Path, default=None)
@@ -335,6 +340,8 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     finder = TextFinder.load(args.weights)
     result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed) if args.n_synth else None}
+    if args.n_validation:
+        result["validation"] = synthetic(finder, args.n_validation, VALIDATION_SEED, fonts="train")
     if args.samples and (args.samples / JSL).is_dir():
         result["jsl"] = jsl(finder, args.samples, None if args.no_residual else ResidualReader())
     if args.samples and (args.samples / "INVENTORY.tsv").exists():
