@@ -109,3 +109,16 @@ def test_only_a_colourful_image_has_a_chroma():
     colourful[:, :, 2] = 255
     spread = chroma(colourful)
     assert spread.dtype == np.uint8 and spread[0, 0] == 255 and spread[0, 255] == 0
+
+
+@pytest.mark.parametrize("index", [96, 101, 146])
+def test_a_line_set_vertically_is_found_by_the_rotated_look(finder, index):
+    """Synthetic images whose vertical PHI line the working scale misses (0 to 51 % covered)."""
+    sample = generate(1000, index, SynthConfig(font_split="test"))
+    missed = [line.box for line in sample.lines
+              if line.rotated and line.phi and not all(_covered(finder.single_scale(), sample.image, [line.box]))]
+    assert missed, "the generator no longer draws this image: pick another"
+    assert not all(_covered(finder, sample.image, missed))
+    rotated = finder.with_rotated_look()
+    assert all(_covered(rotated, sample.image, missed))
+    assert rotated.version.endswith("+rotated") and not finder.rotated_look

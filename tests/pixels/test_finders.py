@@ -108,3 +108,15 @@ def test_stage_loads_the_shipped_finder_itself():
     details = ctx.reports[0].details
     assert details["detector_version"].endswith(("(onnxruntime)", "(torch-fused)"))
     assert details["verification"].startswith("passed")
+
+
+def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
+    if real_finder() is None:
+        pytest.skip("no shipped detector weights")
+    from gateway.config import GatewayConfig
+    from gateway.pixels.stage import PixelStage
+
+    plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
+    rotated = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "rotated_text": True}})).finder
+    assert not plain.rotated_look and "+rotated" not in plain.version
+    assert rotated.rotated_look and "+looks-2+rotated (" in rotated.version
