@@ -23,6 +23,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from models.metrics import coverage, union_mask
 from models.postprocess import Postprocess, SAFETY_MARGIN, boxes_from_prob, working_scale
 from models.render import as_display, chroma, detector_view, to_gray
 from models.runtime import OnnxNet, TorchNet
@@ -164,16 +165,19 @@ def _not_yet_found(boxes: list, found: list, shape: tuple[int, int], covered: fl
     the audit's region counts true."""
     if not boxes or not found:
         return boxes
-    mask = np.zeros(shape, bool)
-    for x0, y0, x1, y1, _ in found:
-        mask[max(0, int(y0)):max(0, int(np.ceil(y1))), max(0, int(x0)):max(0, int(np.ceil(x1)))] = True
-    out = []
-    for box in boxes:
-        x0, y0, x1, y1 = (max(0, int(v)) for v in box[:4])
-        area = mask[y0:y1, x0:x1]
-        if area.size == 0 or area.mean() < covered:
-            out.append(box)
-    return out
+    mask = union_mask([(x0, y0, np.ceil(x1), np.ceil(y1)) for x0, y0, x1, y1, _ in found], *shape)
+    return [box for box in boxes if coverage(box[:4], mask) < covered]
+
+
+def _region(box, shape: tuple[int, int]) -> TextRegion | None:
+    """(x0, y0, x1, y1, score) in original pixels -> the region redacted: grown by the safety
+    margin and clipped to the image (None when nothing of it is left)."""
+    x0, y0, x1, y1, score = box
+    h, w = shape
+    m = SAFETY_MARGIN
+    x0, y0 = max(0, int(np.floor(x0)) - m), max(0, int(np.floor(y0)) - m)
+    x1, y1 = min(w, int(np.ceil(x1)) + m), min(h, int(np.ceil(y1)) + m)
+    return TextRegion(x0, y0, x1, y1, score=round(score, 4)) if x1 > x0 and y1 > y0 else None
 
 
 class TextFinder:
@@ -312,12 +316,10 @@ class TextFinder:
         if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
         regions = []
-        for x0, y0, x1, y1, score in found:
-            m = SAFETY_MARGIN
-            box = (int(np.floor(x0)) - m, int(np.floor(y0)) - m, int(np.ceil(x1)) + m, int(np.ceil(y1)) + m)
-            box = (max(0, box[0]), max(0, box[1]), min(w, box[2]), min(h, box[3]))
-            if box[2] > box[0] and box[3] > box[1]:
-                regions.append(TextRegion(*box, score=round(score, 4)))
+        for box in found:
+            region = _region(box, (h, w))
+            if region is not None:
+                regions.append(region)
         regions.sort(key=lambda r: (r.y0, r.x0))
         return regions
 
@@ -344,10 +346,9 @@ class TextFinder:
         lines = _not_yet_found(lines, found, (h, w))
         if not lines:
             return []
-        m = SAFETY_MARGIN
-        regions = [TextRegion(max(0, int(x0) - m), max(0, int(y0) - m), min(w, int(np.ceil(x1)) + m),
-                              min(h, int(np.ceil(y1)) + m), score) for x0, y0, x1, y1, score in lines]
-        return [line for line, (text, confidence) in zip(lines, self.readings(display, regions), strict=True)
+        pairs = [(line, region) for line in lines if (region := _region(line, (h, w))) is not None]
+        readings = self.readings(display, [region for _, region in pairs])
+        return [line for (line, _), (text, confidence) in zip(pairs, readings, strict=True)
                 if confidence >= ROTATED_MIN_CONFIDENCE and sum(c.isalnum() for c in text) >= ROTATED_MIN_CHARS]
 
     def _coarse_look(self, gray: np.ndarray, scale: float) -> list:
