@@ -33,8 +33,9 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: weights' versions so that the audit tells apart two runs of the same weights that find different
 #: text. looks-1: the working scale, the coarse look and the second look; looks-2: the detector's
 #: view half equalised locally, the colour look (and the optional rotated look) added, and the
-#: second look triggered by fainter responses.
-LOOKS_VERSION = "looks-2"
+#: second look triggered by fainter responses; looks-3: each line lengthened over its faint ends
+#: (``Postprocess.extend_threshold``) and the vertical look added.
+LOOKS_VERSION = "looks-3"
 #: Tile side (working resolution) and overlap for large images.
 TILE = 1024
 OVERLAP = 96
@@ -82,6 +83,13 @@ COLOUR_MAX_TEXT = 48
 ROTATED_MIN_ASPECT = 2.0
 ROTATED_MIN_CHARS = 3
 ROTATED_MIN_CONFIDENCE = 0.8
+#: Vertical look (looks-3, always on): the rotated look's check on crops only, around first-pass
+#: responses (above REFINE_THRESHOLD, not yet boxed) at least VERTICAL_MIN_ASPECT times as tall as
+#: wide and VERTICAL_MIN_HEIGHT output pixels tall. The detector answers a vertical line faintly,
+#: in pieces whose mean stays under the minimum score; turned upright, the line is plain text. It
+#: costs nothing on an image without such responses, where the rotated look costs a full pass.
+VERTICAL_MIN_ASPECT = 1.2
+VERTICAL_MIN_HEIGHT = 4
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
 
@@ -180,6 +188,17 @@ def _region(box, shape: tuple[int, int]) -> TextRegion | None:
     return TextRegion(x0, y0, x1, y1, score=round(score, 4)) if x1 > x0 and y1 > y0 else None
 
 
+def _unboxed(prob: np.ndarray, found: list, scale: float) -> np.ndarray:
+    """Where the first pass saw faint text (uint8 0/1 at the map's stride) outside the boxes already
+    ``found``: what is boxed will be redacted and needs no further look."""
+    faint = (prob > REFINE_THRESHOLD).astype(np.uint8)
+    for x0, y0, x1, y1, _ in found:
+        a = [int(v * scale / 2) for v in (x0, y0)]
+        b = [int(np.ceil(v * scale / 2)) for v in (x1, y1)]
+        faint[max(0, a[1]):b[1], max(0, a[0]):b[0]] = 0
+    return faint
+
+
 class TextFinder:
     """Detector + recogniser pair loaded from a weights directory.
 
@@ -196,7 +215,7 @@ class TextFinder:
         self.version = version
         self.device = device
         self.postprocess = postprocess
-        #: The coarse, second and colour looks (see their constants); off in ``single_scale``.
+        #: The coarse, second, colour and vertical looks (see their constants); off in ``single_scale``.
         self.extra_looks = True
         #: The rotated look, with the extra looks; off by default: it finds about 1 % more PHI on
         #: the synthetic sets but costs a full pass and recogniser reads on every image.
@@ -312,6 +331,8 @@ class TextFinder:
             found += _not_yet_found(self._colour_look(display, scale), found, (h, w))
             if self.rotated_look:
                 found += self._rotated_look(display, gray, scale, found)
+            else:
+                found += self._vertical_look(display, gray, prob, scale, found)
             found += self._coarse_look(gray, scale)
         if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
@@ -338,15 +359,51 @@ class TextFinder:
         if self.recognizer is None:
             return []
         h, w = gray.shape
-        turned = np.ascontiguousarray(np.rot90(gray))  # turned[i, j] = gray[j, w - 1 - i]
-        work = cv2.resize(turned, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else turned
-        lines = [(w - y1, x0, w - y0, x1, score)
-                 for x0, y0, x1, y1, score in boxes_from_prob(self._prob_map(work), scale, self.postprocess)
-                 if x1 - x0 >= ROTATED_MIN_ASPECT * (y1 - y0)]
-        lines = _not_yet_found(lines, found, (h, w))
-        if not lines:
+        return self._confirmed(display, self._turned_lines(gray, scale, (0, 0, w, h)), found)
+
+    def _vertical_look(self, display: np.ndarray, gray: np.ndarray, prob: np.ndarray, scale: float,
+                       found: list) -> list:
+        """The rotated look on crops around tall first-pass responses not yet boxed."""
+        if self.recognizer is None:
             return []
-        pairs = [(line, region) for line in lines if (region := _region(line, (h, w))) is not None]
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(_unboxed(prob, found, scale), connectivity=8)
+        tall = (stats[:, cv2.CC_STAT_HEIGHT] >= VERTICAL_MIN_ASPECT * stats[:, cv2.CC_STAT_WIDTH]) & \
+               (stats[:, cv2.CC_STAT_HEIGHT] >= VERTICAL_MIN_HEIGHT)
+        tall[0] = False
+        if not tall.any():
+            return []
+        # one crop per cluster of tall responses (the pieces of one line), with context
+        c = REFINE_CONTEXT
+        grown = cv2.dilate(tall[labels].astype(np.uint8), np.ones((2 * c + 1, 2 * c + 1), np.uint8))
+        count, _, areas, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+        h, w = gray.shape
+        lines = []
+        for x, y, bw, bh, _ in areas[1:count]:
+            area = (int(x * 2 / scale), int(y * 2 / scale),
+                    min(w, int(np.ceil((x + bw) * 2 / scale))), min(h, int(np.ceil((y + bh) * 2 / scale))))
+            lines += self._turned_lines(gray, scale, area)
+        return self._confirmed(display, lines, found)
+
+    def _turned_lines(self, gray: np.ndarray, scale: float, area: tuple[int, int, int, int]) -> list:
+        """Boxes (in ``gray``'s pixels) of lines found at the working scale in ``area`` of ``gray``
+        turned a quarter turn: lines there, vertical here."""
+        xa, ya, xb, yb = area
+        turned = np.ascontiguousarray(np.rot90(gray[ya:yb, xa:xb]))  # turned[i, j] = crop[j, width - 1 - i]
+        work = cv2.resize(turned, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else turned
+        width = xb - xa
+        return [(xa + width - y1, ya + x0, xa + width - y0, ya + x1, score)
+                for x0, y0, x1, y1, score in boxes_from_prob(self._prob_map(work), scale, self.postprocess)
+                if x1 - x0 >= ROTATED_MIN_ASPECT * (y1 - y0)]
+
+    def _confirmed(self, display: np.ndarray, lines: list, found: list) -> list:
+        """``lines`` not yet ``found`` that the recogniser reads as text (see ROTATED_MIN_CHARS)."""
+        shape = display.shape[:2]
+        unique: list = []
+        for line in _not_yet_found(lines, found, shape):  # once, where crops overlap
+            unique += _not_yet_found([line], unique, shape)
+        pairs = [(line, region) for line in unique if (region := _region(line, shape)) is not None]
+        if not pairs:
+            return []
         readings = self.readings(display, [region for _, region in pairs])
         return [line for (line, _), (text, confidence) in zip(pairs, readings, strict=True)
                 if confidence >= ROTATED_MIN_CONFIDENCE and sum(c.isalnum() for c in text) >= ROTATED_MIN_CHARS]
@@ -364,11 +421,7 @@ class TextFinder:
 
     def _second_look(self, gray: np.ndarray, prob: np.ndarray, found: list, scale: float) -> list:
         """Boxes found at twice ``scale`` in the areas of faint first-pass response not yet boxed."""
-        faint = (prob > REFINE_THRESHOLD).astype(np.uint8)
-        for x0, y0, x1, y1, _ in found:  # already redacted: no second look needed
-            a = [int(v * scale / 2) for v in (x0, y0)]
-            b = [int(np.ceil(v * scale / 2)) for v in (x1, y1)]
-            faint[max(0, a[1]):b[1], max(0, a[0]):b[0]] = 0
+        faint = _unboxed(prob, found, scale)
         count, labels, _, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
         if count <= 1:
             return []

@@ -77,9 +77,11 @@ class PixelsConfig(Section):
     # workers (or other jobs) share the cores: small convolutions scale badly and
     # oversubscription costs 10x, not 10%. 0 leaves the libraries' defaults.
     cpu_threads: int = Field(default=1, ge=0)
-    # Also look for lines set vertically (side labels), confirmed by the recogniser: on the
-    # synthetic sets it finds about 1 % more PHI boxes, and it halves the pixel stage's throughput
-    # (see models/weights/MODEL_CARD.md). For sites whose devices write vertical text.
+    # Also look at each whole frame turned a quarter turn, for vertical lines (side labels) the
+    # first pass does not answer at all; confirmed by the recogniser. Vertical lines it answers
+    # faintly are always looked at (the vertical look). On the synthetic sets this finds a few
+    # more PHI boxes in a thousand and halves the pixel stage's throughput (see
+    # models/weights/MODEL_CARD.md). For sites whose devices write vertical text.
     rotated_text: bool = False
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
     # most this size — never shrunk, which would take small text below what the detector sees.

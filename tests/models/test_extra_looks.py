@@ -111,13 +111,26 @@ def test_only_a_colourful_image_has_a_chroma():
     assert spread.dtype == np.uint8 and spread[0, 0] == 255 and spread[0, 255] == 0
 
 
-@pytest.mark.parametrize("index", [96, 101, 146])
-def test_a_line_set_vertically_is_found_by_the_rotated_look(finder, index):
-    """Synthetic images whose vertical PHI line the working scale misses (0 to 51 % covered)."""
-    sample = generate(1000, index, SynthConfig(font_split="test"))
+def _vertical_phi_missed_by_the_working_scale(finder, sample) -> list:
     missed = [line.box for line in sample.lines
               if line.rotated and line.phi and not all(_covered(finder.single_scale(), sample.image, [line.box]))]
     assert missed, "the generator no longer draws this image: pick another"
+    return missed
+
+
+@pytest.mark.parametrize("index", [96, 101])
+def test_a_vertical_line_the_working_scale_misses_is_found_by_the_vertical_look(finder, index):
+    """Synthetic images whose vertical PHI line the working scale answers only faintly (looks-2 missed it)."""
+    sample = generate(1000, index, SynthConfig(font_split="test"))
+    missed = _vertical_phi_missed_by_the_working_scale(finder, sample)
+    assert all(_covered(finder, sample.image, missed))
+
+
+@pytest.mark.parametrize("seed,fonts,index", [(1000, "test", 120), (500, "train", 86), (500, "train", 155)])
+def test_a_vertical_line_the_first_pass_does_not_see_is_found_by_the_rotated_look(finder, seed, fonts, index):
+    """Synthetic images whose vertical PHI line gets no response to follow: only a full turned pass finds it."""
+    sample = generate(seed, index, SynthConfig(font_split=fonts))
+    missed = _vertical_phi_missed_by_the_working_scale(finder, sample)
     assert not all(_covered(finder, sample.image, missed))
     rotated = finder.with_rotated_look()
     assert all(_covered(rotated, sample.image, missed))

@@ -58,3 +58,12 @@ def test_recognizer_loss_decreases():
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-3:]) < losses[0]
+
+
+def test_the_equalised_view_option_changes_the_image_and_not_the_targets():
+    """``--equalised-view``: crops of what inference shows the detector, over the same text."""
+    sample = generate(3, 0, CONFIG)
+    (plain, plain_target), = crops_from_sample(sample, np.random.default_rng(0), 128, 1)
+    (seen, seen_target), = crops_from_sample(sample, np.random.default_rng(0), 128, 1, equalised_view=True)
+    assert np.array_equal(plain_target, seen_target)
+    assert not np.array_equal(plain, seen)

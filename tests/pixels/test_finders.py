@@ -11,6 +11,7 @@ from synth import make_color, make_mono
 from gateway.pixels.decode import decode
 from gateway.pixels.finders import optimize_for_inference, resolve_device
 from gateway.pixels.render import render_frame
+from models.inference import LOOKS_VERSION
 from models.runtime import TorchNet
 
 
@@ -119,4 +120,4 @@ def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
     plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
     rotated = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "rotated_text": True}})).finder
     assert not plain.rotated_look and "+rotated" not in plain.version
-    assert rotated.rotated_look and "+looks-2+rotated (" in rotated.version
+    assert rotated.rotated_look and f"+{LOOKS_VERSION}+rotated (" in rotated.version
