@@ -350,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=None,
                         help="instead: run over a samples folder with INVENTORY.tsv (e.g. ../shared/samples)")
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
+    parser.add_argument("--option", choices=["second_detector", "rotated_text"], default=None,
+                        help="also run the per-modality table with this pixels option on, beside the default")
     args = parser.parse_args(argv)
 
     import logging
@@ -371,7 +373,16 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(entry))
         return 0
     print(f"load average before: {load_average()}")
-    if not args.skip_modalities:
+    if not args.skip_modalities and args.option:
+        # the option's peer is the default stage, measured modality by modality in the same run
+        optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: True}}), args.device)
+        print(f"\n| modality | content | instances | instances/s | with {args.option} | time vs default |")
+        print("|---|---|---|---|---|---|")
+        for row, with_option in zip(bench_modalities(stage, args.per_modality),
+                                    bench_modalities(optioned, args.per_modality), strict=True):
+            modality, text, n, ips = row[:4]
+            print(f"| {modality} | {text} | {n} | {ips:.1f} | {with_option[3]:.1f} | {ips / with_option[3]:.2f}x |")
+    elif not args.skip_modalities:
         print("\n| modality | content | instances | instances/s | frames/s | quarantined |")
         print("|---|---|---|---|---|---|")
         for modality, text, n, ips, fps, q in bench_modalities(stage, args.per_modality):

@@ -14,17 +14,18 @@ from pathlib import Path
 
 from models.runtime import export_onnx, sha256_of
 
-NETWORKS = ("detector", "recognizer")
+NETWORKS = ("detector", "detector_eqview", "recognizer")
 
 
 def export(weights_dir: Path, name: str) -> Path:
     from models.inference import fuse_batchnorm, load_detector_module, load_recognizer_module
 
-    load = load_detector_module if name == "detector" else load_recognizer_module
-    module = fuse_batchnorm(load(weights_dir).eval())
+    kind = "detector" if name.startswith("detector") else "recognizer"  # detector_eqview is a detector
+    module = load_detector_module(weights_dir, name) if kind == "detector" else load_recognizer_module(weights_dir)
+    module = fuse_batchnorm(module.eval())
     target = weights_dir / f"{name}.onnx"
     tmp = target.with_suffix(".onnx.tmp")
-    tmp.write_bytes(export_onnx(module, sha256_of(weights_dir / f"{name}.pt"), kind=name))
+    tmp.write_bytes(export_onnx(module, sha256_of(weights_dir / f"{name}.pt"), kind=kind))
     tmp.replace(target)
     return target
 

@@ -93,6 +93,14 @@ VERTICAL_MIN_HEIGHT = 4
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
 
+#: Second detector (optional, ``load(second_detector=True)``, ``pixels.second_detector``): the
+#: weights of this name, detector-1.1 fine-tuned on the view it is shown at inference, also see
+#: the working scale, and each pixel keeps the higher of the two probabilities. Alone it is
+#: more precise and finds less; beside detector-1.1 each finds lines the other scores just under
+#: the bar (dark text on bright speckled tissue, a word on posterised lung), for no more false
+#: regions. Off by default: a second full pass, a third to a half more detection time.
+SECOND_DETECTOR = "detector_eqview"
+
 
 @dataclass(frozen=True)
 class TextRegion:
@@ -149,10 +157,10 @@ def _version(root: Path, name: str, fallback: str) -> str:
         return fallback
 
 
-def load_detector_module(root: Path):
+def load_detector_module(root: Path, name: str = "detector"):
     from models.detector import TextDetector
 
-    state, meta = _load_state(Path(root) / "detector.pt")
+    state, meta = _load_state(Path(root) / f"{name}.pt")
     detector = TextDetector(meta.get("width", 16))
     detector.load_state_dict(state)
     return detector
@@ -204,7 +212,9 @@ class TextFinder:
 
     ``detector`` is any callable from a float32 NCHW array to logits (``models.runtime``);
     ``recognizer``, a callable from a batch of lines to CTC log-probs, is loaded by
-    ``load_recognizer`` on first use (None: no recogniser shipped).
+    ``load_recognizer`` on first use (None: no recogniser shipped). ``second_detector``, when
+    set, is another such callable whose answer on the first pass is added to the detector's
+    (see SECOND_DETECTOR).
     """
 
     def __init__(self, detector: Callable[[np.ndarray], np.ndarray], load_recognizer: Callable[[], Any] | None,
@@ -220,6 +230,8 @@ class TextFinder:
         #: The rotated look, with the extra looks, instead of the vertical look; off by default: it
         #: finds 0.2-0.4 % more PHI on the synthetic sets but costs a full pass on every image.
         self.rotated_look = False
+        #: Set by ``load(second_detector=True)``; off by default: a second full pass on every image.
+        self.second_detector: Callable[[np.ndarray], np.ndarray] | None = None
 
     def with_rotated_look(self) -> "TextFinder":
         """The same networks, with the rotated look on (its version says so)."""
@@ -237,6 +249,7 @@ class TextFinder:
         """
         twin = copy.copy(self)
         twin.extra_looks = False
+        twin.second_detector = None  # it would find the restoration's smudges all the more
         return twin
 
     @property
@@ -246,13 +259,20 @@ class TextFinder:
         return self._recognizer
 
     @classmethod
-    def load(cls, weights_dir: str | Path | None = None, device: str = "cpu", threads: int | None = None) -> "TextFinder":
-        """On CPU the ONNX export is used when it matches the weights; otherwise PyTorch runs it."""
+    def load(cls, weights_dir: str | Path | None = None, device: str = "cpu", threads: int | None = None,
+             second_detector: bool = False) -> "TextFinder":
+        """On CPU the ONNX export is used when it matches the weights; otherwise PyTorch runs it.
+        ``second_detector``: also load SECOND_DETECTOR from the same directory (it must be there)."""
         root = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS
-        detector = OnnxNet.from_weights(root, "detector", threads or 1) if device == "cpu" else None
-        if detector is None:
-            _torch(threads)
-            detector = TorchNet(fuse_batchnorm(load_detector_module(root).eval()).to(device), device)
+
+        def network(name: str):
+            net = OnnxNet.from_weights(root, name, threads or 1) if device == "cpu" else None
+            if net is None:
+                _torch(threads)
+                net = TorchNet(fuse_batchnorm(load_detector_module(root, name).eval()).to(device), device)
+            return net
+
+        detector = network("detector")
         version = _version(root, "detector", "detector-?")
         load_recognizer = None
         if (root / "recognizer.pt").exists():
@@ -266,35 +286,43 @@ class TextFinder:
                 return net
         else:
             version += "+none"
-        return cls(detector, load_recognizer, f"{version}+{LOOKS_VERSION}", device)
+        finder = cls(detector, load_recognizer, f"{version}+{LOOKS_VERSION}", device)
+        if second_detector:
+            if not (root / f"{SECOND_DETECTOR}.pt").exists():
+                raise FileNotFoundError(f"no {SECOND_DETECTOR}.pt in the weights directory")
+            finder.second_detector = network(SECOND_DETECTOR)
+            finder.version += "+" + _version(root, SECOND_DETECTOR, f"{SECOND_DETECTOR}-?")
+        return finder
 
     # ----------------------------------------------------------------- detection
-    def _run_tiles(self, tiles: list[np.ndarray]) -> list[np.ndarray]:
-        """Probability maps (stride 2) of same-shaped uint8 tiles, in one network call."""
+    def _run_tiles(self, tiles: list[np.ndarray], network: Callable | None = None) -> list[np.ndarray]:
+        """Probability maps (stride 2) of same-shaped uint8 tiles, in one call of ``network`` (the
+        detector unless said)."""
         th, tw = tiles[0].shape
         ph, pw = (-th) % 16, (-tw) % 16
         x = np.stack([cv2.copyMakeBorder(t, 0, ph, 0, pw, cv2.BORDER_REPLICATE) if ph or pw else t for t in tiles])
-        logits = self.detector((x.astype(np.float32) / 255.0)[:, None])[:, 0, : (th + 1) // 2, : (tw + 1) // 2]
+        network = network or self.detector
+        logits = network((x.astype(np.float32) / 255.0)[:, None])[:, 0, : (th + 1) // 2, : (tw + 1) // 2]
         return list(1.0 / (1.0 + np.exp(-logits)))
 
-    def _prob_map(self, gray: np.ndarray) -> np.ndarray:
+    def _prob_map(self, gray: np.ndarray, network: Callable | None = None) -> np.ndarray:
         """Probability map at stride 2 of a working-resolution greyscale image, tiled if large."""
         h, w = gray.shape
         if h <= TILE and w <= TILE:
-            return self._run_tiles([gray])[0]
+            return self._run_tiles([gray], network)[0]
         out = np.zeros(((h + 1) // 2, (w + 1) // 2), np.float32)
         step = TILE - OVERLAP
         ys = list(range(0, max(1, h - OVERLAP), step)) if h > TILE else [0]
         xs = list(range(0, max(1, w - OVERLAP), step)) if w > TILE else [0]
         for y in ys:
             for x in xs:
-                (prob,) = self._run_tiles([gray[y:y + TILE, x:x + TILE]])
+                (prob,) = self._run_tiles([gray[y:y + TILE, x:x + TILE]], network)
                 oy, ox = y // 2, x // 2
                 view = out[oy:oy + prob.shape[0], ox:ox + prob.shape[1]]
                 np.maximum(view, prob[: view.shape[0], : view.shape[1]], out=view)
         return out
 
-    def _prob_maps(self, works: list[np.ndarray]) -> list[np.ndarray]:
+    def _prob_maps(self, works: list[np.ndarray], network: Callable | None = None) -> list[np.ndarray]:
         """``_prob_map`` of each image; single-tile images of one shape share network calls."""
         out: list[np.ndarray | None] = [None] * len(works)
         same_shape: dict[tuple[int, int], list[int]] = {}
@@ -302,11 +330,11 @@ class TextFinder:
             if max(work.shape) <= TILE:
                 same_shape.setdefault(work.shape, []).append(i)
             else:
-                out[i] = self._prob_map(work)
+                out[i] = self._prob_map(work, network)
         for members in same_shape.values():
             for start in range(0, len(members), DETECT_BATCH):
                 chunk = members[start:start + DETECT_BATCH]
-                for i, prob in zip(chunk, self._run_tiles([works[i] for i in chunk]), strict=True):
+                for i, prob in zip(chunk, self._run_tiles([works[i] for i in chunk], network), strict=True):
                     out[i] = prob
         return out
 
@@ -322,6 +350,9 @@ class TextFinder:
         works = [cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR) if s != 1 else g
                  for g, s in zip(grays, scales, strict=True)]
         probs = self._prob_maps(works)
+        if self.second_detector is not None:
+            seconds = self._prob_maps(works, self.second_detector)
+            probs = [np.maximum(first, second) for first, second in zip(probs, seconds, strict=True)]
         return [self._regions(d, g, s, p) for d, g, s, p in zip(displays, grays, scales, probs, strict=True)]
 
     def _regions(self, display: np.ndarray, gray: np.ndarray, scale: float, prob: np.ndarray) -> list[TextRegion]:

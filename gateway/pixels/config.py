@@ -83,6 +83,13 @@ class PixelsConfig(Section):
     # more PHI boxes in a thousand and halves the pixel stage's throughput (see
     # models/weights/MODEL_CARD.md). For sites whose devices write vertical text.
     rotated_text: bool = False
+    # Also run a second detector network on every frame and keep what either finds: detector-1.1
+    # fine-tuned on the view it is shown, which finds lines the first scores just under its bar
+    # (dark text on bright speckled tissue, a word on posterised lung). A few more PHI boxes in a
+    # thousand on the synthetic sets and one more of 79 on the JohnSnowLabs files, for no more
+    # false regions; a third to a half more detection time, and the pixel stage takes up to 1.7x as
+    # long on frames without text (see models/weights/MODEL_CARD.md).
+    second_detector: bool = False
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
     # most this size — never shrunk, which would take small text below what the detector sees.
     detector_max_side: int = Field(default=1024, ge=128)

@@ -76,7 +76,8 @@ class PixelStage:
                     self._limit_threads()
                     try:
                         self._finder = load_finder(self.config.detector, self.config.weights_dir, self.device,
-                                                   self.config.cpu_threads, self.config.rotated_text)
+                                                   self.config.cpu_threads, self.config.rotated_text,
+                                                   self.config.second_detector)
                     except Exception as exc:  # noqa: BLE001 - no detector means nothing is verified
                         log.error("text detector cannot be loaded: %s", type(exc).__name__)
                         raise Quarantine(f"text detector unavailable ({type(exc).__name__})") from None

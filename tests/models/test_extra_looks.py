@@ -135,3 +135,23 @@ def test_a_vertical_line_the_first_pass_does_not_see_is_found_by_the_rotated_loo
     rotated = finder.with_rotated_look()
     assert all(_covered(rotated, sample.image, missed))
     assert rotated.version.endswith("+rotated") and not finder.rotated_look
+
+
+@pytest.mark.parametrize("seed,fonts,index", [(1000, "test", 122), (500, "train", 173)])
+def test_a_line_the_detector_scores_just_under_its_bar_is_found_with_the_second_detector(finder, seed, fonts, index):
+    """Synthetic images with a PHI line detector-1.1 answers but scores just under the minimum
+    (dark digits on bright speckled tissue; a short time in a corner block)."""
+    sample = generate(seed, index, SynthConfig(font_split=fonts))
+    phi = [line.box for line in sample.lines if line.phi]
+    missed = [box for box, found in zip(phi, _covered(finder, sample.image, phi), strict=True) if not found]
+    assert missed, "the generator no longer draws this image: pick another"
+    both = TextFinder.load(second_detector=True)
+    assert any(_covered(both, sample.image, missed))
+    assert all(_covered(both, sample.image, phi)[i] for i, box in enumerate(phi) if box not in missed), \
+        "the second detector only adds to what the first finds"
+    assert both.version == f"{finder.version}+detector-eqview-1.0" and finder.second_detector is None
+
+
+def test_the_single_scale_twin_leaves_the_second_detector_out():
+    both = TextFinder.load(second_detector=True)
+    assert both.second_detector is not None and both.single_scale().second_detector is None

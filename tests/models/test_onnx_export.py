@@ -15,8 +15,10 @@ from models.runtime import SOURCE_KEY, OnnxNet, TorchNet, sha256_of
 
 pytest.importorskip("onnxruntime")
 
-LOADERS = {"detector": load_detector_module, "recognizer": load_recognizer_module}
-INPUTS = {"detector": [(1, 1, 64, 96), (1, 1, 208, 144), (3, 1, 64, 96)], "recognizer": [(1, 1, 32, 324), (5, 1, 32, 72)]}
+LOADERS = {"detector": load_detector_module, "detector_eqview": lambda root: load_detector_module(root, "detector_eqview"),
+           "recognizer": load_recognizer_module}
+DETECTOR_INPUTS = [(1, 1, 64, 96), (1, 1, 208, 144), (3, 1, 64, 96)]
+INPUTS = {"detector": DETECTOR_INPUTS, "detector_eqview": DETECTOR_INPUTS, "recognizer": [(1, 1, 32, 324), (5, 1, 32, 72)]}
 
 
 @pytest.mark.parametrize("name", LOADERS)

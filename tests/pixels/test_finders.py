@@ -121,3 +121,27 @@ def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
     rotated = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "rotated_text": True}})).finder
     assert not plain.rotated_look and "+rotated" not in plain.version
     assert rotated.rotated_look and f"+{LOOKS_VERSION}+rotated (" in rotated.version
+
+
+def test_the_second_detector_is_a_configured_choice_recorded_in_the_version():
+    if real_finder() is None:
+        pytest.skip("no shipped detector weights")
+    from gateway.config import GatewayConfig
+    from gateway.pixels.stage import PixelStage
+
+    plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
+    both = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "second_detector": True}})).finder
+    assert plain.second_detector is None and "detector-eqview" not in plain.version
+    assert both.second_detector.runtime == "onnxruntime"
+    assert f"+{LOOKS_VERSION}+detector-eqview-1.0 (" in both.version
+
+
+def test_a_second_detector_missing_from_the_weights_is_an_error_not_a_silent_single_pass(tmp_path):
+    import shutil
+
+    from models.inference import DEFAULT_WEIGHTS, TextFinder
+
+    for name in ("detector.pt", "detector.json", "detector.onnx"):
+        shutil.copy(DEFAULT_WEIGHTS / name, tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        TextFinder.load(tmp_path, second_detector=True)
