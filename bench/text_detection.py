@@ -54,10 +54,11 @@ def load_images(samples: Path | None, n_synth: int) -> list[dict]:
 class Ours:
     name = "this detector"
 
-    def __init__(self, weights: Path | None = None, threads: int = 1, single_scale: bool = False):
+    def __init__(self, weights: Path | None = None, threads: int = 1, single_scale: bool = False,
+                 second_detector: bool = False):
         from models.inference import TextFinder
 
-        self.finder = TextFinder.load(weights, threads=threads)
+        self.finder = TextFinder.load(weights, threads=threads, second_detector=second_detector)
         runtime = getattr(self.finder.detector, "runtime", "?")
         if single_scale:
             self.finder = self.finder.single_scale()
@@ -158,7 +159,8 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     items = load_images(args.samples, args.n_synth)
-    methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, single_scale=True)]
+    methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, second_detector=True),
+               Ours(args.weights, args.threads, single_scale=True)]
     for cls in (RapidOCR, Tesseract):
         try:
             methods.append(cls(args.threads))
