@@ -8,7 +8,6 @@ shared CPU; a checkpoint is written every few minutes so usable weights exist ea
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.render import detector_view, to_gray
 from models.synth import SynthConfig, generate
-from models.training import config_from_command_line, fit
+from models.training import config_from_command_line, fit, save_weights
 
 DETECTOR_VERSION = "detector-1.1"
 
@@ -45,7 +44,8 @@ class DetectorTrainConfig:
     hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/synth/hard_negatives.py)
     # Train on models.render.detector_view (luma half equalised locally), what inference shows the
     # detector since looks-2, instead of the plain luma detector-1.1 was trained on. Tried from 1.1
-    # (model card): more precise, less recall, so not the default.
+    # (model card): more precise, less recall, so not the default; that run is shipped beside
+    # detector-1.1 as the optional second detector (models/weights/detector_eqview.pt).
     equalised_view: bool = False
 
 
@@ -113,12 +113,8 @@ def detector_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def save(model: TextDetector, cfg: DetectorTrainConfig, step: int, out: Path, extra: dict | None = None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"version": DETECTOR_VERSION, "width": cfg.width, "step": step, "train_config": asdict(cfg), **(extra or {})}
-    tmp = out / "detector.pt.tmp"
-    torch.save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, "meta": meta}, tmp)
-    tmp.replace(out / "detector.pt")
-    (out / "detector.json").write_text(json.dumps(meta, indent=2))
+    save_weights(model, out, "detector", meta)
 
 
 def train(cfg: DetectorTrainConfig, log=print) -> list[float]:

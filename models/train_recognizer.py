@@ -8,7 +8,6 @@ boxes, from the same rendered images the detector sees (backgrounds, storage, JP
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,7 +26,7 @@ from models.recognizer import (
 )
 from models.render import to_gray
 from models.synth import SynthConfig, generate
-from models.training import config_from_command_line, fit
+from models.training import config_from_command_line, fit, save_weights
 
 RECOGNIZER_VERSION = "recognizer-1.2"
 
@@ -135,12 +134,8 @@ def ctc_loss(model, batch) -> torch.Tensor:
 
 
 def save(model: CRNN, cfg: RecognizerTrainConfig, step: int, out: Path, extra: dict | None = None) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     meta = {"version": RECOGNIZER_VERSION, "hidden": cfg.hidden, "step": step, "train_config": asdict(cfg), **(extra or {})}
-    tmp = out / "recognizer.pt.tmp"
-    torch.save({"state_dict": {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}, "meta": meta}, tmp)
-    tmp.replace(out / "recognizer.pt")
-    (out / "recognizer.json").write_text(json.dumps(meta, indent=2))
+    save_weights(model, out, "recognizer", meta)
 
 
 def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:

@@ -8,10 +8,12 @@ checkpoint is written every few minutes so that usable weights exist early.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
+from pathlib import Path
 
 import torch
 
@@ -57,6 +59,17 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_of: Callable[[object], t
     if cfg.out:
         save(len(losses), {"loss": running, "minutes": (time.time() - start) / 60})
     return losses
+
+
+def save_weights(model: torch.nn.Module, out: Path, name: str, meta: dict) -> None:
+    """``name``.pt (fp16 weights and ``meta``; replaced in one step, so a reader never sees half a
+    file) and ``name``.json (``meta`` alone, readable without PyTorch)."""
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    tmp = out / f"{name}.pt.tmp"
+    torch.save({"state_dict": state, "meta": meta}, tmp)
+    tmp.replace(out / f"{name}.pt")
+    (out / f"{name}.json").write_text(json.dumps(meta, indent=2))
 
 
 def _truthy(text: str) -> bool:
