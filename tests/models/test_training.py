@@ -67,3 +67,18 @@ def test_the_equalised_view_option_changes_the_image_and_not_the_targets():
     (seen, seen_target), = crops_from_sample(sample, np.random.default_rng(0), 128, 1, equalised_view=True)
     assert np.array_equal(plain_target, seen_target)
     assert not np.array_equal(plain, seen)
+
+
+
+def test_the_recogniser_can_train_on_fewer_large_lines():
+    """``--large-line-keep 0``: only the lines under LARGE_LINE px tall are trained on."""
+    from models.recognizer import encode
+    from models.train_recognizer import LARGE_LINE
+
+    samples = [generate(4, i, CONFIG) for i in range(6)]
+    height = {tuple(encode(line.text)): min(line.box[2] - line.box[0], line.box[3] - line.box[1])
+              for sample in samples for line in sample.lines}
+    every = [item for s in samples for item in lines_from_sample(s, np.random.default_rng(0))]
+    small = [item for s in samples for item in lines_from_sample(s, np.random.default_rng(0), 0.0)]
+    assert any(height[tuple(label)] >= LARGE_LINE for _, label in every), "no large line here: pick other samples"
+    assert small and all(height[tuple(label)] < LARGE_LINE for _, label in small)
