@@ -374,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     print(f"load average before: {load_average()}")
     if not args.skip_modalities and args.option:
-        # the option's peer is the default stage, measured modality by modality in the same run
+        # the option's peer is the default stage, measured in the same run just before it
         optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: True}}), args.device)
         print(f"\n| modality | content | instances | instances/s | with {args.option} | time vs default |")
         print("|---|---|---|---|---|---|")
