@@ -351,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: run over a samples folder with INVENTORY.tsv (e.g. ../shared/samples)")
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
     parser.add_argument("--option", choices=["second_detector", "rotated_text"], default=None,
-                        help="also run the per-modality table with this pixels option on, beside the default")
+                        help="also run the per-modality table with this pixels option on, beside the default "
+                             "(with --samples: run the samples with it on)")
     args = parser.parse_args(argv)
 
     import logging
@@ -366,16 +367,17 @@ def main(argv: list[str] | None = None) -> int:
     config = GatewayConfig.model_validate({"pixels": pixels})
     stage = PixelStage(config, args.device)
     print(f"pixel stage on {stage.device}, backend {args.backend}")
+    if args.option:
+        optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: True}}), args.device)
     if args.samples is not None:
         import json
 
-        for entry in run_samples(args.samples, stage, args.ocr):
+        for entry in run_samples(args.samples, optioned if args.option else stage, args.ocr):
             print(json.dumps(entry))
         return 0
     print(f"load average before: {load_average()}")
     if not args.skip_modalities and args.option:
         # the option's peer is the default stage, measured in the same run just before it
-        optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: True}}), args.device)
         print(f"\n| modality | content | instances | instances/s | with {args.option} | time vs default |")
         print("|---|---|---|---|---|---|")
         for row, with_option in zip(bench_modalities(stage, args.per_modality),
