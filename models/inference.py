@@ -207,6 +207,18 @@ def _unboxed(prob: np.ndarray, found: list, scale: float) -> np.ndarray:
     return faint
 
 
+def _crop_areas(seeds: np.ndarray, scale: float, shape: tuple[int, int]) -> list[tuple[int, int, int, int]]:
+    """Areas (x0, y0, x1, y1 in original pixels) around ``seeds`` (uint8 at the map's stride), with
+    REFINE_CONTEXT output pixels of context; seeds nearer than that share one area."""
+    c = REFINE_CONTEXT
+    grown = cv2.dilate(seeds, np.ones((2 * c + 1, 2 * c + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    h, w = shape
+    return [(int(x * 2 / scale), int(y * 2 / scale),
+             min(w, int(np.ceil((x + bw) * 2 / scale))), min(h, int(np.ceil((y + bh) * 2 / scale))))
+            for x, y, bw, bh, _ in stats[1:count]]
+
+
 class TextFinder:
     """Detector + recogniser pair loaded from a weights directory.
 
@@ -403,14 +415,8 @@ class TextFinder:
         if not tall.any() or self.recognizer is None:
             return []
         # one crop per cluster of tall responses (the pieces of one line), with context
-        c = REFINE_CONTEXT
-        grown = cv2.dilate(tall[labels].astype(np.uint8), np.ones((2 * c + 1, 2 * c + 1), np.uint8))
-        count, _, areas, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-        h, w = gray.shape
         lines = []
-        for x, y, bw, bh, _ in areas[1:count]:
-            area = (int(x * 2 / scale), int(y * 2 / scale),
-                    min(w, int(np.ceil((x + bw) * 2 / scale))), min(h, int(np.ceil((y + bh) * 2 / scale))))
+        for area in _crop_areas(tall[labels].astype(np.uint8), scale, gray.shape):
             lines += self._turned_lines(gray, scale, area)
         return self._confirmed(display, lines, found)
 
@@ -460,15 +466,8 @@ class TextFinder:
         seeds = (peak >= REFINE_PEAK)[labels].astype(np.uint8)
         if not seeds.any():
             return []
-        c = REFINE_CONTEXT
-        grown = cv2.dilate(seeds, np.ones((2 * c + 1, 2 * c + 1), np.uint8))
-        count, _, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
-        h, w = gray.shape
         out = []
-        for x, y, bw, bh, _ in stats[1:count]:
-            # output pixels -> original pixels (the dilation already added the context)
-            xa, ya = int(x * 2 / scale), int(y * 2 / scale)
-            xb, yb = min(w, int(np.ceil((x + bw) * 2 / scale))), min(h, int(np.ceil((y + bh) * 2 / scale)))
+        for xa, ya, xb, yb in _crop_areas(seeds, scale, gray.shape):
             crop = gray[ya:yb, xa:xb]
             if crop.size == 0:
                 continue
