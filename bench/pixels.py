@@ -350,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=None,
                         help="instead: run over a samples folder with INVENTORY.tsv (e.g. ../shared/samples)")
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
-    parser.add_argument("--option", choices=["second_detector", "rotated_text"], default=None,
+    parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier"], default=None,
                         help="also run the per-modality table with this pixels option on, beside the default "
                              "(with --samples: run the samples with it on)")
     args = parser.parse_args(argv)

@@ -55,10 +55,10 @@ class Ours:
     name = "this detector"
 
     def __init__(self, weights: Path | None = None, threads: int = 1, single_scale: bool = False,
-                 second_detector: bool = False):
+                 second_detector: bool = False, verifier: bool = False):
         from models.inference import TextFinder
 
-        self.finder = TextFinder.load(weights, threads=threads, second_detector=second_detector)
+        self.finder = TextFinder.load(weights, threads=threads, second_detector=second_detector, verifier=verifier)
         runtime = getattr(self.finder.detector, "runtime", "?")
         if single_scale:
             self.finder = self.finder.single_scale()
@@ -160,6 +160,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     items = load_images(args.samples, args.n_synth)
     methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, second_detector=True),
+               Ours(args.weights, args.threads, verifier=True),
                Ours(args.weights, args.threads, single_scale=True)]
     for cls in (RapidOCR, Tesseract):
         try:

@@ -1,4 +1,4 @@
-"""Export the shipped detector and recogniser to ONNX for the gateway's CPU workers.
+"""Export the shipped networks to ONNX for the gateway's CPU workers.
 
     python -m models.export_onnx [--weights models/weights]
 
@@ -14,15 +14,17 @@ from pathlib import Path
 
 from models.runtime import export_onnx, sha256_of
 
-NETWORKS = ("detector", "detector_eqview", "recognizer")
+NETWORKS = ("detector", "detector_eqview", "recognizer", "verifier")
 
 
 def export(weights_dir: Path, name: str) -> Path:
-    from models.inference import fuse_batchnorm, load_detector_module, load_recognizer_module
+    from models.inference import fuse_batchnorm, load_detector_module, load_recognizer_module, load_verifier_module
 
-    kind = "detector" if name.startswith("detector") else "recognizer"  # detector_eqview is a detector
-    module = load_detector_module(weights_dir, name) if kind == "detector" else load_recognizer_module(weights_dir)
-    module = fuse_batchnorm(module.eval())
+    kind = "detector" if name.startswith("detector") else name  # detector_eqview is a detector
+    loaders = {"detector": lambda: load_detector_module(weights_dir, name),
+               "recognizer": lambda: load_recognizer_module(weights_dir),
+               "verifier": lambda: load_verifier_module(weights_dir, name)}
+    module = fuse_batchnorm(loaders[kind]().eval())
     target = weights_dir / f"{name}.onnx"
     tmp = target.with_suffix(".onnx.tmp")
     tmp.write_bytes(export_onnx(module, sha256_of(weights_dir / f"{name}.pt"), kind=kind))

@@ -100,6 +100,16 @@ REFINE_MAX_SCALE = 2.0
 #: the bar (dark text on bright speckled tissue, a word on posterised lung), for no more false
 #: regions. Off by default: a second full pass, a third to a half more detection time.
 SECOND_DETECTOR = "detector_eqview"
+#: Region verifier (``load(verifier=True)``, ``pixels.verifier``; `models.verifier`): the weights of
+#: this name judge each region found, with its surroundings, and a region is dropped when the
+#: verifier's probability of text is under VERIFY_THRESHOLD and the detector was not sure of it
+#: (score under VERIFY_SURE_SCORE). The detector's false regions on step wedges, test cards and
+#: specular highlights score 0.70-0.82; PHI the verifier doubts is often large text on a label
+#: that the detector scores 0.85 and more. Both thresholds were chosen on the validation set (see
+#: the model card). Not applied by ``single_scale``: the check after restoration stays strict.
+VERIFIER = "verifier"
+VERIFY_THRESHOLD = 0.05
+VERIFY_SURE_SCORE = 0.85
 
 
 @dataclass(frozen=True)
@@ -175,6 +185,15 @@ def load_recognizer_module(root: Path):
     return recognizer
 
 
+def load_verifier_module(root: Path, name: str = VERIFIER):
+    from models.verifier import RegionVerifier
+
+    state, meta = _load_state(Path(root) / f"{name}.pt")
+    verifier = RegionVerifier(meta.get("width", 16))
+    verifier.load_state_dict(state)
+    return verifier
+
+
 def _not_yet_found(boxes: list, found: list, shape: tuple[int, int], covered: float = 0.7) -> list:
     """``boxes`` (x0, y0, x1, y1, score) less those already mostly inside ``found``: the colour,
     vertical and rotated looks see again much of the text the first pass found, and one region per line keeps
@@ -244,6 +263,8 @@ class TextFinder:
         self.rotated_look = False
         #: Set by ``load(second_detector=True)``; off by default: a second full pass on every image.
         self.second_detector: Callable[[np.ndarray], np.ndarray] | None = None
+        #: Set by ``load(verifier=True)`` (see VERIFIER): regions in, logits of text out.
+        self.verifier: Callable[[np.ndarray], np.ndarray] | None = None
 
     def with_rotated_look(self) -> "TextFinder":
         """The same networks, with the rotated look on (its version says so)."""
@@ -262,6 +283,7 @@ class TextFinder:
         twin = copy.copy(self)
         twin.extra_looks = False
         twin.second_detector = None  # it would find the restoration's smudges all the more
+        twin.verifier = None  # what is left of text after restoration need not look like text
         return twin
 
     @property
@@ -272,16 +294,19 @@ class TextFinder:
 
     @classmethod
     def load(cls, weights_dir: str | Path | None = None, device: str = "cpu", threads: int | None = None,
-             second_detector: bool = False) -> "TextFinder":
+             second_detector: bool = False, verifier: bool = False) -> "TextFinder":
         """On CPU the ONNX export is used when it matches the weights; otherwise PyTorch runs it.
-        ``second_detector``: also load SECOND_DETECTOR from the same directory (it must be there)."""
+        ``second_detector``, ``verifier``: also load SECOND_DETECTOR, VERIFIER from the same
+        directory (they must be there)."""
         root = Path(weights_dir) if weights_dir is not None else DEFAULT_WEIGHTS
 
-        def network(name: str):
+        def network(name: str, load_module: Callable = load_detector_module):
+            if not (root / f"{name}.pt").exists():
+                raise FileNotFoundError(f"no {name}.pt in the weights directory")
             net = OnnxNet.from_weights(root, name, threads or 1) if device == "cpu" else None
             if net is None:
                 _torch(threads)
-                net = TorchNet(fuse_batchnorm(load_detector_module(root, name).eval()).to(device), device)
+                net = TorchNet(fuse_batchnorm(load_module(root, name).eval()).to(device), device)
             return net
 
         detector = network("detector")
@@ -300,10 +325,11 @@ class TextFinder:
             version += "+none"
         finder = cls(detector, load_recognizer, f"{version}+{LOOKS_VERSION}", device)
         if second_detector:
-            if not (root / f"{SECOND_DETECTOR}.pt").exists():
-                raise FileNotFoundError(f"no {SECOND_DETECTOR}.pt in the weights directory")
             finder.second_detector = network(SECOND_DETECTOR)
             finder.version += "+" + _version(root, SECOND_DETECTOR, f"{SECOND_DETECTOR}-?")
+        if verifier:
+            finder.verifier = network(VERIFIER, load_verifier_module)
+            finder.version += "+" + _version(root, VERIFIER, f"{VERIFIER}-?")
         return finder
 
     # ----------------------------------------------------------------- detection
@@ -384,8 +410,30 @@ class TextFinder:
             region = _region(box, (h, w))
             if region is not None:
                 regions.append(region)
+        if self.verifier is not None and regions:
+            regions = self._verified(display, regions)
         regions.sort(key=lambda r: (r.y0, r.x0))
         return regions
+
+    def _verified(self, display: np.ndarray, regions: list[TextRegion]) -> list[TextRegion]:
+        """``regions`` less those the verifier doubts and the detector was not sure of (see VERIFIER)."""
+        unsure = [i for i, r in enumerate(regions) if r.score < VERIFY_SURE_SCORE]
+        dropped = {i for i, doubt in zip(unsure, self.doubted(display, [regions[i] for i in unsure]), strict=True) if doubt}
+        return [r for i, r in enumerate(regions) if i not in dropped]
+
+    def doubted(self, image: np.ndarray, regions: list[TextRegion]) -> list[bool]:
+        """Whether the verifier doubts that each region holds text (none without a verifier).
+
+        The gateway asks it of text its check after restoration finds outside the restored parts:
+        pixels there are the original's, and what the verifier doubts there detection dropped."""
+        if self.verifier is None or not regions:
+            return [False] * len(regions)
+        from models.reading import prepare_region
+
+        gray = to_gray(as_display(image))
+        x = np.stack([prepare_region(gray, (r.x0, r.y0, r.x1, r.y1)) for r in regions])[:, None]
+        logits = np.concatenate([self.verifier(x[k:k + READ_BATCH]) for k in range(0, len(x), READ_BATCH)])[:, 0]
+        return [bool(1 / (1 + np.exp(-logit)) < VERIFY_THRESHOLD) for logit in logits]
 
     def _colour_look(self, display: np.ndarray, scale: float) -> list:
         """Boxes of text found at the working scale in the chroma of a colourful display image."""

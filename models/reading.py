@@ -17,6 +17,9 @@ HEIGHT = 32
 MAX_WIDTH = 1024
 #: Horizontal down-sampling of the conv stack (one CTC step per this many input pixels).
 TIME_STRIDE = 4
+#: Width of the region verifier's input (`models.verifier`): regions are drawn at HEIGHT px high
+#: from the left, zero-padded on the right, and squeezed into it when longer.
+REGION_WIDTH = 256
 
 
 def normalize_text(text: str) -> str:
@@ -43,6 +46,35 @@ def prepare_line(gray: np.ndarray) -> np.ndarray:
     if np.median(border) > 0.5:
         line = 1.0 - line
     return line
+
+
+def prepare_region(gray: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """A region of a uint8 greyscale image -> the verifier's float32 HEIGHT x REGION_WIDTH input.
+
+    The region keeps a quarter of its short side (plus 2 px) of surroundings, because text is a line
+    on a quiet background and a texture goes on past the box; but contrast and polarity come from
+    the region alone, as ``prepare_line`` has them, so that light text on a grey label over a dark
+    image is not washed out by the dark. Tall regions are turned as the recogniser reads them.
+    """
+    x0, y0, x1, y1 = (int(v) for v in box)
+    h, w = gray.shape[:2]
+    m = min(x1 - x0, y1 - y0) // 4 + 2
+    ya, xa = max(0, y0 - m), max(0, x0 - m)
+    crop = gray[ya:min(h, y1 + m), xa:min(w, x1 + m)].astype(np.float32)
+    lo, hi = np.percentile(gray[y0:y1, x0:x1], (2, 98))
+    crop = np.clip((crop - lo) / max(hi - lo, 1.0), 0, 1)
+    inner = crop[y0 - ya:y1 - ya, x0 - xa:x1 - xa]
+    if np.median(np.concatenate([inner[0], inner[-1], inner[:, 0], inner[:, -1]])) > 0.5:
+        crop = 1.0 - crop
+    ch, cw = crop.shape
+    if ch > 1.5 * cw and ch > 12:
+        crop = np.ascontiguousarray(np.rot90(crop, 3))
+        ch, cw = cw, ch
+    width = int(np.clip(round(cw * HEIGHT / max(ch, 1)), 8, REGION_WIDTH))
+    resized = cv2.resize(crop, (width, HEIGHT), interpolation=cv2.INTER_AREA if ch > HEIGHT else cv2.INTER_LINEAR)
+    out = np.zeros((HEIGHT, REGION_WIDTH), np.float32)
+    out[:, :width] = resized
+    return out
 
 
 def batch_lines(lines: list[np.ndarray]) -> np.ndarray:

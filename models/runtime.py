@@ -20,12 +20,13 @@ from typing import Any
 import numpy as np
 
 #: Dynamic axes of each network's export: the detector takes batches of any image size, the
-#: recogniser any number of lines of any width.
+#: recogniser any number of lines of any width, the verifier any number of regions.
 DYNAMIC_AXES = {
     "detector": {"x": {0: "n", 2: "h", 3: "w"}, "y": {0: "n", 2: "oh", 3: "ow"}},
     "recognizer": {"x": {0: "n", 3: "w"}, "y": {0: "n", 1: "t"}},
+    "verifier": {"x": {0: "n"}, "y": {0: "n"}},
 }
-PROBES = {"detector": (1, 1, 64, 96), "recognizer": (2, 1, 32, 96)}
+PROBES = {"detector": (1, 1, 64, 96), "recognizer": (2, 1, 32, 96), "verifier": (2, 1, 32, 256)}
 #: Metadata key in the ONNX file naming the weights it was exported from.
 SOURCE_KEY = "source_sha256"
 

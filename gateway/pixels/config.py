@@ -90,6 +90,10 @@ class PixelsConfig(Section):
     # false regions; a third to a half more detection time, and the pixel stage takes up to 1.7x as
     # long on frames without text (see models/weights/MODEL_CARD.md).
     second_detector: bool = False
+    # Judge each region found with a small network that sees it whole, with its surroundings, and
+    # drop those it doubts that the detector was not sure of: the detector's false regions on step
+    # wedges, test cards and specular highlights (see models/weights/MODEL_CARD.md).
+    verifier: bool = False
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
     # most this size — never shrunk, which would take small text below what the detector sees.
     detector_max_side: int = Field(default=1024, ge=128)

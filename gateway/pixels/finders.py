@@ -184,14 +184,14 @@ def optimize_for_inference(finder: Any, device: str = "cpu", threads: int = 1) -
 
 
 def load_finder(kind: str, weights_dir: Path | None, device: str, threads: int = 1,
-                rotated_text: bool = False, second_detector: bool = False) -> TextFinderLike:
+                rotated_text: bool = False, second_detector: bool = False, verifier: bool = False) -> TextFinderLike:
     """Load the configured finder; errors propagate so the stage can quarantine, not pass."""
     if kind == "rapidocr":
         return RapidOcrFinder()
     from models.inference import TextFinder
 
     finder = TextFinder.load(weights_dir=weights_dir, device=device, threads=threads if device == "cpu" else None,
-                             second_detector=second_detector)
+                             second_detector=second_detector, verifier=verifier)
     if rotated_text:
         finder = finder.with_rotated_look()
     runtime = optimize_for_inference(finder, device, threads)

@@ -77,7 +77,7 @@ class PixelStage:
                     try:
                         self._finder = load_finder(self.config.detector, self.config.weights_dir, self.device,
                                                    self.config.cpu_threads, self.config.rotated_text,
-                                                   self.config.second_detector)
+                                                   self.config.second_detector, self.config.verifier)
                     except Exception as exc:  # noqa: BLE001 - no detector means nothing is verified
                         log.error("text detector cannot be loaded: %s", type(exc).__name__)
                         raise Quarantine(f"text detector unavailable ({type(exc).__name__})") from None
@@ -260,6 +260,11 @@ class PixelStage:
                     texts = finder.read(display_of(frame, frames), [display_region(b) for b in found])
                     return [bool(t.strip()) and classify(t) in cfg.keep_classes for t in texts]
 
+            doubted = None
+            if getattr(finder, "verifier", None) is not None:
+                def doubted(frame: int, found: list[Box]) -> list[bool]:
+                    return finder.doubted(display_of(frame, frames), [display_region(b) for b in found])
+
             verification = "passed"
             verifier = self._verifier()
             filled: dict[int, np.ndarray] = {}
@@ -268,7 +273,7 @@ class PixelStage:
                 failing: dict[int, list[Box]] = {}
                 for k in _frames_to_verify(frames, touched):
                     check = check_frame(verifier, display_of(k, frames), k, touched.get(k, np.zeros((rows, cols), bool)),
-                                        kept, still_safe, filled.get(k))
+                                        kept, still_safe, filled.get(k), doubted)
                     if check.failures:
                         failing[k] = check.failures
                 if not failing:

@@ -40,12 +40,15 @@ def check_frame(
     kept: Sequence[Box],
     still_safe: Callable[[int, list[Box]], list[bool]] | None = None,
     filled: np.ndarray | None = None,
+    doubted: Callable[[int, list[Box]], list[bool]] | None = None,
 ) -> FrameCheck:
     """Detect on the whole restored display and on each restored part.
 
     ``mask`` marks every restored pixel, ``filled`` those of them that were solid-filled;
     ``kept`` are the boxes the policy chose to keep (never failures unless in a restored part);
-    ``still_safe`` re-reads and re-classifies detections that fall on kept text (keep_safe).
+    ``still_safe`` re-reads and re-classifies detections that fall on kept text (keep_safe);
+    ``doubted`` says which detections outside the restored parts the region verifier doubts
+    (``pixels.verifier``): there the pixels are the original's, and detection dropped those.
     """
     rows, cols = mask.shape
     inpainted = mask if filled is None else mask & ~filled
@@ -55,6 +58,7 @@ def check_frame(
               if mask[b.y0:b.y1, b.x0:b.x1].any()]
     failures = []
     on_kept = []
+    elsewhere = []
     for b in found:
         if inpainted[b.y0:b.y1, b.x0:b.x1].any():
             failures.append(b)
@@ -64,12 +68,14 @@ def check_frame(
         elif any(b.intersects(k) and k.applies_to(frame) for k in kept):
             on_kept.append(b)
         else:
-            failures.append(b)
+            elsewhere.append(b)
     if on_kept and still_safe is not None:
         for b, ok in zip(on_kept, still_safe(frame, on_kept), strict=True):
             if not ok:
                 failures.append(b)
-    return FrameCheck(frame, failures)
+    if elsewhere and doubted is not None:
+        elsewhere = [b for b, doubt in zip(elsewhere, doubted(frame, elsewhere), strict=True) if not doubt]
+    return FrameCheck(frame, failures + elsewhere)
 
 
 def _text_beside_fill(detector: TextDetector, display: np.ndarray, box: Box, restored: np.ndarray, frame: int) -> bool:

@@ -10,15 +10,16 @@ import numpy as np
 import pytest
 import torch
 
-from models.inference import DEFAULT_WEIGHTS, TextFinder, load_detector_module, load_recognizer_module
+from models.inference import DEFAULT_WEIGHTS, TextFinder, load_detector_module, load_recognizer_module, load_verifier_module
 from models.runtime import SOURCE_KEY, OnnxNet, TorchNet, sha256_of
 
 pytest.importorskip("onnxruntime")
 
 LOADERS = {"detector": load_detector_module, "detector_eqview": lambda root: load_detector_module(root, "detector_eqview"),
-           "recognizer": load_recognizer_module}
+           "recognizer": load_recognizer_module, "verifier": load_verifier_module}
 DETECTOR_INPUTS = [(1, 1, 64, 96), (1, 1, 208, 144), (3, 1, 64, 96)]
-INPUTS = {"detector": DETECTOR_INPUTS, "detector_eqview": DETECTOR_INPUTS, "recognizer": [(1, 1, 32, 324), (5, 1, 32, 72)]}
+INPUTS = {"detector": DETECTOR_INPUTS, "detector_eqview": DETECTOR_INPUTS, "recognizer": [(1, 1, 32, 324), (5, 1, 32, 72)],
+          "verifier": [(1, 1, 32, 256), (4, 1, 32, 256)]}
 
 
 @pytest.mark.parametrize("name", LOADERS)

@@ -1,0 +1,147 @@
+"""Train the region verifier on what the shipped detector finds in synthetic images.
+
+    python -m models.train_verifier --images 6000 --minutes 25 --out models/weights
+
+The verifier's examples are the detector's own regions, so that it learns the mistakes this
+detector makes rather than textbook ones: every region the shipped finder (`TextFinder.load()`,
+all looks) returns on a synthetic image is labelled text when at least 30 % of it lies on a
+ground-truth line or it holds half a line (the evaluation's rule for a correct region), and not
+text when under 5 % of it does; regions in between are left out. Part of the images carry
+procedural hard negatives (step wedges, test cards, glints...), where most of its false regions
+come from, and some ground-truth lines are added as they are, so that text the detector boxes
+differently next time is still known. Batches are half text, half not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from models.metrics import HIT, _area, _inter, coverage, union_mask
+from models.render import as_display, to_gray
+from models.synth import SynthConfig, generate
+from models.training import config_from_command_line, fit, save_weights
+from models.verifier import RegionVerifier, prepare_region
+
+VERIFIER_VERSION = "verifier-1.0"
+#: Regions with less than this share on text are examples of not-text.
+NOT_TEXT = 0.05
+#: Share of the ground-truth lines added as examples of text, with a margin of 0-3 px.
+GT_LINES = 0.3
+
+
+@dataclass
+class VerifierTrainConfig:
+    seed: int = 21
+    images: int = 6000  # synthetic images whose regions are collected, half from seed, half from seed + 1
+    hard_negatives: float = 0.6  # share of them with hard negatives in the first half (a quarter of it in the second)
+    minutes: float = 25.0
+    max_steps: int = 10**9
+    batch: int = 64
+    lr: float = 2e-3
+    width: int = 16
+    threads: int = 1
+    workers: int = 2  # processes collecting regions
+    checkpoint_minutes: float = 4.0
+    out: str = "models/weights"
+    weights: str = ""  # the finder whose regions are learned (default: the shipped one)
+
+
+def examples_of(args: tuple) -> list[tuple[np.ndarray, int]]:
+    """(uint8 verifier input, label) for the regions found in one synthetic image."""
+    finder, seed, index, hard = args
+    sample = generate(seed, index, SynthConfig(font_split="train", hard_negatives=hard))
+    gray = to_gray(as_display(sample.image))
+    lines = [line.box for line in sample.lines]
+    text = union_mask(lines, *gray.shape)
+    boxes = []
+    for region in finder.detect(sample.image):
+        on_text = coverage(region.box, text)
+        holds_line = any(_inter(region.box, line) >= 0.5 * _area(line) for line in lines)
+        if on_text >= HIT or holds_line:
+            boxes.append((region.box, 1))
+        elif on_text < NOT_TEXT:
+            boxes.append((region.box, 0))
+    rng = np.random.default_rng([seed, index, 7])
+    h, w = gray.shape
+    for x0, y0, x1, y1 in lines:
+        if rng.random() < GT_LINES:
+            m = int(rng.integers(0, 4))
+            box = (max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m))
+            if box[2] - box[0] >= 2 and box[3] - box[1] >= 2:
+                boxes.append((box, 1))
+    return [((prepare_region(gray, box) * 255).astype(np.uint8), label) for box, label in boxes]
+
+
+_FINDER = None
+
+
+def _init_worker(weights: str) -> None:
+    global _FINDER
+    from models.inference import TextFinder
+
+    _FINDER = TextFinder.load(weights or None, threads=1)
+
+
+def _examples_in_worker(args: tuple) -> list[tuple[np.ndarray, int]]:
+    return examples_of((_FINDER, *args))
+
+
+def collect(cfg: VerifierTrainConfig, log=print) -> tuple[np.ndarray, np.ndarray]:
+    """All examples: (N, 32, REGION_WIDTH) uint8 and (N,) labels."""
+    half = cfg.images // 2
+    jobs = [(cfg.seed, i, cfg.hard_negatives) for i in range(half)] + \
+           [(cfg.seed + 1, i, cfg.hard_negatives / 4) for i in range(cfg.images - half)]
+    xs, ys = [], []
+    with Pool(max(1, cfg.workers), initializer=_init_worker, initargs=(cfg.weights,)) as pool:
+        for k, found in enumerate(pool.imap(_examples_in_worker, jobs, chunksize=8), 1):
+            for x, y in found:
+                xs.append(x)
+                ys.append(y)
+            if k % 500 == 0:
+                log(f"collected {k} images: {len(ys)} regions, {len(ys) - sum(ys)} not text")
+    return np.stack(xs), np.array(ys, np.int64)
+
+
+def balanced_batches(x: np.ndarray, y: np.ndarray, cfg: VerifierTrainConfig):
+    """Endless batches, half text and half not, with random gain and noise."""
+    rng = np.random.default_rng([cfg.seed, 3])
+    text, not_text = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    half = cfg.batch // 2
+    while True:
+        idx = np.concatenate([rng.choice(not_text, half), rng.choice(text, cfg.batch - half)])
+        batch = torch.from_numpy(x[idx]).float().div_(255).unsqueeze(1)
+        if rng.random() < 0.5:
+            batch = (batch * float(rng.uniform(0.7, 1.2))).clamp_(0, 1)
+        batch += 0.03 * float(rng.random()) * torch.randn_like(batch)
+        yield batch, torch.from_numpy(y[idx]).float()
+
+
+def save(model: RegionVerifier, cfg: VerifierTrainConfig, step: int, out: Path, extra: dict | None = None) -> None:
+    meta = {"version": VERIFIER_VERSION, "width": cfg.width, "step": step, "train_config": asdict(cfg), **(extra or {})}
+    save_weights(model, out, "verifier", meta)
+
+
+def train(cfg: VerifierTrainConfig, log=print) -> list[float]:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    x, y = collect(cfg, log)
+    log(f"{len(y)} regions, {len(y) - int(y.sum())} not text")
+    model = RegionVerifier(cfg.width)
+    return fit(model, balanced_batches(x, y, cfg),
+               lambda batch: F.binary_cross_entropy_with_logits(model(batch[0])[:, 0], batch[1]), cfg,
+               save=lambda step, metrics: save(model, cfg, step, Path(cfg.out), metrics), log=log, warmup=50)
+
+
+def main(argv=None) -> None:
+    cfg = config_from_command_line(VerifierTrainConfig, argv, description=__doc__)
+    train(cfg, log=lambda m: print(m, flush=True))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""The region verifier drops the detector's false regions on textures and keeps the text."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pydicom.data import get_testdata_file
+
+from models.evaluate import _read_dicom
+from models.inference import DEFAULT_WEIGHTS, TextFinder
+from models.metrics import coverage, union_mask
+from models.reading import HEIGHT, REGION_WIDTH, prepare_region
+from models.synth import SynthConfig, generate
+from models.train_verifier import VerifierTrainConfig, balanced_batches, examples_of
+from models.verifier import RegionVerifier
+
+shipped = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "verifier.pt").exists(), reason="no shipped verifier")
+
+
+@pytest.fixture(scope="module")
+def finders():
+    return TextFinder.load(), TextFinder.load(verifier=True)
+
+
+def _label_on_dark_image(text_value: int, label_value: int) -> np.ndarray:
+    image = np.full((60, 120), 20, np.uint8)
+    image[20:40, 10:110] = label_value  # a label behind the text
+    for x in range(16, 104, 8):
+        image[26:34, x:x + 2] = text_value  # strokes of "text"
+    return image
+
+
+def test_a_region_is_normalised_by_its_own_contrast_not_its_surroundings():
+    """Light text on a light-grey label over a dark image stays readable: stretched over the
+    dark surroundings too, the label would be as bright as the text."""
+    region = prepare_region(_label_on_dark_image(250, 200), (10, 20, 110, 40))
+    assert region.shape == (HEIGHT, REGION_WIDTH)
+    drawn = region[:, :region.any(0).nonzero()[0].max() + 1]
+    assert drawn.max() > 0.9 and (drawn > 0.5).mean() < 0.15
+
+
+def test_dark_text_on_light_and_light_text_on_dark_look_alike():
+    dark_on_light = prepare_region(255 - _label_on_dark_image(250, 200), (10, 20, 110, 40))
+    light_on_dark = prepare_region(_label_on_dark_image(250, 200), (10, 20, 110, 40))
+    inner = np.s_[4:-4, 8:150]
+    assert np.abs(dark_on_light[inner] - light_on_dark[inner]).mean() < 0.05
+
+
+def test_a_tall_region_is_turned_like_the_recogniser_reads_it():
+    image = np.zeros((200, 40), np.uint8)
+    image[20:180, 15:25] = 255
+    region = prepare_region(image, (10, 10, 30, 190))
+    assert (region[:, 40:] > 0).any()  # drawn along the width, not squeezed into a few columns
+
+
+def test_a_few_training_steps_lower_the_loss(finders):
+    finder, _ = finders
+    examples = [e for i in range(6) for e in examples_of((finder, 21, i, 0.6))]
+    x = np.stack([e[0] for e in examples])
+    y = np.array([e[1] for e in examples])
+    assert {0, 1} <= set(y.tolist()), "both text and false regions among the examples"
+    torch.manual_seed(0)
+    model, cfg = RegionVerifier(), VerifierTrainConfig(batch=32)
+    opt = torch.optim.AdamW(model.parameters(), 2e-3)
+    batch, target = next(balanced_batches(x, y, cfg))
+    losses = []
+    for _ in range(30):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(model(batch)[:, 0], target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+@shipped
+def test_a_false_region_on_a_segmented_ct_is_dropped(finders):
+    """pydicom's eCT_Supplemental: a segmented CT whose label map the detector boxes as text."""
+    finder, verified = finders
+    _, image = _read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
+    assert finder.detect(image), "the detector alone boxes part of the label map"
+    assert verified.detect(image) == []
+
+
+@shipped
+@pytest.mark.parametrize("index", range(8))
+def test_text_on_freshly_generated_images_is_kept(finders, index):
+    finder, verified = finders
+    sample = generate(4242, index, SynthConfig(font_split="test"))
+    h, w = sample.image.shape[:2]
+    plain = union_mask([r.box for r in finder.detect(sample.image)], h, w)
+    kept = union_mask([r.box for r in verified.detect(sample.image)], h, w)
+    found = [line.box for line in sample.lines if line.phi and coverage(line.box, plain) >= 0.7]
+    assert all(coverage(box, kept) >= 0.7 for box in found)
+
+
+@shipped
+def test_the_verifier_is_recorded_in_the_version_and_left_out_of_the_check_after_restoration(finders):
+    finder, verified = finders
+    assert verified.version == f"{finder.version}+verifier-1.0"
+    assert verified.verifier is not None and verified.single_scale().verifier is None
+
+
+def test_a_verifier_missing_from_the_weights_is_an_error_not_a_silent_pass(tmp_path):
+    import shutil
+
+    for name in ("detector.pt", "detector.json", "detector.onnx"):
+        shutil.copy(DEFAULT_WEIGHTS / name, tmp_path / name)
+    with pytest.raises(FileNotFoundError):
+        TextFinder.load(tmp_path, verifier=True)
