@@ -1,10 +1,11 @@
 """Train the region verifier on what the shipped detector finds in synthetic images.
 
-    python -m models.train_verifier --images 6000 --minutes 25 --out models/weights
+    python -m models.train_verifier --images 6000 --minutes 25 --threads 2 --out models/weights
 
 The verifier's examples are the detector's own regions, so that it learns the mistakes this
 detector makes rather than textbook ones: every region the shipped finder (`TextFinder.load()`,
-all looks) returns on a synthetic image is labelled text when at least 30 % of it lies on a
+all looks; ``--min-score`` lowers its mean-score bar, so that fainter false regions are seen too)
+returns on a synthetic image is labelled text when at least 30 % of it lies on a
 ground-truth line or it holds half a line (the evaluation's rule for a correct region), and not
 text when under 5 % of it does; regions in between are left out. Part of the images carry
 procedural hard negatives (step wedges, test cards, glints...), where most of its false regions
@@ -14,7 +15,7 @@ differently next time is still known. Batches are half text, half not.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from multiprocessing import Pool
 from pathlib import Path
 
@@ -50,6 +51,7 @@ class VerifierTrainConfig:
     checkpoint_minutes: float = 4.0
     out: str = "models/weights"
     weights: str = ""  # the finder whose regions are learned (default: the shipped one)
+    min_score: float = 0.7  # that finder's mean-score bar (models.postprocess.Postprocess.min_score); lower, it learns fainter false regions too
 
 
 def examples_of(args: tuple) -> list[tuple[np.ndarray, int]]:
@@ -81,11 +83,12 @@ def examples_of(args: tuple) -> list[tuple[np.ndarray, int]]:
 _FINDER = None
 
 
-def _init_worker(weights: str) -> None:
+def _init_worker(weights: str, min_score: float) -> None:
     global _FINDER
     from models.inference import TextFinder
 
     _FINDER = TextFinder.load(weights or None, threads=1)
+    _FINDER.postprocess = replace(_FINDER.postprocess, min_score=min_score)
 
 
 def _examples_in_worker(args: tuple) -> list[tuple[np.ndarray, int]]:
@@ -98,7 +101,7 @@ def collect(cfg: VerifierTrainConfig, log=print) -> tuple[np.ndarray, np.ndarray
     jobs = [(cfg.seed, i, cfg.hard_negatives) for i in range(half)] + \
            [(cfg.seed + 1, i, cfg.hard_negatives / 4) for i in range(cfg.images - half)]
     xs, ys = [], []
-    with Pool(max(1, cfg.workers), initializer=_init_worker, initargs=(cfg.weights,)) as pool:
+    with Pool(max(1, cfg.workers), initializer=_init_worker, initargs=(cfg.weights, cfg.min_score)) as pool:
         for k, found in enumerate(pool.imap(_examples_in_worker, jobs, chunksize=8), 1):
             for x, y in found:
                 xs.append(x)
