@@ -351,8 +351,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="instead: run over a samples folder with INVENTORY.tsv (e.g. ../shared/samples)")
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
     parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier"], default=None,
-                        help="also run the per-modality table with this pixels option on, beside the default "
-                             "(with --samples: run the samples with it on)")
+                        help="also run the per-modality table with this pixels option switched from its "
+                             "default (on, or for verifier off), beside the default "
+                             "(with --samples: run the samples with it switched)")
     args = parser.parse_args(argv)
 
     import logging
@@ -368,7 +369,11 @@ def main(argv: list[str] | None = None) -> int:
     stage = PixelStage(config, args.device)
     print(f"pixel stage on {stage.device}, backend {args.backend}")
     if args.option:
-        optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: True}}), args.device)
+        from gateway.pixels.config import PixelsConfig
+
+        switched = not getattr(PixelsConfig(), args.option)
+        option_name = f"{args.option} {'on' if switched else 'off'}"
+        optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: switched}}), args.device)
     if args.samples is not None:
         import json
 
@@ -378,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average before: {load_average()}")
     if not args.skip_modalities and args.option:
         # the option's peer is the default stage, measured in the same run just before it
-        print(f"\n| modality | content | instances | instances/s | with {args.option} | time vs default |")
+        print(f"\n| modality | content | instances | instances/s | with {option_name} | time vs default |")
         print("|---|---|---|---|---|---|")
         for row, with_option in zip(bench_modalities(stage, args.per_modality),
                                     bench_modalities(optioned, args.per_modality), strict=True):

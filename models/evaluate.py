@@ -336,12 +336,12 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rotated-look", action="store_true", help="also the rotated look (pixels.rotated_text)")
     parser.add_argument("--second-detector", action="store_true", help="also the second detector (pixels.second_detector)")
-    parser.add_argument("--verifier", action="store_true", help="also the region verifier (pixels.verifier)")
+    parser.add_argument("--no-verifier", action="store_true", help="without the region verifier (pixels.verifier: false)")
     parser.add_argument("--no-residual", action="store_true", help="skip the rapidocr check of masked images")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    finder = TextFinder.load(args.weights, second_detector=args.second_detector, verifier=args.verifier)
+    finder = TextFinder.load(args.weights, second_detector=args.second_detector, verifier=not args.no_verifier)
     if args.rotated_look:
         finder = finder.with_rotated_look()
     result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed) if args.n_synth else None}

@@ -90,10 +90,13 @@ class PixelsConfig(Section):
     # false regions; a third to a half more detection time, and the pixel stage takes up to 1.7x as
     # long on frames without text (see models/weights/MODEL_CARD.md).
     second_detector: bool = False
-    # Judge each region found with a small network that sees it whole, with its surroundings, and
-    # drop those it doubts that the detector was not sure of: the detector's false regions on step
-    # wedges, test cards and specular highlights (see models/weights/MODEL_CARD.md).
-    verifier: bool = False
+    # Ask a small network that sees each region whole, with its surroundings, whether an instance
+    # whose regions the detector was not sure of holds text at all; when it doubts them all (in
+    # every tile and frame), the instance has none and its pixels pass byte for byte. The
+    # detector's false regions on step wedges, label maps, test cards and specular highlights then
+    # cost text-free images nothing. An instance with text it believes keeps every region. Needs
+    # verifier.pt in the weights directory (see models/weights/MODEL_CARD.md).
+    verifier: bool = True
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
     # most this size — never shrunk, which would take small text below what the detector sees.
     detector_max_side: int = Field(default=1024, ge=128)

@@ -14,6 +14,12 @@ Multi-frame instances (cine ultrasound, XA runs) are checked as cheaply as safet
   can appear, or change, mid-run (a counter, a caption added to some frames).
 Detection runs batched across all these images, a batch at a time, so memory stays at a few
 frames however long the run is.
+
+An instance none of whose regions the finder believes to be text (`models.inference.VERIFIER`:
+the detector sure of none, the region verifier doubting them all) has none: its regions are
+counted as doubted, and its pixels pass untouched. The judgement is of the whole instance, so that
+a faint line is never set aside while other text of the same instance (in another tile, crop or
+frame) is believed.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ class DetectResult:
     frames_checked: int = 0  # frames looked at, wholly or where they changed
     frames_skipped: int = 0  # duplicates of a frame already checked
     images_detected: int = 0  # detector inputs (whole frames and crops)
+    doubted: int = 0  # regions set aside: the finder believed none of the instance's regions
 
 
 @dataclass
@@ -108,29 +115,35 @@ class TextDetector:
                 for t in tiles(image.shape[:2], self.max_side)]
 
     # -- running the finder ----------------------------------------------------------------
-    def _run(self, jobs: Sequence[_Job], source: str = "detector") -> list[Box]:
+    def _run(self, jobs: Sequence[_Job], source: str = "detector") -> tuple[list[Box], bool]:
         return self._run_each([jobs], source)[0]
 
-    def _run_each(self, groups: Sequence[Sequence[_Job]], source: str = "detector") -> list[list[Box]]:
-        """Boxes for each group of jobs, the jobs of all groups going to the finder together,
-        BATCH images at a time."""
+    def _run_each(self, groups: Sequence[Sequence[_Job]], source: str = "detector") -> list[tuple[list[Box], bool]]:
+        """Boxes for each group of jobs, and whether the finder believes any of them is text; the
+        jobs of all groups go to the finder together, BATCH images at a time. A finder that
+        cannot tell (rapidocr, one without a verifier) believes every region it returns."""
+        find = getattr(self.finder, "find_batch", self.finder.detect_batch)
+        holds_text = getattr(self.finder, "holds_text", None)
         flat = [(g, job) for g, jobs in enumerate(groups) for job in jobs]
         out: list[list[Box]] = [[] for _ in groups]
+        believed = [False] * len(groups)
         for start in range(0, len(flat), BATCH):
             chunk = flat[start:start + BATCH]
-            results = self.finder.detect_batch([job.image for _, job in chunk])
+            results = find([job.image for _, job in chunk])
             for (g, job), regions in zip(chunk, results, strict=True):
-                out[g] += [from_detection(r, job.scale, job.offset, job.frame, source)
-                           for r in regions if getattr(r, "score", 1.0) >= self.min_score]
-        return out
+                regions = [r for r in regions if getattr(r, "score", 1.0) >= self.min_score]
+                out[g] += [from_detection(r, job.scale, job.offset, job.frame, source) for r in regions]
+                if regions and not believed[g]:
+                    believed[g] = holds_text is None or holds_text(job.image, regions)
+        return list(zip(out, believed, strict=True))
 
     def detect_image(self, display: np.ndarray, frame: int | None = None, source: str = "detector") -> list[Box]:
-        """Whole-image detection on one display rendering."""
-        return self._run(self._whole(display, frame), source)
+        """Whole-image detection on one display rendering, every region, believed or not."""
+        return self._run(self._whole(display, frame), source)[0]
 
     def detect_crops(self, display: np.ndarray, crops: Sequence[Box], frame: int | None,
                      source: str = "verify") -> list[Box]:
-        return self._run([job for c in crops for job in self._crop(display, c, frame)], source)
+        return self._run([job for c in crops for job in self._crop(display, c, frame)], source)[0]
 
     # -- whole instances -------------------------------------------------------------------
     def detect_many(self, items: Sequence[tuple[Decoded, Dataset | None]]) -> list[DetectResult]:
@@ -139,10 +152,10 @@ class TextDetector:
         results: list[DetectResult | None] = [None] * len(items)
         single = [i for i, (decoded, _) in enumerate(items) if decoded.n_frames == 1]
         jobs = [self._whole(self.render(items[i][0], 0, items[i][1]), None) for i in single]
-        for i, group, boxes in zip(single, jobs, self._run_each(jobs), strict=True):
+        for i, group, (boxes, believed) in zip(single, jobs, self._run_each(jobs), strict=True):
             rows, cols = items[i][0].frames.shape[1:3]
-            results[i] = DetectResult(boxes=[c for b in boxes if (c := b.clip(rows, cols)) is not None],
-                                      frames_total=1, frames_checked=1, images_detected=len(group))
+            results[i] = _judged(DetectResult(boxes=[c for b in boxes if (c := b.clip(rows, cols)) is not None],
+                                              frames_total=1, frames_checked=1, images_detected=len(group)), believed)
         return [r if r is not None else self.detect(*items[i]) for i, r in enumerate(results)]
 
     def detect(self, decoded: Decoded, ds: Dataset | None) -> DetectResult:
@@ -154,10 +167,11 @@ class TextDetector:
         first_jobs = self._whole(self.render(decoded, 0, ds), None if n == 1 else 0)
         result.images_detected = len(first_jobs)
         result.frames_checked = 1
-        first = [c for b in self._run(first_jobs) if (c := b.clip(rows, cols)) is not None]
+        first, believed = self._run(first_jobs)
+        first = [c for b in first if (c := b.clip(rows, cols)) is not None]
         if n == 1:
             result.boxes = first
-            return result
+            return _judged(result, believed)
 
         canonical = list(range(n))  # frame -> the frame with identical bytes that was checked
         static = np.ones((rows, cols), bool)
@@ -189,13 +203,24 @@ class TextDetector:
                     pending.extend(self._crop(display, box.pad(CHANGE_CONTEXT, rows, cols), k))
             if len(pending) >= BATCH:
                 result.images_detected += len(pending)
-                later_boxes += self._run(pending)
+                boxes, seen_text = self._run(pending)
+                later_boxes += boxes
+                believed |= seen_text
                 pending = []
         result.images_detected += len(pending)
-        later_boxes += self._run(pending)
+        boxes, seen_text = self._run(pending)
+        later_boxes += boxes
+        believed |= seen_text
         later_boxes = [c for b in later_boxes if (c := b.clip(rows, cols)) is not None]
         result.boxes = _spread(first, later_boxes, static, unchanged_in, canonical)
-        return result
+        return _judged(result, believed)
+
+
+def _judged(result: DetectResult, believed: bool) -> DetectResult:
+    """``result``, its regions set aside as doubted if the finder believed none of them."""
+    if result.boxes and not believed:
+        result.doubted, result.boxes = len(result.boxes), []
+    return result
 
 
 def _spread(first: list[Box], later: list[Box], static: np.ndarray, unchanged_in: list[list[int]],

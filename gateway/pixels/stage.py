@@ -228,6 +228,8 @@ class PixelStage:
             "policy": cfg.policy,
         })
         report.count("regions_detected", len(result.boxes))
+        if result.doubted:  # the finder believed none of them text: the instance has none
+            report.count("regions_doubted", result.doubted)
         report.count("regions_kept", len(kept))
 
         if not redact:
@@ -260,11 +262,6 @@ class PixelStage:
                     texts = finder.read(display_of(frame, frames), [display_region(b) for b in found])
                     return [bool(t.strip()) and classify(t) in cfg.keep_classes for t in texts]
 
-            doubted = None
-            if getattr(finder, "verifier", None) is not None:
-                def doubted(frame: int, found: list[Box]) -> list[bool]:
-                    return finder.doubted(display_of(frame, frames), [display_region(b) for b in found])
-
             verification = "passed"
             verifier = self._verifier()
             filled: dict[int, np.ndarray] = {}
@@ -273,7 +270,7 @@ class PixelStage:
                 failing: dict[int, list[Box]] = {}
                 for k in _frames_to_verify(frames, touched):
                     check = check_frame(verifier, display_of(k, frames), k, touched.get(k, np.zeros((rows, cols), bool)),
-                                        kept, still_safe, filled.get(k), doubted)
+                                        kept, still_safe, filled.get(k))
                     if check.failures:
                         failing[k] = check.failures
                 if not failing:

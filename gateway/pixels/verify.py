@@ -40,15 +40,12 @@ def check_frame(
     kept: Sequence[Box],
     still_safe: Callable[[int, list[Box]], list[bool]] | None = None,
     filled: np.ndarray | None = None,
-    doubted: Callable[[int, list[Box]], list[bool]] | None = None,
 ) -> FrameCheck:
     """Detect on the whole restored display and on each restored part.
 
     ``mask`` marks every restored pixel, ``filled`` those of them that were solid-filled;
     ``kept`` are the boxes the policy chose to keep (never failures unless in a restored part);
-    ``still_safe`` re-reads and re-classifies detections that fall on kept text (keep_safe);
-    ``doubted`` says which detections outside the restored parts the region verifier doubts
-    (``pixels.verifier``): there the pixels are the original's, and detection dropped those.
+    ``still_safe`` re-reads and re-classifies detections that fall on kept text (keep_safe).
     """
     rows, cols = mask.shape
     inpainted = mask if filled is None else mask & ~filled
@@ -73,8 +70,6 @@ def check_frame(
         for b, ok in zip(on_kept, still_safe(frame, on_kept), strict=True):
             if not ok:
                 failures.append(b)
-    if elsewhere and doubted is not None:
-        elsewhere = [b for b, doubt in zip(elsewhere, doubted(frame, elsewhere), strict=True) if not doubt]
     return FrameCheck(frame, failures + elsewhere)
 
 

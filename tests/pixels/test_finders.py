@@ -120,21 +120,32 @@ def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
     plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
     rotated = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "rotated_text": True}})).finder
     assert not plain.rotated_look and "+rotated" not in plain.version
-    assert rotated.rotated_look and f"+{LOOKS_VERSION}+rotated (" in rotated.version
+    assert rotated.rotated_look and rotated.version.endswith(("+rotated (onnxruntime)", "+rotated (torch-fused)"))
 
 
-@pytest.mark.parametrize("option,version", [("second_detector", "detector-eqview-1.0"), ("verifier", "verifier-1.0")])
-def test_an_extra_network_is_a_configured_choice_recorded_in_the_version(option, version):
+def test_the_second_detector_is_a_configured_choice_recorded_in_the_version():
     if real_finder() is None:
         pytest.skip("no shipped detector weights")
     from gateway.config import GatewayConfig
     from gateway.pixels.stage import PixelStage
 
     plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
-    chosen = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", option: True}})).finder
-    assert getattr(plain, option) is None and version not in plain.version
-    assert getattr(chosen, option).runtime == "onnxruntime"
-    assert f"+{LOOKS_VERSION}+{version} (" in chosen.version
+    chosen = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "second_detector": True}})).finder
+    assert plain.second_detector is None and "detector-eqview" not in plain.version
+    assert chosen.second_detector.runtime == "onnxruntime"
+    assert f"+{LOOKS_VERSION}+detector-eqview-1.0+" in chosen.version
+
+
+def test_the_region_verifier_is_on_unless_configured_off_and_recorded_in_the_version():
+    if real_finder() is None:
+        pytest.skip("no shipped detector weights")
+    from gateway.config import GatewayConfig
+    from gateway.pixels.stage import PixelStage
+
+    default = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
+    without = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "verifier": False}})).finder
+    assert default.verifier.runtime == "onnxruntime" and f"+{LOOKS_VERSION}+verifier-1.1 (" in default.version
+    assert without.verifier is None and "verifier" not in without.version
 
 
 def test_a_second_detector_missing_from_the_weights_is_an_error_not_a_silent_single_pass(tmp_path):

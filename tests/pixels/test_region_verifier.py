@@ -1,15 +1,18 @@
-"""The pixel stage with the region verifier on (``pixels.verifier``)."""
+"""The pixel stage with the region verifier (``pixels.verifier``, on by default)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
+import numpy as np
 import pytest
 from conftest import real_finder, run
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
+from synth import make_mono
 
 from gateway.config import GatewayConfig
-from gateway.pixels.policy import display_region
-from gateway.pixels.regions import Box
 from gateway.pixels.stage import PixelStage
 
 pytestmark = pytest.mark.skipif(real_finder() is None, reason="no shipped weights")
@@ -19,21 +22,41 @@ def _stage(**pixels) -> PixelStage:
     return PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", **pixels}}))
 
 
-def test_a_text_free_segmented_ct_passes_byte_for_byte_with_the_verifier():
+def test_a_text_free_segmented_ct_passes_byte_for_byte():
     """eCT_Supplemental: the detector alone boxes part of its label map and the stage redacts it."""
     ds = dcmread(get_testdata_file("eCT_Supplemental.dcm"))
-    _, plain = run(_stage(), ds)
-    assert plain.reports[0].details["regions"], "the detector alone redacts part of the label map"
-    out, verified = run(_stage(verifier=True), ds)
+    _, without = run(_stage(verifier=False), ds)
+    assert without.reports[0].details["regions"], "the detector alone redacts part of the label map"
+    out, verified = run(_stage(), ds)
     assert verified.reports[0].details["regions"] == []
+    assert verified.reports[0].counts["regions_doubted"] == len(without.reports[0].details["regions"])
     assert out.PixelData == ds.PixelData
 
 
-def test_the_check_after_restoration_can_ask_the_verifier_about_the_gateways_regions():
-    """The stage asks about what its check finds as the gateway's own regions, not the finder's."""
+def _wide_capture(text: bool):
+    """The segmented CT on the left of a 1600 px wide capture, which the detector sees in two
+    tiles, and a name on the far right, in the other tile."""
     from models.evaluate import _read_dicom
 
-    finder = _stage(verifier=True).finder
-    _, image = _read_dicom(get_testdata_file("eCT_Supplemental.dcm"))
-    label_map = display_region(Box(69, 257, 87, 275))  # what the detector alone boxes there
-    assert finder.doubted(image, [label_map]) == [True]
+    _, segmented_ct = _read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
+    pixels = np.zeros((512, 1600), np.uint8)
+    pixels[:, :512] = segmented_ct
+    if text:
+        cv2.putText(pixels, "DOE^JANE 4471203", (1150, 250), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 255, 2)
+    ds = make_mono(bits=8, rows=512, cols=1600, text=False).ds
+    ds.PixelData = pixels.tobytes()
+    return ds
+
+
+def test_an_instance_with_text_keeps_the_regions_the_verifier_doubts_even_in_another_tile():
+    """The verifier judges whole instances: a region set aside in one tile while text is believed
+    in another could be a faint line of the same burned-in block."""
+    _, plain = run(_stage(verifier=False), _wide_capture(text=False))
+    false_regions = [r["box"] for r in plain.reports[0].details["regions"]]
+    assert false_regions, "the detector alone boxes part of the label map"
+    _, alone = run(_stage(), _wide_capture(text=False))
+    assert alone.reports[0].details["regions"] == []
+    _, with_text = run(_stage(), _wide_capture(text=True))
+    redacted = [r["box"] for r in with_text.reports[0].details["regions"]]
+    assert all(box in redacted for box in false_regions)
+    assert any(box[0] > 1024 for box in redacted), "the name is redacted"

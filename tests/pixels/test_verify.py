@@ -67,28 +67,3 @@ def test_text_away_from_every_restored_part_is_a_failure():
     elsewhere = StubRegion(10, 150, 90, 170, 0.9)
     check = check_frame(TextDetector(_Scripted([elsewhere], [])), display, 0, restored, [], filled=restored)
     assert [b.coords() for b in check.failures] == [[10, 150, 90, 170]]
-
-
-def test_text_away_from_restored_parts_that_the_region_verifier_doubts_is_not_a_failure():
-    """With pixels.verifier on, detection dropped what the verifier doubts; pixels outside the
-    restored parts are the original's, so the check does not count them again."""
-    display, restored = _frame_with_fill()
-    doubted_text, real_text = StubRegion(10, 150, 90, 170, 0.9), StubRegion(200, 150, 300, 170, 0.9)
-    asked = []
-
-    def doubted(frame, boxes):
-        asked.extend(b.coords() for b in boxes)
-        return [b.x0 == 10 for b in boxes]
-
-    check = check_frame(TextDetector(_Scripted([doubted_text, real_text], [])), display, 0, restored, [],
-                        filled=restored, doubted=doubted)
-    assert [b.coords() for b in check.failures] == [[200, 150, 300, 170]]
-    assert sorted(asked) == [[10, 150, 90, 170], [200, 150, 300, 170]]
-
-
-def test_what_the_region_verifier_doubts_on_inpainted_pixels_is_still_a_failure():
-    display, restored = _frame_with_fill()
-    on_edge = StubRegion(40, 60, 280, 90, 0.9)
-    check = check_frame(TextDetector(_Scripted([on_edge], [])), display, 0, restored, [], filled=None,
-                        doubted=lambda frame, boxes: [True] * len(boxes))
-    assert len(check.failures) == 1
