@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,6 +115,15 @@ SECOND_DETECTOR = "detector_eqview"
 VERIFIER = "verifier"
 VERIFY_THRESHOLD = 0.1
 VERIFY_SURE_SCORE = 0.85
+#: With the verifier the first pass also returns components scoring from VERIFIED_MIN_SCORE up to
+#: the bar (FAINT_SCORE): such a component is a faint line (small MR text, a word on posterised
+#: lung) as often as a texture. They are added after the looks, so that every region found without
+#: them is still found. A faint region shows that an image holds text only when the verifier is
+#: fairly sure of it (VERIFY_FAINT_THRESHOLD); at VERIFY_THRESHOLD, textures in five of the 37
+#: public text-free files would pass for text again.
+FAINT_SCORE = Postprocess().min_score
+VERIFIED_MIN_SCORE = 0.65
+VERIFY_FAINT_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -270,6 +279,9 @@ class TextFinder:
         self.second_detector: Callable[[np.ndarray], np.ndarray] | None = None
         #: Set by ``load()`` unless ``verifier=False`` (see VERIFIER): regions in, logits of text out.
         self.verifier: Callable[[np.ndarray], np.ndarray] | None = None
+        #: With the verifier, the first pass also returns components scoring from this up to the
+        #: bar (see VERIFIED_MIN_SCORE).
+        self.faint_min_score: float | None = None
 
     def with_rotated_look(self) -> "TextFinder":
         """The same networks, with the rotated look on (its version says so)."""
@@ -289,6 +301,7 @@ class TextFinder:
         twin.extra_looks = False
         twin.second_detector = None  # it would find the restoration's smudges all the more
         twin.verifier = None  # what is left of text after restoration need not look like text
+        twin.faint_min_score = None  # faint components there are as often the restoration's smudges
         return twin
 
     @property
@@ -334,6 +347,7 @@ class TextFinder:
             finder.version += "+" + _version(root, SECOND_DETECTOR, f"{SECOND_DETECTOR}-?")
         if verifier:
             finder.verifier = network(VERIFIER, load_verifier_module)
+            finder.faint_min_score = VERIFIED_MIN_SCORE
             finder.version += "+" + _version(root, VERIFIER, f"{VERIFIER}-?")
         return finder
 
@@ -407,7 +421,7 @@ class TextFinder:
 
     def _regions(self, display: np.ndarray, gray: np.ndarray, scale: float, prob: np.ndarray) -> list[TextRegion]:
         h, w = gray.shape
-        found = boxes_from_prob(prob, scale, self.postprocess)
+        found, faint = self._first_pass(prob, scale)
         if self.extra_looks:
             found += _not_yet_found(self._colour_look(display, scale), found, (h, w))
             if self.rotated_look:
@@ -417,6 +431,8 @@ class TextFinder:
             found += self._coarse_look(gray, scale)
         if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
+        if faint:  # after every look, so that the looks still see what they saw without them
+            found += _not_yet_found(faint, found, (h, w))
         regions = []
         for box in found:
             region = _region(box, (h, w))
@@ -425,14 +441,26 @@ class TextFinder:
         regions.sort(key=lambda r: (r.y0, r.x0))
         return regions
 
+    def _first_pass(self, prob: np.ndarray, scale: float) -> tuple[list, list]:
+        """Boxes of the working scale's components at the bar, and those scoring from
+        ``faint_min_score`` up to it (none without a verifier): one pass over the components,
+        each judged on its own."""
+        bar = self.postprocess.min_score
+        if self.faint_min_score is None or self.faint_min_score >= bar:
+            return boxes_from_prob(prob, scale, self.postprocess), []
+        boxes = boxes_from_prob(prob, scale, replace(self.postprocess, min_score=self.faint_min_score))
+        return [b for b in boxes if b[4] >= bar], [b for b in boxes if b[4] < bar]
+
     def holds_text(self, image: np.ndarray, regions: list[TextRegion]) -> bool:
         """Whether ``regions`` found in ``image`` show that it holds text: the detector was sure of
-        one of them, or the verifier believes one (see VERIFIER). Without a verifier, any does."""
+        one of them, or the verifier believes one (see VERIFIER and VERIFIED_MIN_SCORE). Without a
+        verifier, any does."""
         if not regions:
             return False
         if self.verifier is None or any(r.score >= VERIFY_SURE_SCORE for r in regions):
             return True
-        return bool(self.text_probabilities(image, regions).max() >= VERIFY_THRESHOLD)
+        bars = [VERIFY_THRESHOLD if r.score >= FAINT_SCORE else VERIFY_FAINT_THRESHOLD for r in regions]
+        return bool((self.text_probabilities(image, regions) >= np.array(bars)).any())
 
     def text_probabilities(self, image: np.ndarray, regions: list[TextRegion]) -> np.ndarray:
         """The verifier's probability that each region of ``image`` holds text."""

@@ -94,8 +94,9 @@ class PixelsConfig(Section):
     # whose regions the detector was not sure of holds text at all; when it doubts them all (in
     # every tile and frame), the instance has none and its pixels pass byte for byte. The
     # detector's false regions on step wedges, label maps, test cards and specular highlights then
-    # cost text-free images nothing. An instance with text it believes keeps every region. Needs
-    # verifier.pt in the weights directory (see models/weights/MODEL_CARD.md).
+    # cost text-free images nothing. An instance with text it believes keeps every region. With
+    # it, fainter lines are redacted too (models.inference.VERIFIED_MIN_SCORE). Needs verifier.pt
+    # in the weights directory (see models/weights/MODEL_CARD.md).
     verifier: bool = True
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
     # most this size — never shrunk, which would take small text below what the detector sees.

@@ -138,19 +138,20 @@ def test_a_vertical_line_the_first_pass_does_not_see_is_found_by_the_rotated_loo
 
 
 @pytest.mark.parametrize("seed,fonts,index", [(1000, "test", 122), (500, "train", 173)])
-def test_a_line_the_detector_scores_just_under_its_bar_is_found_with_the_second_detector(finder, seed, fonts, index):
+def test_a_line_the_detector_scores_just_under_its_bar_is_found_with_the_second_detector(seed, fonts, index):
     """Synthetic images with a PHI line detector-1.1 answers but scores just under the minimum
-    (dark digits on bright speckled tissue; a short time in a corner block)."""
+    (dark digits on bright speckled tissue; a short time in a corner block). Without the region
+    verifier, whose lower bar lets some such lines in too."""
+    plain = TextFinder.load(verifier=False)
     sample = generate(seed, index, SynthConfig(font_split=fonts))
     phi = [line.box for line in sample.lines if line.phi]
-    missed = [box for box, found in zip(phi, _covered(finder, sample.image, phi), strict=True) if not found]
+    missed = [box for box, found in zip(phi, _covered(plain, sample.image, phi), strict=True) if not found]
     assert missed, "the generator no longer draws this image: pick another"
-    both = TextFinder.load(second_detector=True)
+    both = TextFinder.load(second_detector=True, verifier=False)
     assert any(_covered(both, sample.image, missed))
     assert all(_covered(both, sample.image, phi)[i] for i, box in enumerate(phi) if box not in missed), \
         "the second detector only adds to what the first finds"
-    assert both.version == finder.version.replace("+verifier", "+detector-eqview-1.0+verifier")
-    assert finder.second_detector is None
+    assert both.version == f"{plain.version}+detector-eqview-1.0" and plain.second_detector is None
 
 
 def test_the_single_scale_twin_leaves_the_second_detector_out():
