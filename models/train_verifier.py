@@ -52,7 +52,7 @@ class VerifierTrainConfig:
     checkpoint_minutes: float = 4.0
     out: str = "models/weights"
     weights: str = ""  # the finder whose regions are learned (default: the shipped one)
-    min_score: float = 0.6  # that finder's mean-score bar (models.postprocess.Postprocess.min_score; 0.7 when it runs); lower, it learns fainter false regions too
+    min_score: float = 0.6  # that finder's mean-score bar (Postprocess.min_score, 0.7 at inference; faint components down to 0.65); lower, it learns fainter false regions too
 
 
 def examples_of(args: tuple) -> list[tuple[np.ndarray, int]]:

@@ -55,7 +55,6 @@ def check_frame(
               if mask[b.y0:b.y1, b.x0:b.x1].any()]
     failures = []
     on_kept = []
-    elsewhere = []
     for b in found:
         if inpainted[b.y0:b.y1, b.x0:b.x1].any():
             failures.append(b)
@@ -65,12 +64,12 @@ def check_frame(
         elif any(b.intersects(k) and k.applies_to(frame) for k in kept):
             on_kept.append(b)
         else:
-            elsewhere.append(b)
+            failures.append(b)
     if on_kept and still_safe is not None:
         for b, ok in zip(on_kept, still_safe(frame, on_kept), strict=True):
             if not ok:
                 failures.append(b)
-    return FrameCheck(frame, failures + elsewhere)
+    return FrameCheck(frame, failures)
 
 
 def _text_beside_fill(detector: TextDetector, display: np.ndarray, box: Box, restored: np.ndarray, frame: int) -> bool:
