@@ -35,9 +35,29 @@ SAFE_TOKENS = {"L", "R", "AP", "PA", "LAT", "LLAT", "RLAT", "LCC", "RCC", "LMLO"
                "TIS", "TIB", "TIC", "AO", "DR", "FR", "PRF", "WL", "WW", "KV", "KVP", "MAS", "MA", "SL", "THK", "TR",
                "TE", "FOV", "DFOV", "IM", "SE", "ZOOM", "HR", "BPM", "CM", "MM", "HZ", "DB", "PAGE", "TILT", "G",
                "GN", "P", "C", "M", "B", "PM", "AM", "LIVER", "KIDNEY", "THYROID", "GB", "CBD", "DIST", "AREA", "VOL",
-               "VEL", "CONTRAST", "NON-CON", "ARTERIAL", "VENOUS", "WEIGHT", "BEARING", "LYMPH", "NODE"}
-SAFE_PATTERN = re.compile(r"^(?:[A-Z]{1,4}\d{0,2}-\d{1,2}[A-Z]*|\d+(?:\.\d+)?\s*(?:CM|MM|HZ|DB|%|KVP?|MAS|MA|BPM|°)|"
-                          r"[+-]?\d+(?:\.\d+)?|[A-Z]{1,4}\s*[:=<>]?\s*\d+(?:\.\d+)?%?)$")
+               "VEL", "CONTRAST", "NON-CON", "ARTERIAL", "VENOUS", "WEIGHT", "BEARING", "LYMPH", "NODE",
+               # manufacturers: burned into many captures, and nobody's identity
+               "SIEMENS", "GE", "MEDICAL", "SYSTEMS", "PHILIPS", "TOSHIBA", "CANON", "HITACHI", "ALOKA", "FUJIFILM",
+               "ESAOTE", "SAMSUNG", "MINDRAY", "CARESTREAM", "AGFA", "KONICA"}
+#: Acquisition parameters that precede a value ("WW 1163", "MI=0.8", "Im:34"); a value after any
+#: other label ("MRN: 696577", "F 23") may identify someone. Single letters take only one digit or
+#: a decimal ("C5", "P 1.5"), and M none: "M 81" or "M6" may be a sex and an age.
+VALUE_LABELS = {"MI", "TIS", "TIB", "TIC", "AO", "G", "GN", "DR", "FR", "PRF", "WL", "WW", "KV", "KVP", "MAS", "MA",
+                "SL", "THK", "TR", "TE", "FOV", "DFOV", "IM", "SE", "ZOOM", "HR", "PAGE", "TILT", "P", "C", "X"}
+#: Words that announce an identifying value: text holding one is never safe, whatever follows.
+IDENTIFYING_LABELS = {"ID", "MRN", "PID", "ACC", "ACCESSION", "DOB", "AGE", "SEX", "NAME", "PT", "PAT", "PATIENT",
+                      "DATE", "TIME", "EXAM", "STUDY", "BIRTH", "REF", "PHYS", "TECH", "OP", "SSN", "NHS"}
+#: A value with its unit ("16cm", "8 Hz", "-31°", "68%") is a measurement.
+MEASUREMENT = re.compile(r"^[+\-±]?\d+(?:\.\d+)?\s*(?:CM|MM|HZ|DB|%|KVP?|MAS|MA|BPM|°|[µΜ]M|MM²)$")  # str.upper turns µ into Greek Μ
+#: A bare number is safe only while short: four digits and more may be a year, a time or part of an ID.
+SHORT_NUMBER = re.compile(r"^[+\-±X]?(?=(?:\D*\d){1,3}\D*$)\d+(?:\.\d+)?$")
+CLOCK_OR_CALENDAR = re.compile(r"\d\s*:\s*\d|\d+\s*[/.\-]\s*\d+\s*[/.\-]\s*\d+")
+FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")
+LABELLED_VALUE = re.compile(r"^([A-Z]{1,4})\s*[:=<>#]?\s*([+\-]?\d+(?:\.\d+)?)(%?)$")
+#: Probe names: "C5-1", "L15-7io", "6C1", "4V1c".
+PROBE = re.compile(r"^[A-Z]{1,4}\d{0,2}-\d{1,2}[A-Z]*$|^\d[A-Z]{1,2}\d{1,2}[A-Z]?$")
+#: Sex beside an age ("F 23", "M/81Y", "[M]"): demographic, never safe.
+SEX_AGE = re.compile(r"\[[MFO]\]|(?<![A-Z0-9])[MFO]\s*[/ ]?\s*\d{1,3}\s*Y?(?![\d.])|(?<![\d.])\d{1,3}\s*Y\s*[/ ]?\s*[MFO](?![A-Z])")
 
 DATE_PATTERNS = [
     re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?!\d)"),  # m/d/y or d.m.y
@@ -88,14 +108,24 @@ class Identifiers:
         return ident
 
 
+#: The recogniser's mean confidence below which a reading is no evidence that text may be kept:
+#: misreads of PHI ("[M]" read "P", a date read "273") come at 0.1-0.6; chosen on the validation set.
+KEEP_MIN_CONFIDENCE = 0.7
+
+
 @dataclass(frozen=True)
 class Policy:
     """Which categories are redacted. The default redacts every detected region."""
 
     keep: frozenset[str] = frozenset()
+    min_confidence: float = KEEP_MIN_CONFIDENCE
 
     def redact(self, category: str) -> bool:
         return category not in self.keep
+
+    def keeps(self, text: str, confidence: float, identifiers: Identifiers | None = None) -> bool:
+        """Whether a region read as ``text`` may stay. An empty or unsure reading may not."""
+        return bool(text.strip()) and confidence >= self.min_confidence and not self.redact(classify(text, identifiers))
 
 
 DEFAULT_POLICY = Policy()
@@ -175,14 +205,32 @@ def _matches_institution(tokens: list[str], institutions: Iterable[str]) -> bool
     return False
 
 
-def _is_safe(text: str, tokens: list[str]) -> bool:
-    if not tokens:
-        return False
-    upper = text.upper().strip()
-    if all(t in SAFE_TOKENS or SAFE_PATTERN.match(t) for t in tokens):
+def _safe_part(part: str) -> bool:
+    """One token or phrase of scanner vocabulary, a measurement, a short number, a probe name or
+    an acquisition parameter with its value."""
+    part = part.strip()
+    if part in SAFE_TOKENS or MEASUREMENT.match(part) or SHORT_NUMBER.match(part) or PROBE.match(part):
         return True
-    parts = [p for p in re.split(r"\s{2,}|\s(?=[A-Z]{1,4}[:=<]?\s?\d)", upper) if p.strip()]
-    return bool(parts) and all(SAFE_PATTERN.match(p.strip()) or p.strip() in SAFE_TOKENS for p in parts)
+    labelled = LABELLED_VALUE.match(part)
+    if not labelled or labelled.group(1) not in VALUE_LABELS:
+        return False
+    label, value, percent = labelled.groups()
+    return len(label) > 1 or "." in value or bool(percent) or len(value.lstrip("+-")) == 1
+
+
+def _is_safe(text: str, tokens: list[str]) -> bool:
+    """Whether every part of ``text`` is known to be harmless. Anything unknown, or a label of
+    identifying data, makes the whole line unsafe: keeping it is the policy's only risk."""
+    if not tokens or any(t.strip("#:.") in IDENTIFYING_LABELS for t in tokens) or SEX_AGE.search(text):
+        return False
+    if CLOCK_OR_CALENDAR.search(text):  # "16:03", "5/0/57": a misread time or date is still one
+        return False
+    if any(len(a) + len(b) > 3 for a, b in FRACTION.findall(text)):  # "014/10" is no page count
+        return False
+    if all(_safe_part(t) for t in tokens):
+        return True
+    parts = [p for p in re.split(r"\s{2,}|\s(?=[A-Z]{1,4}[:=<#]?\s?[+\-]?\d)", text.upper().strip()) if p.strip()]
+    return bool(parts) and all(_safe_part(p) for p in parts)
 
 
 def classify(text: str, identifiers: Identifiers | None = None) -> str:
@@ -205,7 +253,8 @@ def classify(text: str, identifiers: Identifiers | None = None) -> str:
     age = AGE_PATTERN.search(upper)
     if age and identifiers.ages and int(age.group(1) or age.group(2)) in identifiers.ages:
         return "age"
-    if found_dates or TIME_PATTERN.search(upper) or ID_PATTERN.search(upper) or NAME_PATTERN.search(upper) or age:
+    labelled = any(t.strip("#:.") in IDENTIFYING_LABELS for t in tokens) and any(c.isdigit() for c in upper)
+    if found_dates or TIME_PATTERN.search(upper) or ID_PATTERN.search(upper) or NAME_PATTERN.search(upper) or age or labelled:
         return "phi-pattern"
     if _is_safe(upper, tokens):
         return "safe"

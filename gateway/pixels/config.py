@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from gateway.settings_base import Section
+from models.phi import KEEP_MIN_CONFIDENCE
 
 
 class Rect(Section):
@@ -107,6 +108,9 @@ class PixelsConfig(Section):
     # whose recognized text models.phi.classify calls one of ``keep_classes`` are kept.
     policy: Literal["redact_all", "keep_safe"] = "redact_all"
     keep_classes: list[str] = Field(default_factory=lambda: ["safe"])
+    # keep_safe keeps a region only when the recogniser's mean confidence in its reading is at
+    # least this: misreads of PHI ("[M]" read "P", a date read "273") come at low confidence.
+    keep_min_confidence: float = Field(default=KEEP_MIN_CONFIDENCE, ge=0, le=1)
     known_regions: list[KnownRegionRule] = Field(default_factory=list)
     # Pixels added around every region before restoration (anti-aliasing, JPEG ringing).
     dilate: int = Field(default=3, ge=0, le=64)

@@ -1,7 +1,7 @@
 """Where text finders come from: the shipped model, or rapidocr as an alternative.
 
 Both satisfy the same small interface as ``models.inference.TextFinder`` (detect, detect_batch,
-read, version), so the rest of the stage never knows which one it has. Tests inject their own.
+readings, version), so the rest of the stage never knows which one it has. Tests inject their own.
 Loading is lazy and happens once per stage: a worker that never sees pixel data never pays it.
 """
 
@@ -32,7 +32,9 @@ class TextFinderLike(Protocol):
 
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Any]]: ...
 
-    def read(self, image: np.ndarray, regions: list[Any]) -> list[str]: ...
+    def readings(self, image: np.ndarray, regions: list[Any]) -> list[tuple[str, float]]:
+        """(text, confidence in [0, 1]) of each region; ("", 0.0) where nothing is read."""
+        ...
 
 
 def _nvidia_driver_loaded() -> bool:
@@ -99,17 +101,18 @@ class RapidOcrFinder:
     def detect_batch(self, images: list[np.ndarray]) -> list[list[Region]]:
         return [self.detect(im) for im in images]
 
-    def read(self, image: np.ndarray, regions: list[Any]) -> list[str]:
-        texts = []
+    def readings(self, image: np.ndarray, regions: list[Any]) -> list[tuple[str, float]]:
+        out = []
         for r in regions:
             crop = image[max(0, r.y0):r.y1, max(0, r.x0):r.x1]
             if crop.size == 0:
-                texts.append("")
+                out.append(("", 0.0))
                 continue
-            out = self._engine(self._bgr(crop), use_det=False, use_cls=False, use_rec=True)
-            txts = getattr(out, "txts", None) or ()
-            texts.append(" ".join(t for t in txts if t))
-        return texts
+            result = self._engine(self._bgr(crop), use_det=False, use_cls=False, use_rec=True)
+            texts = [t for t in (getattr(result, "txts", None) or ()) if t]
+            scores = [float(s) for s in (getattr(result, "scores", None) or ())][:len(texts)]
+            out.append((" ".join(texts), min(scores, default=0.0) if texts else 0.0))
+        return out
 
 
 def _channels_last(net: Any) -> Any:

@@ -3,7 +3,9 @@
 ``redact_all`` (the default) redacts every detected region: nothing has to be read, and a
 misread cannot let PHI through. ``keep_safe`` reads each detected region and keeps it only when
 ``models.phi.classify`` puts its text in one of the configured safe classes (e.g. "safe" for
-"LYMPH NODE", orientation markers, scale labels). Known-region boxes are always redacted.
+"LYMPH NODE", orientation markers, scale labels) and the recogniser is sure of its reading: a
+date read at low confidence as "P" or "273" would otherwise pass for a marker or a number.
+Known-region boxes are always redacted.
 
 Recognized text is used for the decision and then dropped: it never reaches a report or a log.
 """
@@ -23,6 +25,13 @@ def display_region(box: Box, scale: float = 1.0) -> Region:
                   int(np.ceil(box.y1 * scale)), 1.0)
 
 
+def keeps(reading: tuple[str, float], classify: Callable[[str], str], keep_classes: Sequence[str],
+          min_confidence: float) -> bool:
+    """Whether one read region may stay. An empty or uncertain reading is no evidence of safety."""
+    text, confidence = reading
+    return bool(text.strip()) and confidence >= min_confidence and classify(text) in keep_classes
+
+
 def split(
     boxes: Sequence[Box],
     policy: str,
@@ -30,6 +39,7 @@ def split(
     finder: TextFinderLike,
     display_of: Callable[[int], np.ndarray],
     classify: Callable[[str], str],
+    min_confidence: float,
 ) -> tuple[list[Box], list[Box]]:
     """Return (redact, keep). ``display_of(frame)`` renders a frame at stored resolution."""
     if policy == "redact_all":
@@ -42,9 +52,7 @@ def split(
         by_frame.setdefault(b.frame if b.frame is not None else 0, []).append(b)
     for frame, group in by_frame.items():
         image = display_of(frame)
-        texts = finder.read(image, [display_region(b) for b in group])
-        for b, text in zip(group, texts, strict=True):
-            # An empty read is not evidence of safety: redact it.
-            label = classify(text) if text and text.strip() else "unreadable"
-            (keep if label in keep_classes else redact).append(b)
+        readings = finder.readings(image, [display_region(b) for b in group])
+        for b, reading in zip(group, readings, strict=True):
+            (keep if keeps(reading, classify, keep_classes, min_confidence) else redact).append(b)
     return redact, keep

@@ -37,7 +37,7 @@ from gateway.pixels.inpaint import (
 )
 from gateway.pixels.known import known_boxes
 from gateway.pixels.mask import components, frame_mask
-from gateway.pixels.policy import display_region, split
+from gateway.pixels.policy import display_region, keeps, split
 from gateway.pixels.regions import Box
 from gateway.pixels.verify import check_frame
 
@@ -216,7 +216,8 @@ class PixelStage:
         classify = None
         if cfg.policy == "keep_safe" and boxes:
             classify = self._classifier(header)
-            redact, kept = split(boxes, cfg.policy, cfg.keep_classes, finder, display_of, classify)
+            redact, kept = split(boxes, cfg.policy, cfg.keep_classes, finder, display_of, classify,
+                                 cfg.keep_min_confidence)
         else:
             redact, kept = list(boxes), []
 
@@ -259,8 +260,8 @@ class PixelStage:
             still_safe = None
             if kept and classify is not None:
                 def still_safe(frame: int, found: list[Box]) -> list[bool]:
-                    texts = finder.read(display_of(frame, frames), [display_region(b) for b in found])
-                    return [bool(t.strip()) and classify(t) in cfg.keep_classes for t in texts]
+                    readings = finder.readings(display_of(frame, frames), [display_region(b) for b in found])
+                    return [keeps(r, classify, cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
 
             verification = "passed"
             verifier = self._verifier()

@@ -70,6 +70,10 @@ class StubFinder:
     def detect_batch(self, images: list[np.ndarray]) -> list[list[StubRegion]]:
         return [self.detect(im) for im in images]
 
+    def readings(self, image: np.ndarray, regions) -> list[tuple[str, float]]:
+        """The true text of the line each region overlaps most, read with full confidence."""
+        return [(text, 1.0 if text else 0.0) for text in self.read(image, regions)]
+
     def read(self, image: np.ndarray, regions) -> list[str]:
         texts = []
         for r in regions:

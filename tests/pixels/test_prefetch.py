@@ -24,8 +24,8 @@ class _Batches:
         self.sizes.append(len(images))
         return self.inner.detect_batch(images)
 
-    def read(self, image, regions):
-        return self.inner.read(image, regions)
+    def readings(self, image, regions):
+        return self.inner.readings(image, regions)
 
 
 def _instances():

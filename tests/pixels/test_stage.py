@@ -160,6 +160,23 @@ def test_keep_safe_policy_keeps_safe_text_only():
         type(remaining[0])(x0, y0, x1, y1)), "only the safe line remains"
 
 
+def test_keep_safe_redacts_safe_text_read_without_confidence():
+    case = make_mono(bits=8, text=True)
+    received = encode(case, "explicit").ds
+
+    class Unsure(StubFinder):
+        def readings(self, image, regions):
+            return [(text, 0.5) for text, _ in super().readings(image, regions)]
+
+    truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LIVER"], strict=True))
+    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+                       finder=Unsure(truth), classify=lambda text, ids: "safe" if text == "LIVER" else "name",
+                       identifiers_from=lambda ds: None)
+    _, ctx = run(stage, received)
+    assert ctx.reports[0].counts["regions_kept"] == 0
+    assert ctx.reports[0].counts["regions_redacted"] == 3
+
+
 def test_unreadable_text_is_redacted_under_keep_safe():
     case = make_mono(bits=8, text=True)
     received = encode(case, "explicit").ds
@@ -220,8 +237,8 @@ class _AlwaysText:
     def detect_batch(self, images):
         return [self.detect(i) for i in images]
 
-    def read(self, image, regions):
-        return [""] * len(regions)
+    def readings(self, image, regions):
+        return [("", 0.0)] * len(regions)
 
 
 def test_unverifiable_instance_is_quarantined():

@@ -27,8 +27,8 @@ class _Scripted:
     def detect_batch(self, images):
         return [self.detect(i) for i in images]
 
-    def read(self, image, regions):
-        return [""] * len(regions)
+    def readings(self, image, regions):
+        return [("", 0.0)] * len(regions)
 
 
 def _frame_with_fill():

@@ -1,0 +1,37 @@
+"""The keep_safe policy with the shipped models: it keeps scanner text, and never a PHI line."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.pixels.config import PixelsConfig
+from gateway.pixels.policy import keeps
+
+synth = pytest.importorskip("models.synth")
+phi = pytest.importorskip("models.phi")
+metrics = pytest.importorskip("models.metrics")
+
+
+def test_keep_safe_keeps_no_phi_on_fresh_generated_images(finder, using_real_finder):
+    if not using_real_finder:
+        pytest.skip("needs the shipped recogniser")
+    cfg = PixelsConfig()
+    config = synth.SynthConfig(font_split="test", real_backgrounds=False)
+    phi_exposed, safe_kept, safe_total = [], 0, 0
+    for i in range(40):
+        sample = synth.generate(4321, i, config)
+        h, w = sample.image.shape[:2]
+        regions = finder.detect(sample.image)
+        readings = finder.readings(sample.image, regions)
+        stays = [keeps(r, phi.classify, cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
+        found = metrics.union_mask([r.box for r in regions], h, w)
+        redacted = metrics.union_mask([r.box for r, s in zip(regions, stays, strict=True) if not s], h, w)
+        for line in sample.lines:
+            detected = metrics.coverage(line.box, found) >= 0.7
+            if line.phi and detected and metrics.coverage(line.box, redacted) < 0.7:
+                phi_exposed.append((i, line.category))  # never the text itself
+            if not line.phi and detected:
+                safe_total += 1
+                safe_kept += metrics.coverage(line.box, redacted) < 0.7
+    assert not phi_exposed, phi_exposed
+    assert safe_kept >= safe_total / 3, (safe_kept, safe_total)
