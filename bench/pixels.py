@@ -350,9 +350,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=None,
                         help="instead: run over a samples folder with INVENTORY.tsv (e.g. ../shared/samples)")
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
-    parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier"], default=None,
+    parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier", "audit_categories"], default=None,
                         help="also run the per-modality table with this pixels option switched from its "
-                             "default (on, or for verifier off), beside the default "
+                             "default (second_detector and rotated_text on; verifier and audit_categories "
+                             "off), beside the default "
                              "(with --samples: run the samples with it switched)")
     args = parser.parse_args(argv)
 

@@ -111,6 +111,9 @@ class PixelsConfig(Section):
     # keep_safe keeps a region only when the recogniser's mean confidence in its reading is at
     # least this: misreads of PHI ("[M]" read "P", a date read "273") come at low confidence.
     keep_min_confidence: float = Field(default=KEEP_MIN_CONFIDENCE, ge=0, le=1)
+    # Read every detected region and record its category (name, id, date, ..., safe, other) in
+    # the audit, never its text. Costs the recogniser's time (a few ms a region) on images with text.
+    audit_categories: bool = True
     known_regions: list[KnownRegionRule] = Field(default_factory=list)
     # Pixels added around every region before restoration (anti-aliasing, JPEG ringing).
     dilate: int = Field(default=3, ge=0, le=64)

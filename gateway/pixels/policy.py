@@ -1,23 +1,38 @@
 """Which detected text is redacted.
 
-``redact_all`` (the default) redacts every detected region: nothing has to be read, and a
-misread cannot let PHI through. ``keep_safe`` reads each detected region and keeps it only when
-``models.phi.classify`` puts its text in one of the configured safe classes (e.g. "safe" for
-"LYMPH NODE", orientation markers, scale labels) and the recogniser is sure of its reading: a
-date read at low confidence as "P" or "273" would otherwise pass for a marker or a number.
-Known-region boxes are always redacted.
+``redact_all`` (the default) redacts every detected region, so a misread cannot let PHI through;
+the regions are still read, to give the audit a category per region (``pixels.audit_categories``).
+``keep_safe`` keeps a region only when ``models.phi.classify`` puts its reading in one of the
+configured safe classes (e.g. "safe" for "LYMPH NODE", orientation markers, scale labels) and the
+recogniser is sure of that reading: a date read at low confidence as "P" or "273" would otherwise
+pass for a marker or a number. Known-region boxes are always redacted.
 
-Recognized text is used for the decision and then dropped: it never reaches a report or a log.
+Recognized text is used for the category and then dropped: it never reaches a report or a log.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from gateway.pixels.finders import Region, TextFinderLike
 from gateway.pixels.regions import Box
+
+#: Categories of regions that were not read: device rules' boxes, and regions the recogniser
+#: read nothing in. Neither is ever kept, whatever ``keep_classes`` says.
+KNOWN_REGION = "known-region"
+UNREADABLE = "unreadable"
+
+
+@dataclass(frozen=True)
+class Judged:
+    """What a region's reading says about it, without the text: its category and how sure the
+    recogniser was of the reading it was classified from."""
+
+    category: str
+    confidence: float
 
 
 def display_region(box: Box, scale: float = 1.0) -> Region:
@@ -25,34 +40,38 @@ def display_region(box: Box, scale: float = 1.0) -> Region:
                   int(np.ceil(box.y1 * scale)), 1.0)
 
 
-def keeps(reading: tuple[str, float], classify: Callable[[str], str], keep_classes: Sequence[str],
-          min_confidence: float) -> bool:
-    """Whether one read region may stay. An empty or uncertain reading is no evidence of safety."""
+def judge(reading: tuple[str, float], classify: Callable[[str], str]) -> Judged:
     text, confidence = reading
-    return bool(text.strip()) and confidence >= min_confidence and classify(text) in keep_classes
+    return Judged(classify(text) if text.strip() else UNREADABLE, confidence)
 
 
-def split(
-    boxes: Sequence[Box],
-    policy: str,
-    keep_classes: Sequence[str],
-    finder: TextFinderLike,
-    display_of: Callable[[int], np.ndarray],
-    classify: Callable[[str], str],
-    min_confidence: float,
-) -> tuple[list[Box], list[Box]]:
-    """Return (redact, keep). ``display_of(frame)`` renders a frame at stored resolution."""
-    if policy == "redact_all":
-        return list(boxes), []
+def judge_regions(boxes: Sequence[Box], finder: TextFinderLike, display_of: Callable[[int], np.ndarray],
+                  classify: Callable[[str], str]) -> list[Judged]:
+    """Each box read and classified, frame by frame; the text is dropped here. ``display_of(frame)``
+    renders a frame at stored resolution."""
+    judged: list[Judged | None] = [Judged(KNOWN_REGION, 0.0) if b.source == "known" else None for b in boxes]
+    by_frame: dict[int, list[int]] = {}
+    for i, b in enumerate(boxes):
+        if judged[i] is None:
+            by_frame.setdefault(b.frame if b.frame is not None else 0, []).append(i)
+    for frame, indices in by_frame.items():
+        readings = finder.readings(display_of(frame), [display_region(boxes[i]) for i in indices])
+        for i, reading in zip(indices, readings, strict=True):
+            judged[i] = judge(reading, classify)
+    return [j for j in judged if j is not None]
+
+
+def keeps(judged: Judged, keep_classes: Sequence[str], min_confidence: float) -> bool:
+    """Whether one region may stay under keep_safe. An empty or uncertain reading is no evidence
+    of safety, and a device rule's box always goes."""
+    return (judged.category not in (KNOWN_REGION, UNREADABLE) and judged.category in keep_classes
+            and judged.confidence >= min_confidence)
+
+
+def split(boxes: Sequence[Box], judged: Sequence[Judged], keep_classes: Sequence[str],
+          min_confidence: float) -> tuple[list[Box], list[Box]]:
+    """Return (redact, keep) under keep_safe."""
     redact, keep = [], []
-    candidates = [b for b in boxes if b.source != "known"]
-    redact.extend(b for b in boxes if b.source == "known")
-    by_frame: dict[int, list[Box]] = {}
-    for b in candidates:
-        by_frame.setdefault(b.frame if b.frame is not None else 0, []).append(b)
-    for frame, group in by_frame.items():
-        image = display_of(frame)
-        readings = finder.readings(image, [display_region(b) for b in group])
-        for b, reading in zip(group, readings, strict=True):
-            (keep if keeps(reading, classify, keep_classes, min_confidence) else redact).append(b)
+    for box, j in zip(boxes, judged, strict=True):
+        (keep if keeps(j, keep_classes, min_confidence) else redact).append(box)
     return redact, keep

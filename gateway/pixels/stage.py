@@ -18,6 +18,7 @@ import logging
 import sys
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,7 @@ from gateway.pixels.inpaint import (
 )
 from gateway.pixels.known import known_boxes
 from gateway.pixels.mask import components, frame_mask
-from gateway.pixels.policy import display_region, keeps, split
+from gateway.pixels.policy import display_region, judge, judge_regions, keeps, split
 from gateway.pixels.regions import Box
 from gateway.pixels.verify import check_frame
 
@@ -213,13 +214,21 @@ class PixelStage:
                 displays[frame] = detector.render(decoded, frame, ds)
             return displays[frame]
 
-        classify = None
-        if cfg.policy == "keep_safe" and boxes:
+        classify = judged = None
+        if boxes and (cfg.policy == "keep_safe" or cfg.audit_categories):
             classify = self._classifier(header)
-            redact, kept = split(boxes, cfg.policy, cfg.keep_classes, finder, display_of, classify,
-                                 cfg.keep_min_confidence)
+            judged = judge_regions(boxes, finder, display_of, classify)
+        if cfg.policy == "keep_safe" and judged:
+            redact, kept = split(boxes, judged, cfg.keep_classes, cfg.keep_min_confidence)
         else:
             redact, kept = list(boxes), []
+        category = {id(b): j.category for b, j in zip(boxes, judged, strict=True)
+                    if b.source != "known"} if judged else {}  # a device rule's box says so already
+
+        def reported(regions: list[Box]) -> list[dict]:
+            """Coordinates, provenance and the category; never the text."""
+            return [{**b.as_report(), "category": category[id(b)]} if id(b) in category else b.as_report()
+                    for b in regions]
 
         report.details.update({
             "frames": result.frames_total,
@@ -228,6 +237,8 @@ class PixelStage:
             "detector_version": getattr(finder, "version", "unknown"),
             "policy": cfg.policy,
         })
+        if judged:
+            report.details["categories"] = dict(sorted(Counter(j.category for j in judged).items()))
         report.count("regions_detected", len(result.boxes))
         if result.doubted:  # the finder believed none of them text: the instance has none
             report.count("regions_doubted", result.doubted)
@@ -235,7 +246,8 @@ class PixelStage:
 
         if not redact:
             # Nothing to remove: the detection itself was the verification.
-            report.details.update({"regions": [], "backend": None, "verification": "passed"})
+            report.details.update({"regions": [], "kept_regions": reported(kept), "backend": None,
+                                   "verification": "passed"})
             report.count("instances_unchanged")
             ctx.declare(CLEAN_PIXEL_DATA)
             report.details["seconds"] = round(time.perf_counter() - started, 4)
@@ -261,7 +273,7 @@ class PixelStage:
             if kept and classify is not None:
                 def still_safe(frame: int, found: list[Box]) -> list[bool]:
                     readings = finder.readings(display_of(frame, frames), [display_region(b) for b in found])
-                    return [keeps(r, classify, cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
+                    return [keeps(judge(r, classify), cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
 
             verification = "passed"
             verifier = self._verifier()
@@ -277,7 +289,7 @@ class PixelStage:
                 if not failing:
                     break
                 if attempt == rounds:
-                    report.details.update({"regions": [b.as_report() for b in redact],
+                    report.details.update({"regions": reported(redact),
                                            "fallback_regions": [b.as_report() for b in fallbacks],
                                            "backend": backend.name, "verification": "failed"})
                     raise Quarantine("burned-in text still detected after restoration and solid fill")
@@ -290,7 +302,7 @@ class PixelStage:
                         filled[k2] = filled.get(k2, np.zeros_like(fill_mask)) | fill_mask
                     fallbacks.extend(Box(b.x0, b.y0, b.x1, b.y1, k, "verify") for b in found)
             if any(m.mean() > MAX_FILLED_SHARE for m in filled.values()):
-                report.details.update({"regions": [b.as_report() for b in redact],
+                report.details.update({"regions": reported(redact),
                                        "fallback_regions": [b.as_report() for b in fallbacks],
                                        "backend": backend.name, "verification": "failed"})
                 raise Quarantine("verification would leave most of a frame solid-filled")
@@ -298,7 +310,8 @@ class PixelStage:
         write_frames(ds, decoded, frames, cfg.output_syntax)
         mark_clean(ds)
         report.details.update({
-            "regions": [b.as_report() for b in redact],
+            "regions": reported(redact),
+            "kept_regions": reported(kept),
             "fallback_regions": [b.as_report() for b in fallbacks],
             "backend": backend.name,
             "backend_version": getattr(backend, "version", backend.name),

@@ -17,6 +17,11 @@ from synth import PHI, encode, have_dcmtk, make_color, make_mono
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, Quarantine
 from gateway.pixels.decode import decode
 from gateway.pixels.detect import TextDetector
+from gateway.pixels.policy import KNOWN_REGION, UNREADABLE
+from models.phi import CATEGORIES as PHI_CATEGORIES
+
+#: What the audit may say of a region: a category, never text.
+CATEGORIES = {*PHI_CATEGORIES, KNOWN_REGION, UNREADABLE}
 
 MONO_CASES = [
     # (bits, signed, photometric, bits_stored, syntax)
@@ -77,7 +82,8 @@ def test_text_is_removed(kind, params, stage, finder, readers, tmp_path):
     assert report.details["verification"].startswith("passed")
     assert CLEAN_PIXEL_DATA in ctx.declared_options
     assert report.counts["regions_redacted"] >= 1
-    assert all(set(r) <= {"box", "source", "frame"} for r in report.details["regions"])
+    assert all(set(r) <= {"box", "source", "frame", "category"} for r in report.details["regions"])
+    assert {r["category"] for r in report.details["regions"]} <= CATEGORIES, "a category, never text"
 
     back = written(out)
     assert back.BurnedInAnnotation == "NO"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.pixels.config import PixelsConfig
-from gateway.pixels.policy import keeps
+from gateway.pixels.policy import judge, keeps
 
 synth = pytest.importorskip("models.synth")
 phi = pytest.importorskip("models.phi")
@@ -23,7 +23,7 @@ def test_keep_safe_keeps_no_phi_on_fresh_generated_images(finder, using_real_fin
         h, w = sample.image.shape[:2]
         regions = finder.detect(sample.image)
         readings = finder.readings(sample.image, regions)
-        stays = [keeps(r, phi.classify, cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
+        stays = [keeps(judge(r, phi.classify), cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
         found = metrics.union_mask([r.box for r in regions], h, w)
         redacted = metrics.union_mask([r.box for r, s in zip(regions, stays, strict=True) if not s], h, w)
         for line in sample.lines:

@@ -318,6 +318,34 @@ def test_large_frame_text_across_a_tile_boundary_is_removed(finder):
     assert covered[ink > 0].mean() > 0.95, "the line is redacted on both sides of the tile seam"
 
 
+def test_the_audit_gets_a_category_per_region_never_its_text():
+    case = make_mono(bits=8, text=True)
+    received = encode(case, "explicit").ds
+    truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LIVER"], strict=True))
+    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True}}), "cpu", finder=StubFinder(truth),
+                       classify=lambda text, ids: {"DOE^JANE": "name", "ID 4471203": "id"}.get(text, "safe"),
+                       identifiers_from=lambda ds: None)
+    _, ctx = run(stage, received)
+    details = ctx.reports[0].details
+    assert details["categories"] == {"id": 1, "name": 1, "safe": 1}
+    assert sorted(r["category"] for r in details["regions"]) == ["id", "name", "safe"], "redact_all still redacts all"
+    assert "DOE" not in json.dumps(details) and "4471203" not in json.dumps(details)
+
+
+def test_categories_can_be_left_out_of_the_audit():
+    case = make_mono(bits=8, text=True)
+    received = encode(case, "explicit").ds
+
+    class Unread(StubFinder):
+        def readings(self, image, regions):
+            raise AssertionError("nothing should be read")
+
+    cfg = GatewayConfig.model_validate({"pixels": {"enabled": True, "audit_categories": False}})
+    _, ctx = run(PixelStage(cfg, "cpu", finder=Unread()), received)
+    details = ctx.reports[0].details
+    assert "categories" not in details and all("category" not in r for r in details["regions"])
+
+
 def test_recognized_text_never_reaches_reports_or_logs(caplog):
     import logging
 
