@@ -47,8 +47,8 @@ VALUE_LABELS = {"MI", "TIS", "TIB", "TIC", "AO", "G", "GN", "DR", "FR", "PRF", "
 #: Words that announce an identifying value: text holding one is never safe, whatever follows.
 IDENTIFYING_LABELS = {"ID", "MRN", "PID", "ACC", "ACCESSION", "DOB", "AGE", "SEX", "NAME", "PT", "PAT", "PATIENT",
                       "DATE", "TIME", "EXAM", "STUDY", "BIRTH", "REF", "PHYS", "TECH", "OP", "SSN", "NHS"}
-#: A value with its unit ("16cm", "8 Hz", "-31°", "68%") is a measurement.
-MEASUREMENT = re.compile(r"^[+\-±]?\d+(?:\.\d+)?\s*(?:CM|MM|HZ|DB|%|KVP?|MAS|MA|BPM|°|[µΜ]M|MM²)$")  # str.upper turns µ into Greek Μ
+#: A value with its unit ("16cm", "8 Hz", "-31°", "68%") is a measurement (str.upper turns µ into Greek Μ).
+MEASUREMENT = re.compile(r"^[+\-±]?\d+(?:\.\d+)?\s*(?:CM|MM|HZ|DB|%|KVP?|MAS|MA|BPM|°|[µΜ]M|MM²)$")
 #: A bare number is safe only while short: four digits and more may be a year, a time or part of an ID.
 SHORT_NUMBER = re.compile(r"^[+\-±X]?(?=(?:\D*\d){1,3}\D*$)\d+(?:\.\d+)?$")
 CLOCK_OR_CALENDAR = re.compile(r"\d\s*:\s*\d|\d+\s*[/.\-]\s*\d+\s*[/.\-]\s*\d+")
@@ -57,7 +57,9 @@ LABELLED_VALUE = re.compile(r"^([A-Z]{1,4})\s*[:=<>#]?\s*([+\-]?\d+(?:\.\d+)?)(%
 #: Probe names: "C5-1", "L15-7io", "6C1", "4V1c".
 PROBE = re.compile(r"^[A-Z]{1,4}\d{0,2}-\d{1,2}[A-Z]*$|^\d[A-Z]{1,2}\d{1,2}[A-Z]?$")
 #: Sex beside an age ("F 23", "M/81Y", "[M]"): demographic, never safe.
-SEX_AGE = re.compile(r"\[[MFO]\]|(?<![A-Z0-9])[MFO]\s*[/ ]?\s*\d{1,3}\s*Y?(?![\d.])|(?<![\d.])\d{1,3}\s*Y\s*[/ ]?\s*[MFO](?![A-Z])")
+SEX_AGE = re.compile(r"\[[MFO]\]"
+                     r"|(?<![A-Z0-9])[MFO]\s*[/ ]?\s*\d{1,3}\s*Y?(?![\d.])"
+                     r"|(?<![\d.])\d{1,3}\s*Y\s*[/ ]?\s*[MFO](?![A-Z])")
 
 DATE_PATTERNS = [
     re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?!\d)"),  # m/d/y or d.m.y
@@ -109,7 +111,8 @@ class Identifiers:
 
 
 #: The recogniser's mean confidence below which a reading is no evidence that text may be kept:
-#: misreads of PHI ("[M]" read "P", a date read "273") come at 0.1-0.6; chosen on the validation set.
+#: misreads of PHI ("[M]" read "P", a date read "273") mostly come under 0.6. Chosen on the
+#: validation set (see the model card's "The keep-safe rules").
 KEEP_MIN_CONFIDENCE = 0.7
 
 
@@ -254,7 +257,8 @@ def classify(text: str, identifiers: Identifiers | None = None) -> str:
     if age and identifiers.ages and int(age.group(1) or age.group(2)) in identifiers.ages:
         return "age"
     labelled = any(t.strip("#:.") in IDENTIFYING_LABELS for t in tokens) and any(c.isdigit() for c in upper)
-    if found_dates or TIME_PATTERN.search(upper) or ID_PATTERN.search(upper) or NAME_PATTERN.search(upper) or age or labelled:
+    if (found_dates or TIME_PATTERN.search(upper) or ID_PATTERN.search(upper) or NAME_PATTERN.search(upper)
+            or age or labelled):
         return "phi-pattern"
     if _is_safe(upper, tokens):
         return "safe"
