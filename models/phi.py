@@ -152,8 +152,17 @@ def _similar(a: str, b: str) -> float:
     return SequenceMatcher(None, a, b).ratio()
 
 
-def dates_in(text: str) -> list[tuple[int, int, int]]:
-    """Every plausible (y, m, d) reading of date-like substrings (ambiguous d/m orders included)."""
+def _months(name: str) -> list[int]:
+    """The month a three-letter abbreviation names, or those one misread letter away ("JUT")."""
+    abbreviation = name[:3]
+    if abbreviation in MONTHS:
+        return [MONTHS[abbreviation]]
+    return [n for m, n in MONTHS.items() if sum(x != y for x, y in zip(m, abbreviation)) == 1]
+
+
+def _date_readings(text: str) -> list[tuple[int, int, int]]:
+    """Every (y, m, d) reading of date-like substrings, ambiguous d/m orders included, impossible
+    months and days too (a misread "06" may come out "66")."""
     found = []
     upper = text.upper()
     for i, pattern in enumerate(DATE_PATTERNS):
@@ -166,14 +175,37 @@ def dates_in(text: str) -> list[tuple[int, int, int]]:
                 elif i in (1, 2):
                     found.append((int(a), int(b), int(c)))
                 elif i == 3:
-                    found.append((int(a), MONTHS.get(b[:3], 0), int(c)))
+                    found += [(int(a), month, int(c)) for month in _months(b)]
                 elif i == 4:
-                    found.append((int(c), MONTHS.get(b[:3], 0), int(a)))
+                    found += [(int(c), month, int(a)) for month in _months(b)]
                 else:
-                    found.append((int(c), MONTHS.get(a[:3], 0), int(b)))
+                    found += [(int(c), month, int(b)) for month in _months(a)]
             except ValueError:
                 continue
-    return [d for d in found if 1 <= d[1] <= 12 and 1 <= d[2] <= 31]
+    return found
+
+
+def dates_in(text: str) -> list[tuple[int, int, int]]:
+    """Every plausible (y, m, d) reading of date-like substrings (ambiguous d/m orders included)."""
+    return [d for d in _date_readings(text) if 1 <= d[1] <= 12 and 1 <= d[2] <= 31]
+
+
+def _matches_date(text: str, dates: Iterable[tuple[int, int, int]]) -> bool:
+    """A date in ``text`` that is one of ``dates``, or one misread digit away from one."""
+    wanted = [f"{y:04d}{m:02d}{d:02d}" for y, m, d in dates]
+    for y, m, d in _date_readings(text):
+        if not (0 <= y <= 9999 and 0 <= m <= 99 and 0 <= d <= 99):
+            continue
+        read = f"{y:04d}{m:02d}{d:02d}"
+        if any(sum(x != z for x, z in zip(read, w)) <= 1 for w in wanted):
+            return True
+    return False
+
+
+def _ocr_digits(text: str) -> str:
+    """Letters the recogniser confuses with digits, read as digits where they stand among digits."""
+    text = re.sub(r"(?<=\d)[OQD]|[OQD](?=\d)", "0", text)
+    return re.sub(r"(?<=\d)[IL|]|[IL|](?=\d)", "1", text)
 
 
 def _matches_name(tokens: list[str], names: Iterable[str]) -> bool:
@@ -182,6 +214,8 @@ def _matches_name(tokens: list[str], names: Iterable[str]) -> bool:
             continue
         for name in names:
             if len(name) >= 3 and (token == name or (len(token) >= 4 and _similar(token, name) >= 0.8)):
+                return True
+            if len(name) >= 4 and len(token) >= len(name) + 2 and name in token:  # "MILLERBEVERLY"
                 return True
     return False
 
@@ -246,10 +280,11 @@ def classify(text: str, identifiers: Identifiers | None = None) -> str:
     alpha_tokens = [re.sub(r"[^A-Z'\-]", "", t) for t in tokens]
     if identifiers.names and _matches_name(alpha_tokens, identifiers.names):
         return "name"
-    if identifiers.ids and _matches_id(upper, identifiers.ids):
+    numeric = _ocr_digits(upper)
+    if identifiers.ids and _matches_id(numeric, identifiers.ids):
         return "id"
-    found_dates = dates_in(upper)
-    if identifiers.dates and any(d in identifiers.dates for d in found_dates):
+    found_dates = dates_in(numeric)
+    if identifiers.dates and _matches_date(numeric, identifiers.dates):
         return "date"
     if identifiers.institutions and _matches_institution(alpha_tokens, identifiers.institutions):
         return "institution"
