@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -50,6 +51,9 @@ class RecognizerTrainConfig:
     # Share of the lines at least LARGE_LINE px tall that are trained on (1: all). Two thirds of the
     # errors are on lines under 8 px; below 1, more of each batch is small text.
     large_line_keep: float = 1.0
+    # Share of lines drawn in other proportions (``restyle``): narrower or wider letters, slanted
+    # or upright. 0 leaves every line as rendered.
+    style_augment: float = 0.0
 
 
 #: Lines at least this tall (short side of the box, original pixels) count as large for ``large_line_keep``.
@@ -71,7 +75,18 @@ def crop_line(gray: np.ndarray, box, rotated: bool, rng: np.random.Generator | N
     return crop
 
 
-def lines_from_sample(sample, rng: np.random.Generator, large_line_keep: float = 1.0):
+def restyle(crop: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The line in another typeface's proportions: letters 0.7-1.3x as wide, slanted up to 0.25
+    either way. Scanners burn in condensed and oblique faces that no font list covers."""
+    h, w = crop.shape
+    widen, slant = rng.uniform(0.7, 1.3), rng.uniform(-0.25, 0.25)
+    width = max(1, int(round(w * widen + abs(slant) * h)))
+    # x' = widen * x - slant * (y - h / 2), centred in the wider canvas
+    matrix = np.float32([[widen, -slant, slant * h / 2 + abs(slant) * h / 2], [0, 1, 0]])
+    return cv2.warpAffine(crop, matrix, (width, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def lines_from_sample(sample, rng: np.random.Generator, large_line_keep: float = 1.0, style_augment: float = 0.0):
     gray = to_gray(sample.image)
     out = []
     for line in sample.lines:
@@ -85,6 +100,8 @@ def lines_from_sample(sample, rng: np.random.Generator, large_line_keep: float =
         if line.rotated:
             # training sees the upright reading; direction is resolved at inference by confidence
             crop = upright(crop, line, gray.shape)
+        if style_augment and rng.random() < style_augment:
+            crop = restyle(crop, rng)
         prepared = prepare_line(crop)
         if prepared.shape[1] >= MAX_WIDTH or prepared.shape[1] // TIME_STRIDE < 2 * len(label) + 1:
             continue
@@ -119,7 +136,8 @@ class LineStream(IterableDataset):
             while len(pool) < self.cfg.batch * self.cfg.pool_batches:
                 sample = generate(self.cfg.seed, index, self.synth)
                 index += stride
-                pool.extend(item for item in lines_from_sample(sample, rng, self.cfg.large_line_keep)
+                pool.extend(item for item in lines_from_sample(sample, rng, self.cfg.large_line_keep,
+                                                               self.cfg.style_augment)
                             if item[0].shape[1] <= self.cfg.max_train_width)
             pool.sort(key=lambda item: item[0].shape[1])
             batches = [pool[i:i + self.cfg.batch] for i in range(0, len(pool) - self.cfg.batch + 1, self.cfg.batch)]

@@ -1,6 +1,7 @@
 """Rectangles in stored-pixel coordinates, the one currency between detect, mask and verify.
 
-Reports carry these coordinates and nothing else about a region: never the text it held.
+Reports carry these coordinates and at most a category (name, date, safe...) of a region: never
+the text it held.
 """
 
 from __future__ import annotations

@@ -222,13 +222,12 @@ class PixelStage:
             redact, kept = split(boxes, judged, cfg.keep_classes, cfg.keep_min_confidence)
         else:
             redact, kept = list(boxes), []
-        category = {id(b): j.category for b, j in zip(boxes, judged, strict=True)
-                    if b.source != "known"} if judged else {}  # a device rule's box says so already
+        # a device rule's box needs no category: its source says "known" already
+        category = {b: j.category for b, j in zip(boxes, judged, strict=True) if b.source != "known"} if judged else {}
 
         def reported(regions: list[Box]) -> list[dict]:
             """Coordinates, provenance and the category; never the text."""
-            return [{**b.as_report(), "category": category[id(b)]} if id(b) in category else b.as_report()
-                    for b in regions]
+            return [{**b.as_report(), "category": category[b]} if b in category else b.as_report() for b in regions]
 
         report.details.update({
             "frames": result.frames_total,

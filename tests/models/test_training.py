@@ -82,3 +82,22 @@ def test_the_recogniser_can_train_on_fewer_large_lines():
     small = [item for s in samples for item in lines_from_sample(s, np.random.default_rng(0), 0.0)]
     assert any(height[tuple(label)] >= LARGE_LINE for _, label in every), "no large line here: pick other samples"
     assert small and all(height[tuple(label)] < LARGE_LINE for _, label in small)
+
+
+def test_restyled_lines_keep_their_height_and_change_their_proportions():
+    """``--style-augment``: condensed, widened and slanted copies of a line, labels unchanged."""
+    from models.train_recognizer import restyle
+
+    crop = np.zeros((20, 100), np.uint8)
+    crop[5:15, 10:90] = 255
+    rng = np.random.default_rng(0)
+    widths = []
+    for _ in range(20):
+        out = restyle(crop, rng)
+        assert out.shape[0] == 20 and 0.7 * 100 - 1 <= out.shape[1] <= 1.3 * 100 + 0.25 * 20 + 1
+        widths.append(out.shape[1])
+    assert min(widths) < 90 < 110 < max(widths)
+    sample = generate(4, 0, CONFIG)
+    plain = lines_from_sample(sample, np.random.default_rng(0))
+    styled = lines_from_sample(sample, np.random.default_rng(0), style_augment=1.0)
+    assert [label for _, label in plain] == [label for _, label in styled]
