@@ -19,7 +19,11 @@ if [[ "${1:-}" == "--test" ]]; then
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
     # The fonts the text model was trained and is tested with (see models/weights/MODEL_CARD.md).
     for font in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf \
-                fonts-noto-mono fonts-inconsolata fonts-terminus-otb; do
+                fonts-noto-mono fonts-inconsolata fonts-terminus-otb fonts-urw-base35 fonts-croscore \
+                fonts-crosextra-carlito fonts-roboto-unhinted fonts-open-sans fonts-lato fonts-cantarell \
+                fonts-hack fonts-ocr-a fonts-ocr-b fonts-go fonts-firacode fonts-jetbrains-mono \
+                fonts-anonymous-pro fonts-unifont fonts-courier-prime fonts-oxygen fonts-sil-andika \
+                fonts-b612 fonts-agave fonts-spleen fonts-linuxlibertine; do
         dpkg -s "$font" >/dev/null 2>&1 || apt_packages+=("$font")
     done
 fi

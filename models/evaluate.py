@@ -35,6 +35,12 @@ TEST_SEED = 1000
 VALIDATION_SEED = 500
 #: Lines whose ink is at least this tall are reported separately (4-7 px text is hard even to read by eye).
 LEGIBLE_PX = 10
+#: Text-height bands (px, lower bound inclusive) the CER is also reported in: most errors are on the smallest text.
+CER_BANDS = ((0, 8), (8, 10), (10, 16), (16, 10_000))
+
+
+def _short_side(region) -> int:
+    return min(region.x1 - region.x0, region.y1 - region.y0)
 
 
 def _boxes(regions):
@@ -48,6 +54,7 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
     all_text, phi, phi_keep = Counts(), Counts(), Counts()
     safe_detected = safe_kept = 0
     errors = chars = big_errors = big_chars = 0
+    band_errors, band_chars = [0] * len(CER_BANDS), [0] * len(CER_BANDS)
     det_times, read_times, lines_read = [], [], 0
     for i in range(n):
         sample = generate(seed, i, config)
@@ -64,7 +71,7 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
             readings = finder.readings(sample.image, regions)
             read_times.append(time.perf_counter() - t)
             lines_read += len(regions)
-            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c)]
+            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, _short_side(r))]
             phi_keep.add(score(phi_boxes, redacted, (h, w)))
             other_boxes = [line.box for line in sample.lines if not line.phi]
             detected = score(other_boxes, _boxes(regions), (h, w)).found
@@ -74,6 +81,9 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
                 errors, chars = errors + e, chars + c
                 if height >= LEGIBLE_PX:
                     big_errors, big_chars = big_errors + e, big_chars + c
+                for k, (lo, hi) in enumerate(CER_BANDS):
+                    if lo <= height < hi:
+                        band_errors[k], band_chars[k] = band_errors[k] + e, band_chars[k] + c
     return {
         "images": n,
         "all_text": all_text.row(),
@@ -83,6 +93,10 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
         "keep_safe_other_text_kept": safe_kept / safe_detected if safe_detected else None,
         "cer": errors / chars if chars else None,
         f"cer_text_height_ge_{LEGIBLE_PX}px": big_errors / big_chars if big_chars else None,
+        "cer_by_text_height": {
+            f"{lo}-{hi - 1}px" if hi < 10_000 else f">={lo}px": {"cer": e / c if c else None, "characters": c}
+            for (lo, hi), e, c in zip(CER_BANDS, band_errors, band_chars)
+        } if chars else None,
         "det_seconds_median": float(np.median(det_times)),
         "read_seconds_per_line": float(sum(read_times) / max(1, lines_read)) if read_times else None,
     }
@@ -193,7 +207,7 @@ def jsl(finder: TextFinder, samples: Path, reader: "ResidualReader | None" = Non
         if finder.recognizer is not None:
             ident = Identifiers.from_dataset(ds)
             readings = finder.readings(image, regions)
-            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, ident)]
+            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, _short_side(r), ident)]
             phi_keep.add(score(phi_boxes, redacted, (h, w)))
         per_file.append({"file": gt["filename"][:40], "phi_gt": p.gt, "phi_found": p.found, "pred": a.pred,
                          "false": a.pred - a.correct, "min_cov": round(min(p.coverages), 3) if p.coverages else None})
@@ -310,6 +324,9 @@ def print_tables(result: dict) -> None:
         if name in ("validation", "synthetic"):
             print(f"recogniser CER: {_fmt(part['cer'])} (text >= {LEGIBLE_PX} px: {_fmt(part[f'cer_text_height_ge_{LEGIBLE_PX}px'])}); "
                   f"read {_fmt(part['read_seconds_per_line'])} s/line")
+            if part.get("cer_by_text_height"):
+                print("CER by text height: " + ", ".join(
+                    f"{band} {_fmt(b['cer'])} ({b['characters']} characters)" for band, b in part["cer_by_text_height"].items()))
             print(f"keep_safe policy: leaves {_fmt(part.get('keep_safe_other_text_kept'))} of the detected non-PHI lines "
                   f"in place; PHI recall under it is the phi_keep_safe_policy row")
         if name == "jsl" and part.get("unlabelled_text"):

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from gateway.settings_base import Section
-from models.phi import KEEP_MIN_CONFIDENCE
+from models.phi import KEEP_MIN_CONFIDENCE, KEEP_MIN_REGION_PX
 
 
 class Rect(Section):
@@ -111,6 +111,9 @@ class PixelsConfig(Section):
     # keep_safe keeps a region only when the recogniser's mean confidence in its reading is at
     # least this: misreads of PHI ("[M]" read "P", a date read "273") come at low confidence.
     keep_min_confidence: float = Field(default=KEEP_MIN_CONFIDENCE, ge=0, le=1)
+    # ... and only when the region is at least this many pixels on its short side: text under 8 px
+    # is misread confidently (a 5 px "[M]" read as "P").
+    keep_min_region_px: int = Field(default=KEEP_MIN_REGION_PX, ge=0)
     # Read every detected region and record its category (name, id, date, ..., safe, other) in
     # the audit, never its text. Costs the recogniser's time (a few ms a region) on images with text.
     audit_categories: bool = True

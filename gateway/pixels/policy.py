@@ -4,8 +4,8 @@
 the regions are still read, to give the audit a category per region (``pixels.audit_categories``).
 ``keep_safe`` keeps a region only when ``models.phi.classify`` puts its reading in one of the
 configured safe classes (e.g. "safe" for "LYMPH NODE", orientation markers, scale labels) and the
-recogniser is sure of that reading: a date read at low confidence as "P" or "273" would otherwise
-pass for a marker or a number. Known-region boxes are always redacted.
+recogniser is sure of that reading, of text large enough to read: a date read at low confidence as
+"P" or "273", or a 5 px "[M]" read as "P", would otherwise pass for a marker or a number. Known-region boxes are always redacted.
 
 Recognized text is used for the category and then dropped: it never reaches a report or a log.
 """
@@ -33,6 +33,8 @@ class Judged:
 
     category: str
     confidence: float
+    #: The region's short side in display pixels: small text is misread even with confidence.
+    size: int
 
 
 def display_region(box: Box, scale: float = 1.0) -> Region:
@@ -40,16 +42,18 @@ def display_region(box: Box, scale: float = 1.0) -> Region:
                   int(np.ceil(box.y1 * scale)), 1.0)
 
 
-def judge(reading: tuple[str, float], classify: Callable[[str], str]) -> Judged:
+def judge(reading: tuple[str, float], classify: Callable[[str], str], region) -> Judged:
+    """``region`` is the box read (anything with x0, y0, x1, y1)."""
     text, confidence = reading
-    return Judged(classify(text) if text.strip() else UNREADABLE, confidence)
+    size = min(region.x1 - region.x0, region.y1 - region.y0)
+    return Judged(classify(text) if text.strip() else UNREADABLE, confidence, size)
 
 
 def judge_regions(boxes: Sequence[Box], finder: TextFinderLike, display_of: Callable[[int], np.ndarray],
                   classify: Callable[[str], str]) -> list[Judged]:
     """Each box read and classified, frame by frame; the text is dropped here. ``display_of(frame)``
     renders a frame at stored resolution."""
-    judged: list[Judged | None] = [Judged(KNOWN_REGION, 0.0) if b.source == "known" else None for b in boxes]
+    judged: list[Judged | None] = [Judged(KNOWN_REGION, 0.0, 0) if b.source == "known" else None for b in boxes]
     by_frame: dict[int, list[int]] = {}
     for i, b in enumerate(boxes):
         if judged[i] is None:
@@ -57,21 +61,21 @@ def judge_regions(boxes: Sequence[Box], finder: TextFinderLike, display_of: Call
     for frame, indices in by_frame.items():
         readings = finder.readings(display_of(frame), [display_region(boxes[i]) for i in indices])
         for i, reading in zip(indices, readings, strict=True):
-            judged[i] = judge(reading, classify)
+            judged[i] = judge(reading, classify, boxes[i])
     return [j for j in judged if j is not None]
 
 
-def keeps(judged: Judged, keep_classes: Sequence[str], min_confidence: float) -> bool:
-    """Whether one region may stay under keep_safe. An empty or uncertain reading is no evidence
-    of safety, and a device rule's box always goes."""
+def keeps(judged: Judged, keep_classes: Sequence[str], min_confidence: float, min_size: int) -> bool:
+    """Whether one region may stay under keep_safe. An empty or uncertain reading, or one of text
+    too small to read reliably, is no evidence of safety, and a device rule's box always goes."""
     return (judged.category not in (KNOWN_REGION, UNREADABLE) and judged.category in keep_classes
-            and judged.confidence >= min_confidence)
+            and judged.confidence >= min_confidence and judged.size >= min_size)
 
 
 def split(boxes: Sequence[Box], judged: Sequence[Judged], keep_classes: Sequence[str],
-          min_confidence: float) -> tuple[list[Box], list[Box]]:
+          min_confidence: float, min_size: int) -> tuple[list[Box], list[Box]]:
     """Return (redact, keep) under keep_safe."""
     redact, keep = [], []
     for box, j in zip(boxes, judged, strict=True):
-        (keep if keeps(j, keep_classes, min_confidence) else redact).append(box)
+        (keep if keeps(j, keep_classes, min_confidence, min_size) else redact).append(box)
     return redact, keep

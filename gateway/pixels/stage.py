@@ -219,7 +219,7 @@ class PixelStage:
             classify = self._classifier(header)
             judged = judge_regions(boxes, finder, display_of, classify)
         if cfg.policy == "keep_safe" and judged:
-            redact, kept = split(boxes, judged, cfg.keep_classes, cfg.keep_min_confidence)
+            redact, kept = split(boxes, judged, cfg.keep_classes, cfg.keep_min_confidence, cfg.keep_min_region_px)
         else:
             redact, kept = list(boxes), []
         # a device rule's box needs no category: its source says "known" already
@@ -272,7 +272,8 @@ class PixelStage:
             if kept and classify is not None:
                 def still_safe(frame: int, found: list[Box]) -> list[bool]:
                     readings = finder.readings(display_of(frame, frames), [display_region(b) for b in found])
-                    return [keeps(judge(r, classify), cfg.keep_classes, cfg.keep_min_confidence) for r in readings]
+                    return [keeps(judge(r, classify, b), cfg.keep_classes, cfg.keep_min_confidence, cfg.keep_min_region_px)
+                            for r, b in zip(readings, found, strict=True)]
 
             verification = "passed"
             verifier = self._verifier()

@@ -16,8 +16,18 @@ from PIL import ImageFont
 FONT_DIRS = ["/usr/share/fonts"]
 #: Families (file-name prefixes) never used for training; the test split uses only these.
 HELD_OUT_PREFIXES = ("FreeSerif", "LiberationSansNarrow", "NotoSansMono", "DejaVuSansCondensed", "terminus-bold-oblique")
-#: Decorative/maths fonts that do not look like scanner text.
-EXCLUDED_PREFIXES = ("DejaVuMathTeXGyre", "DejaVuSans-ExtraLight")
+#: Decorative, symbol, initials, small-caps and hairline fonts: they do not look like scanner text, and
+#: symbol and initials fonts map ASCII codes to pictures and small capitals draw lower case as capitals,
+#: so lines drawn with them would be mislabelled.
+EXCLUDED_PREFIXES = (
+    "DejaVuMathTeXGyre", "DejaVuSans-ExtraLight", "D050000L", "StandardSymbolsPS", "Z003",
+    "Lato-Hairline", "Lato-Thin", "Roboto-Thin", "Cantarell-Thin", "JetBrainsMono-Thin", "JetBrainsMono-ExtraLight",
+    "LinBiolinum_K", "LinLibertine_I.", "Go-Smallcaps", "unifont_",
+)
+#: The font text falls back to when its own lacks a character (OCR-A and OCR-B have no "µ" or "°").
+FALLBACK_NAME = "DejaVuSans.ttf"
+#: Code points no text font draws: what a font renders for them is its "missing glyph" box.
+_NOT_CHARACTERS = ("\U0010FFFD", "\uFFFF")
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,6 +68,34 @@ def split(name: str) -> tuple[str | None, ...]:
     train = tuple(f for f in fonts if f not in held)
     chosen = held if name == "test" else train
     return chosen or fonts
+
+
+@functools.lru_cache(maxsize=256)
+def _missing_glyph_masks(path: str) -> frozenset:
+    font = load(path, 24)
+    return frozenset(_glyph(font, c) for c in _NOT_CHARACTERS)
+
+
+def _glyph(font, char: str) -> tuple:
+    mask = font.getmask(char)
+    return mask.size, bytes(mask)
+
+
+@functools.lru_cache(maxsize=65536)
+def draws(path: str | None, char: str) -> bool:
+    """Whether the font has a glyph of its own for `char` (not the box it draws for what it lacks)."""
+    if path is None or char == " ":
+        return True
+    return _glyph(load(path, 24), char) not in _missing_glyph_masks(path)
+
+
+def for_text(path: str | None, text: str) -> str | None:
+    """`path`, or the fallback font when `path` lacks a character of `text`, so that no line is
+    drawn with boxes where its label has letters. Deterministic: no random draw is spent."""
+    if all(draws(path, c) for c in set(text)):
+        return path
+    fallback = [f for f in all_fonts() if Path(f).name == FALLBACK_NAME]
+    return fallback[0] if fallback else None
 
 
 def is_bitmap(path: str) -> bool:

@@ -100,7 +100,7 @@ def font_size(rng, lo: int, hi: int, small_bias: float = 0.75) -> int:
 
 def render_mask(message: str, font_path: str | None, size: int, antialias: bool):
     """Glyph mask (uint8) of one line, its ink box within the mask, and per-word ink boxes."""
-    font = fonts.load(font_path, size)
+    font = fonts.load(fonts.for_text(font_path, message), size)
     left, top, right, bottom = font.getbbox(message)
     pad = 2
     width, height = max(1, right - left + 2 * pad), max(1, bottom - top + 2 * pad)

@@ -42,3 +42,28 @@ def test_test_split_uses_held_out_fonts():
     train, test = set(fonts.split("train")), set(fonts.split("test"))
     if train != test:  # machines without the Debian fonts fall back to one shared list
         assert not train & test
+
+
+def test_symbol_and_script_fonts_are_not_drawn_with():
+    """Symbol and initials fonts map letters to pictures, small capitals draw lower case as capitals: a line
+    drawn with one would be labelled with letters it does not show."""
+    from pathlib import Path
+
+    from models.synth import fonts
+
+    names = {Path(path).name for path in fonts.all_fonts()}
+    assert not any(name.startswith(("D050000L", "StandardSymbolsPS", "Z003", "LinBiolinum_K", "LinLibertine_I.",
+                                    "Go-Smallcaps")) for name in names)
+
+
+def test_a_line_its_font_cannot_draw_falls_back_to_a_font_that_can():
+    import pytest
+
+    from models.synth import fonts
+
+    font = next((f for f in fonts.split("train") if f and not f.endswith(fonts.FALLBACK_NAME)), None)
+    if font is None:
+        pytest.skip("no fonts installed but Pillow's own")
+    assert fonts.for_text(font, "ID 0815") == font
+    assert fonts.draws(font, "A") and not fonts.draws(font, "\U0010FFFD")
+    assert fonts.for_text(font, "ID \U0010FFFD").endswith(fonts.FALLBACK_NAME)
