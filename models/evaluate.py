@@ -23,7 +23,7 @@ import torch
 
 from models.inference import TextFinder
 from models.metrics import Counts, false_predictions, score
-from models.phi import KEEP_SAFE_POLICY, Identifiers, classify
+from models.phi import KEEP_SAFE_POLICY, Identifiers, classify, short_side
 from models.reading import cer, prepare_line
 from models.render import dataset_frame, to_gray
 from models.synth import SynthConfig, generate
@@ -37,10 +37,6 @@ VALIDATION_SEED = 500
 LEGIBLE_PX = 10
 #: Text-height bands (px, lower bound inclusive) the CER is also reported in: most errors are on the smallest text.
 CER_BANDS = ((0, 8), (8, 10), (10, 16), (16, 10_000))
-
-
-def _short_side(region) -> int:
-    return min(region.x1 - region.x0, region.y1 - region.y0)
 
 
 def _boxes(regions):
@@ -71,7 +67,7 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
             readings = finder.readings(sample.image, regions)
             read_times.append(time.perf_counter() - t)
             lines_read += len(regions)
-            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, _short_side(r))]
+            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, short_side(r))]
             phi_keep.add(score(phi_boxes, redacted, (h, w)))
             other_boxes = [line.box for line in sample.lines if not line.phi]
             detected = score(other_boxes, _boxes(regions), (h, w)).found
@@ -207,7 +203,7 @@ def jsl(finder: TextFinder, samples: Path, reader: "ResidualReader | None" = Non
         if finder.recognizer is not None:
             ident = Identifiers.from_dataset(ds)
             readings = finder.readings(image, regions)
-            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, _short_side(r), ident)]
+            redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, short_side(r), ident)]
             phi_keep.add(score(phi_boxes, redacted, (h, w)))
         per_file.append({"file": gt["filename"][:40], "phi_gt": p.gt, "phi_found": p.found, "pred": a.pred,
                          "false": a.pred - a.correct, "min_cov": round(min(p.coverages), 3) if p.coverages else None})

@@ -121,6 +121,11 @@ KEEP_MIN_CONFIDENCE = 0.8
 KEEP_MIN_REGION_PX = 12
 
 
+def short_side(region) -> int:
+    """The short side of a region (anything with x0, y0, x1, y1): for a line, about its text's height plus margins."""
+    return min(region.x1 - region.x0, region.y1 - region.y0)
+
+
 @dataclass(frozen=True)
 class Policy:
     """Which categories are redacted. The default redacts every detected region."""

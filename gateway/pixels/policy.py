@@ -5,7 +5,8 @@ the regions are still read, to give the audit a category per region (``pixels.au
 ``keep_safe`` keeps a region only when ``models.phi.classify`` puts its reading in one of the
 configured safe classes (e.g. "safe" for "LYMPH NODE", orientation markers, scale labels) and the
 recogniser is sure of that reading, of text large enough to read: a date read at low confidence as
-"P" or "273", or a 5 px "[M]" read as "P", would otherwise pass for a marker or a number. Known-region boxes are always redacted.
+"P" or "273", or a 5 px "[M]" read as "P", would otherwise pass for a marker or a number.
+Known-region boxes are always redacted.
 
 Recognized text is used for the category and then dropped: it never reaches a report or a log.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from gateway.pixels.finders import Region, TextFinderLike
 from gateway.pixels.regions import Box
+from models.phi import short_side
 
 #: Categories of regions that were not read: device rules' boxes, and regions the recogniser
 #: read nothing in. Neither is ever kept, whatever ``keep_classes`` says.
@@ -45,8 +47,7 @@ def display_region(box: Box, scale: float = 1.0) -> Region:
 def judge(reading: tuple[str, float], classify: Callable[[str], str], region) -> Judged:
     """``region`` is the box read (anything with x0, y0, x1, y1)."""
     text, confidence = reading
-    size = min(region.x1 - region.x0, region.y1 - region.y0)
-    return Judged(classify(text) if text.strip() else UNREADABLE, confidence, size)
+    return Judged(classify(text) if text.strip() else UNREADABLE, confidence, short_side(region))
 
 
 def judge_regions(boxes: Sequence[Box], finder: TextFinderLike, display_of: Callable[[int], np.ndarray],
