@@ -126,6 +126,14 @@ def short_side(region) -> int:
     return min(region.x1 - region.x0, region.y1 - region.y0)
 
 
+def may_keep(category: str, confidence: float, region_px: int, keep: Iterable[str],
+             min_confidence: float = KEEP_MIN_CONFIDENCE, min_region_px: int = KEEP_MIN_REGION_PX) -> bool:
+    """The keep-safe rule, the one the gateway applies and the evaluation measures: a region stays
+    only when its reading falls in a kept category, the recogniser is sure of it, and the text is
+    large enough for that certainty to mean something."""
+    return category in keep and confidence >= min_confidence and region_px >= min_region_px
+
+
 @dataclass(frozen=True)
 class Policy:
     """Which categories are redacted. The default redacts every detected region."""
@@ -140,8 +148,8 @@ class Policy:
     def keeps(self, text: str, confidence: float, region_px: int, identifiers: Identifiers | None = None) -> bool:
         """Whether a region (short side ``region_px``) read as ``text`` may stay. An empty or unsure
         reading, or one of text too small to read reliably, may not."""
-        return (bool(text.strip()) and confidence >= self.min_confidence and region_px >= self.min_region_px
-                and not self.redact(classify(text, identifiers)))
+        return bool(text.strip()) and may_keep(classify(text, identifiers), confidence, region_px, self.keep,
+                                               self.min_confidence, self.min_region_px)
 
 
 DEFAULT_POLICY = Policy()

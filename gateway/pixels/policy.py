@@ -20,7 +20,7 @@ import numpy as np
 
 from gateway.pixels.finders import Region, TextFinderLike
 from gateway.pixels.regions import Box
-from models.phi import short_side
+from models.phi import may_keep, short_side
 
 #: Categories of regions that were not read: device rules' boxes, and regions the recogniser
 #: read nothing in. Neither is ever kept, whatever ``keep_classes`` says.
@@ -69,8 +69,8 @@ def judge_regions(boxes: Sequence[Box], finder: TextFinderLike, display_of: Call
 def keeps(judged: Judged, keep_classes: Sequence[str], min_confidence: float, min_size: int) -> bool:
     """Whether one region may stay under keep_safe. An empty or uncertain reading, or one of text
     too small to read reliably, is no evidence of safety, and a device rule's box always goes."""
-    return (judged.category not in (KNOWN_REGION, UNREADABLE) and judged.category in keep_classes
-            and judged.confidence >= min_confidence and judged.size >= min_size)
+    return judged.category not in (KNOWN_REGION, UNREADABLE) and may_keep(
+        judged.category, judged.confidence, judged.size, keep_classes, min_confidence, min_size)
 
 
 def split(boxes: Sequence[Box], judged: Sequence[Judged], keep_classes: Sequence[str],
