@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
-from typing import Any, Iterable
+from typing import Any, Collection, Iterable
 
 CATEGORIES = ("name", "id", "date", "institution", "age", "phi-pattern", "safe", "other")
 
@@ -126,7 +126,7 @@ def short_side(region) -> int:
     return min(region.x1 - region.x0, region.y1 - region.y0)
 
 
-def may_keep(category: str, confidence: float, region_px: int, keep: Iterable[str],
+def may_keep(category: str, confidence: float, region_px: int, keep: Collection[str],
              min_confidence: float = KEEP_MIN_CONFIDENCE, min_region_px: int = KEEP_MIN_REGION_PX) -> bool:
     """The keep-safe rule, the one the gateway applies and the evaluation measures: a region stays
     only when its reading falls in a kept category, the recogniser is sure of it, and the text is

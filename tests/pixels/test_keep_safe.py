@@ -53,3 +53,12 @@ def test_keep_safe_redacts_a_sex_marker_misread_as_a_position_letter(finder, usi
     markers = [line for line in sample.lines if line.phi and line.text == "[M]"]
     assert markers, "the generator no longer draws this image: pick another"
     assert all(metrics.coverage(line.box, redacted) >= 0.7 for line in markers)
+
+
+def test_the_gateway_defaults_are_the_policy_the_evaluation_measures():
+    """models.evaluate scores keep_safe as models.phi.KEEP_SAFE_POLICY; its figures hold for the
+    gateway only while the configuration's defaults are that policy."""
+    cfg = PixelsConfig()
+    assert set(cfg.keep_classes) == phi.KEEP_SAFE_POLICY.keep
+    assert cfg.keep_min_confidence == phi.KEEP_SAFE_POLICY.min_confidence
+    assert cfg.keep_min_region_px == phi.KEEP_SAFE_POLICY.min_region_px
