@@ -125,6 +125,15 @@ def speed(finder: TextFinder, repeats: int = 10) -> dict:
     return out
 
 
+def _read_crops(finder: TextFinder, crops: list[np.ndarray]) -> list[str]:
+    """The recogniser's greedy reading of each crop, in one batch."""
+    if not crops:
+        return []
+    from models.reading import batch_lines, greedy_decode
+
+    return [t for t, _ in greedy_decode(finder.recognizer(batch_lines([prepare_line(c) for c in crops])))]
+
+
 def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
     """(edit distance, characters, text height) per ground-truth line box (margins as the detector adds)."""
     gray = to_gray(sample.image)
@@ -137,12 +146,36 @@ def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
             crop = upright(crop, line, gray.shape)
         crops.append(crop)
         truths.append(line.text)
-    if not crops:
-        return []
-    from models.reading import batch_lines, greedy_decode
-
-    preds = [t for t, _ in greedy_decode(finder.recognizer(batch_lines([prepare_line(c) for c in crops])))]
+    preds = _read_crops(finder, crops)
     return [(*cer(p, truth), h) for p, truth, h in zip(preds, truths, heights)]
+
+
+def _wrapped(annotation: dict) -> bool:
+    """Whether a value sits on a row below its key: a long institution name wrapped onto a second
+    line, of which the dataset boxes only the last while its label holds the whole name."""
+    key, value = annotation["key"].get("bbox"), annotation["value"].get("bbox")
+    return bool(key and value) and value[1] >= key[3] - 1
+
+
+def _labelled_text_cer(finder: TextFinder, gray: np.ndarray, annotations: list[dict]) -> tuple[int, int, int]:
+    """(edit distance, characters, boxes left out) of the recogniser on one JohnSnowLabs file's
+    labelled keys and values: real burned-in text, against the synthetic (a). Boxes with nothing
+    visible in them (``has_contrast``) and wrapped values (``_wrapped``) are left out, and a key's
+    colon, which its box holds but its label does not, is not counted."""
+    crops, truths, keys, left_out = [], [], [], 0
+    for a in annotations:
+        for part in ("key", "value"):
+            text, box = a[part].get("text", "").strip(), a[part].get("bbox")
+            if not text or not box:
+                continue
+            if not has_contrast(gray, box) or (part == "value" and _wrapped(a)):
+                left_out += 1
+                continue
+            crops.append(crop_line(gray, tuple(int(v) for v in box), False, None))
+            truths.append(text)
+            keys.append(part == "key")
+    pairs = [cer(p.rstrip(": ") if key else p, t) for p, t, key in zip(_read_crops(finder, crops), truths, keys)]
+    return sum(e for e, _ in pairs), sum(c for _, c in pairs), left_out
 
 
 def _crop(image: np.ndarray, box, context: int) -> np.ndarray:
@@ -178,6 +211,7 @@ def jsl(finder: TextFinder, samples: Path, reader: "ResidualReader | None" = Non
     all_text, phi, phi_keep, phi_visible = Counts(), Counts(), Counts(), Counts()
     per_file, times = [], []
     false_regions = read_as_text = 0
+    cer_errors = cer_chars = cer_left_out = 0
     for gt_path in sorted((root / "ground_truth").glob("*.json")):
         gt = json.loads(gt_path.read_text())
         ds, image = _read_dicom(root / gt["filename"])
@@ -205,6 +239,8 @@ def jsl(finder: TextFinder, samples: Path, reader: "ResidualReader | None" = Non
             readings = finder.readings(image, regions)
             redacted = [r.box for r, (s, c) in zip(regions, readings) if not KEEP_SAFE_POLICY.keeps(s, c, short_side(r), ident)]
             phi_keep.add(score(phi_boxes, redacted, (h, w)))
+            e, c, left_out = _labelled_text_cer(finder, gray, gt["annotation"])
+            cer_errors, cer_chars, cer_left_out = cer_errors + e, cer_chars + c, cer_left_out + left_out
         per_file.append({"file": gt["filename"][:40], "phi_gt": p.gt, "phi_found": p.found, "pred": a.pred,
                          "false": a.pred - a.correct, "min_cov": round(min(p.coverages), 3) if p.coverages else None})
     unlabelled = None
@@ -214,6 +250,8 @@ def jsl(finder: TextFinder, samples: Path, reader: "ResidualReader | None" = Non
     return {"images": len(per_file), "all_text": all_text.row(), "phi": phi.row(), "phi_visible": phi_visible.row(),
             "phi_keep_safe_policy": phi_keep.row() if finder.recognizer is not None else None,
             "unlabelled_text": unlabelled,
+            "cer": cer_errors / cer_chars if cer_chars else None, "cer_characters": cer_chars,
+            "cer_boxes_left_out": cer_left_out,
             "det_seconds_median": float(np.median(times)) if times else None, "files": per_file}
 
 
@@ -325,6 +363,9 @@ def print_tables(result: dict) -> None:
                     f"{band} {_fmt(b['cer'])} ({b['characters']} characters)" for band, b in part["cer_by_text_height"].items()))
             print(f"keep_safe policy: leaves {_fmt(part.get('keep_safe_other_text_kept'))} of the detected non-PHI lines "
                   f"in place; PHI recall under it is the phi_keep_safe_policy row")
+        if name == "jsl" and part.get("cer") is not None:
+            print(f"recogniser CER on the labelled keys and values: {_fmt(part['cer'])} ({part['cer_characters']} "
+                  f"characters; {part['cer_boxes_left_out']} boxes with nothing visible or a wrapped value left out)")
         if name == "jsl" and part.get("unlabelled_text"):
             u = part["unlabelled_text"]
             print(f"false regions: {u['false_regions']}, of which rapidocr reads text in {u['read_as_text']} "
