@@ -6,7 +6,8 @@
 (b) JohnSnowLabs de-id files with ground-truth boxes (values are PHI, keys are other text);
 (c) the other public samples: files with visible text (residual text after masking, read by an
     independent OCR when rapidocr is installed) and files without text (false regions).
-Also the recogniser's CER on ground-truth lines of (a).  The samples folder is only read.
+Also the recogniser's CER on ground-truth lines of (a), and on (b)'s labelled keys and values (real
+burned-in text).  The samples folder is only read.
 """
 
 from __future__ import annotations
