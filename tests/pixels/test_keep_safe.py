@@ -12,19 +12,23 @@ phi = pytest.importorskip("models.phi")
 metrics = pytest.importorskip("models.metrics")
 
 
+def kept_by_default_keep_safe(finder, image, regions) -> list[bool]:
+    """Whether each region stays under keep_safe with the configuration's defaults."""
+    cfg = PixelsConfig()
+    return [keeps(judge(r, phi.classify, region), cfg.keep_classes, cfg.keep_min_confidence, cfg.keep_min_region_px)
+            for r, region in zip(finder.readings(image, regions), regions, strict=True)]
+
+
 def test_keep_safe_keeps_no_phi_on_fresh_generated_images(finder, using_real_finder):
     if not using_real_finder:
         pytest.skip("needs the shipped recogniser")
-    cfg = PixelsConfig()
     config = synth.SynthConfig(font_split="test", real_backgrounds=False)
     phi_exposed, safe_kept, safe_total = [], 0, 0
     for i in range(40):
         sample = synth.generate(4321, i, config)
         h, w = sample.image.shape[:2]
         regions = finder.detect(sample.image)
-        readings = finder.readings(sample.image, regions)
-        stays = [keeps(judge(r, phi.classify, region), cfg.keep_classes, cfg.keep_min_confidence, cfg.keep_min_region_px)
-                 for r, region in zip(readings, regions, strict=True)]
+        stays = kept_by_default_keep_safe(finder, sample.image, regions)
         found = metrics.union_mask([r.box for r in regions], h, w)
         redacted = metrics.union_mask([r.box for r, s in zip(regions, stays, strict=True) if not s], h, w)
         for line in sample.lines:
@@ -43,12 +47,10 @@ def test_keep_safe_redacts_a_sex_marker_misread_as_a_position_letter(finder, usi
     confidence of 0.72, and 1.5 at 0.82, which the keep-safe rules would call a position marker."""
     if not using_real_finder:
         pytest.skip("needs the shipped recogniser")
-    cfg = PixelsConfig()
     sample = synth.generate(1000, 38, synth.SynthConfig(font_split="test"))
     h, w = sample.image.shape[:2]
     regions = finder.detect(sample.image)
-    stays = [keeps(judge(r, phi.classify, region), cfg.keep_classes, cfg.keep_min_confidence, cfg.keep_min_region_px)
-             for r, region in zip(finder.readings(sample.image, regions), regions, strict=True)]
+    stays = kept_by_default_keep_safe(finder, sample.image, regions)
     redacted = metrics.union_mask([r.box for r, s in zip(regions, stays, strict=True) if not s], h, w)
     markers = [line for line in sample.lines if line.phi and line.text == "[M]"]
     assert markers, "the generator no longer draws this image: pick another"
