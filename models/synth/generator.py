@@ -9,7 +9,7 @@ rendered glyph masks (x1/y1 exclusive).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -241,8 +241,11 @@ def block_header(rng, cv: Canvas, font, size, style):
     y0 = 0 if top else cv.h - bar_h
     if rng.random() < 0.7:
         shade = rng.uniform(0, 0.35) if rng.random() < 0.7 else rng.uniform(0.6, 0.9)
-        cv.img[y0:y0 + bar_h] = shade
-        style = dict(style, color=(255, 255, 255) if shade < 0.5 else (0, 0, 0), low_contrast=False, box=None)
+        # Painted over lines already drawn, the bar would hide half a line that stays labelled and leave
+        # the other halves showing, unlabelled.
+        if not cv.taken[y0:y0 + bar_h].any():
+            cv.img[y0:y0 + bar_h] = shade
+            style = dict(style, color=(255, 255, 255) if shade < 0.5 else (0, 0, 0), low_contrast=False, box=None)
     x = int(rng.integers(2, 20))
     while x < cv.w - 20:
         ph = text.phrase(rng)
@@ -397,12 +400,16 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
     rgb = degrade(rng, rgb, jpeg_ok=kind in ("rgb", "ybr", "gray8"))
     pixels, ds = store(rng, rgb, color, kind)
     image = display_image(pixels, ds)
-    lines = [line for line, ink in zip(canvas.lines, canvas.inks) if visible(image, ink)]
+    lines = [shown for line, ink in zip(canvas.lines, canvas.inks) if (shown := labelled(line, image, ink))]
     return Sample(image=image, pixels=pixels, ds=ds, lines=lines, modality=modality)
 
 
 #: Grey-level difference between glyph and surrounding pixels below which a line is not labelled.
 MIN_CONTRAST = 16
+#: Or, for a line partly over a bright part of the image and partly over a dark one, the share of a
+#: word's ink that must stand out from the background around it by MIN_CONTRAST for the word to be
+#: labelled.
+MIN_VISIBLE_SHARE = 0.3
 
 
 def visible(image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> bool:
@@ -410,13 +417,72 @@ def visible(image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> bool:
 
     Invisible text is nobody's PHI and no detector's target, so it is dropped from the labels.
     """
-    y0, x0, mask = ink
-    h, w = mask.shape
+    region, on, off = _ink_and_background(image, ink)
+    if not on.any() or not off.any():
+        return True
+    whole = np.abs(np.median(region[on], axis=0) - np.median(region[off], axis=0))
+    return float(whole.max()) >= MIN_CONTRAST
+
+
+def labelled(line: Line, image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> Line | None:
+    """``line`` as the display image shows it: whole if it stands out as a whole, else the words of
+    it that stand out where they are (a line running from a bright part of the image into a dark
+    one), else nothing."""
+    if visible(image, ink):
+        return line
+    region, on, off = _ink_and_background(image, ink)
+    standing_out = _standing_out(region, on, off)
+    y0, x0, _ = ink
+    words = []
+    for word in line.words:
+        wx0, wy0, wx1, wy1 = word.box
+        area = (slice(max(0, wy0 - y0), max(0, wy1 - y0)), slice(max(0, wx0 - x0), max(0, wx1 - x0)))
+        if on[area].any() and standing_out[area].sum() >= MIN_VISIBLE_SHARE * on[area].sum():
+            words.append(word)
+    if not words:
+        return None
+    if len(words) == len(line.words):
+        return line
+    box = (min(w.box[0] for w in words), min(w.box[1] for w in words),
+           max(w.box[2] for w in words), max(w.box[3] for w in words))
+    return replace(line, box=box, text=" ".join(w.text for w in words), words=tuple(words))
+
+
+def _ink_and_background(image: np.ndarray, ink: tuple[int, int, np.ndarray]):
+    """A line's pixels (H, W, C float), its ink and the background its letters are seen against.
+
+    The background is the gaps in and between the letters where there are enough of them: pixels
+    beyond the ink may lie beyond a box drawn behind the text, and would lend the text the box's
+    contrast with the image.
+    """
+    y0, x0, on = ink
+    h, w = on.shape
     region = image[y0:y0 + h, x0:x0 + w].astype(np.float32)
     if region.ndim == 2:
         region = region[..., None]
-    on, off = mask, ~cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    if on.sum() == 0 or off.sum() == 0:
-        return True
-    diff = np.abs(np.median(region[on], axis=0) - np.median(region[off], axis=0))
-    return float(diff.max()) >= MIN_CONTRAST
+    near = cv2.dilate(on.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    off = ~near
+    if on.any():
+        ys, xs = np.nonzero(on)
+        inside = np.zeros_like(on)
+        inside[ys.min():ys.max() + 1, xs.min():xs.max() + 1] = True
+        if (inside & off).sum() >= 4:
+            off &= inside
+    return region, on, off
+
+
+def _standing_out(region: np.ndarray, on: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """The ink that differs by MIN_CONTRAST from the background within a text height of it: each letter
+    is seen against what is around it, not against the line's average."""
+    rows = np.nonzero(on.any(axis=1))[0]
+    cols = np.nonzero(on.any(axis=0))[0]
+    if not len(rows):
+        return on.copy()
+    side = 2 * min(rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1) + 1
+    weight = cv2.boxFilter(off.astype(np.float32), -1, (side, side), normalize=False)
+    seen = on & (weight > 0)
+    contrast = np.zeros(on.shape, np.float32)
+    for c in range(region.shape[2]):
+        background = cv2.boxFilter(region[..., c] * off, -1, (side, side), normalize=False)
+        contrast = np.maximum(contrast, np.abs(region[..., c] - background / np.maximum(weight, 1e-6)))
+    return seen & (contrast >= MIN_CONTRAST)

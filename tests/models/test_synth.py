@@ -67,3 +67,53 @@ def test_a_line_its_font_cannot_draw_falls_back_to_a_font_that_can():
     assert fonts.for_text(font, "ID 0815") == font
     assert fonts.draws(font, "A") and not fonts.draws(font, "\U0010FFFD")
     assert fonts.for_text(font, "ID \U0010FFFD").endswith(fonts.FALLBACK_NAME)
+
+
+def test_a_header_bar_is_not_painted_over_lines_already_drawn():
+    """Half a line hidden under a bar would stay labelled while the other lines' visible halves would not."""
+    from models.synth import text
+    from models.synth.generator import Canvas, block_header
+
+    style = dict(color=(255, 255, 255), box=None, antialias=True, opacity=1.0, low_contrast=False)
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        canvas = Canvas(np.full((200, 300), 0.5, np.float32), color=False)
+        top = canvas.place(rng, text.Phrase("DOE^JANE", True, "name"), None, 12, 10, 3, style)
+        bottom = canvas.place(rng, text.Phrase("12345678", True, "id"), None, 12, 10, 197, style, anchor="bl")
+        before = canvas.img.copy()
+        block_header(rng, canvas, None, 12, style)
+        for x0, y0, x1, y1 in (top, bottom):
+            assert np.array_equal(canvas.img[y0:y1, x0:x1], before[y0:y1, x0:x1])
+
+
+def _drawn(background, colour: int, box: int | None = None, size: int = 7, words: str = "DOE^JANE"):
+    """One line drawn at (10, 10) on `background` (a grey level or an image): the line, the display
+    image and the line's ink."""
+    from models.synth import text
+    from models.synth.generator import Canvas
+
+    image = np.broadcast_to(np.asarray(background, np.float32), (40, 160)).copy()
+    canvas = Canvas(image, color=False)
+    style = dict(color=(colour,) * 3, box=None if box is None else (box,) * 3, antialias=True, opacity=1.0,
+                 low_contrast=False)
+    assert canvas.place(np.random.default_rng(0), text.Phrase(words, True, "name"), None, size, 10, 10, style)
+    return canvas.lines[0], (canvas.img * 255).astype(np.uint8), canvas.inks[0]
+
+
+def test_text_the_colour_of_the_box_behind_it_is_not_labelled():
+    """Small text's box leaves a pixel of margin, so what lies beyond it must not count as the text's background."""
+    from models.synth.generator import labelled
+
+    assert labelled(*_drawn(0.5, colour=171, box=173)) is None
+    assert labelled(*_drawn(0.5, colour=255, box=173)) is not None
+
+
+def test_a_line_running_from_white_into_black_is_labelled_where_it_shows():
+    from models.synth.generator import labelled
+
+    white_then_black = np.where(np.arange(160) < 84, 1.0, 0.0)[None, :].repeat(40, 0)
+    line, image, ink = _drawn(white_then_black, colour=255, size=14, words="JANE DOE 12345")
+    shown = labelled(line, image, ink)
+    assert shown is not None and shown.text == "12345"
+    assert shown.box[0] >= 84 and shown.box[1:] == line.box[1:]
+    assert labelled(*_drawn(1.0, colour=255, size=14)) is None
