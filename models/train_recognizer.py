@@ -29,7 +29,7 @@ from models.render import to_gray
 from models.synth import SynthConfig, generate
 from models.training import config_from_command_line, fit, save_weights
 
-RECOGNIZER_VERSION = "recognizer-1.5"
+RECOGNIZER_VERSION = "recognizer-1.6"
 
 
 @dataclass
