@@ -412,25 +412,19 @@ MIN_CONTRAST = 16
 MIN_VISIBLE_SHARE = 0.3
 
 
-def visible(image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> bool:
-    """Whether a drawn line survived to the display image (white on saturated white, stale windows...).
+def labelled(line: Line, image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> Line | None:
+    """``line`` as the display image shows it (white on saturated white, stale windows...): whole if it
+    stands out as a whole, else the words of it that stand out where they are (a line running from a
+    bright part of the image into a dark one), else nothing.
 
     Invisible text is nobody's PHI and no detector's target, so it is dropped from the labels.
     """
     region, on, off = _ink_and_background(image, ink)
     if not on.any() or not off.any():
-        return True
-    whole = np.abs(np.median(region[on], axis=0) - np.median(region[off], axis=0))
-    return float(whole.max()) >= MIN_CONTRAST
-
-
-def labelled(line: Line, image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> Line | None:
-    """``line`` as the display image shows it: whole if it stands out as a whole, else the words of
-    it that stand out where they are (a line running from a bright part of the image into a dark
-    one), else nothing."""
-    if visible(image, ink):
         return line
-    region, on, off = _ink_and_background(image, ink)
+    whole = np.abs(np.median(region[on], axis=0) - np.median(region[off], axis=0))
+    if float(whole.max()) >= MIN_CONTRAST:
+        return line
     standing_out = _standing_out(region, on, off)
     y0, x0, _ = ink
     words = []
