@@ -56,10 +56,12 @@ FRACTION = re.compile(r"(\d+)\s*/\s*(\d+)")
 LABELLED_VALUE = re.compile(r"^([A-Z]{1,4})\s*[:=<>#]?\s*([+\-]?\d+(?:\.\d+)?)(%?)$")
 #: Probe names: "C5-1", "L15-7io", "6C1", "4V1c".
 PROBE = re.compile(r"^[A-Z]{1,4}\d{0,2}-\d{1,2}[A-Z]*$|^\d[A-Z]{1,2}\d{1,2}[A-Z]?$")
-#: Sex beside an age ("F 23", "M/81Y", "[M]"): demographic, never safe.
-SEX_AGE = re.compile(r"\[[MFO]\]"
+#: Sex beside an age ("F 23", "M/81Y", "[M]"): demographic, never safe. Also with the O of
+#: "other" read as a zero ("0 33", "[0]"), as the recogniser does: two short numbers are otherwise safe.
+SEX_AGE = re.compile(r"\[[MFO0]\]"
                      r"|(?<![A-Z0-9])[MFO]\s*[/ ]?\s*\d{1,3}\s*Y?(?![\d.])"
-                     r"|(?<![\d.])\d{1,3}\s*Y\s*[/ ]?\s*[MFO](?![A-Z])")
+                     r"|(?<![A-Z0-9.])0\s*[/ ]\s*\d{1,3}\s*Y?(?![\d.])"
+                     r"|(?<![\d.])\d{1,3}\s*Y\s*[/ ]?\s*[MFO0](?![A-Z])")
 
 DATE_PATTERNS = [
     re.compile(r"(?<!\d)(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{2,4})(?!\d)"),  # m/d/y or d.m.y
