@@ -58,5 +58,13 @@ def test_an_instance_with_text_keeps_the_regions_the_verifier_doubts_even_in_ano
     assert alone.reports[0].details["regions"] == []
     _, with_text = run(_stage(), _wide_capture(text=True))
     redacted = [r["box"] for r in with_text.reports[0].details["regions"]]
-    assert all(box in redacted for box in false_regions)
+    assert all(any(_covers(outer, box) for outer in redacted) for box in false_regions)
     assert any(box[0] > 1024 for box in redacted), "the name is redacted"
+
+
+def _covers(outer, box, share: float = 0.9) -> bool:
+    """Whether ``outer`` covers ``share`` of ``box`` (x0, y0, x1, y1): found again with the name
+    present, a region may come out a pixel or two larger."""
+    w = max(0, min(outer[2], box[2]) - max(outer[0], box[0]))
+    h = max(0, min(outer[3], box[3]) - max(outer[1], box[1]))
+    return w * h >= share * (box[2] - box[0]) * (box[3] - box[1])
