@@ -23,7 +23,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
-from models.metrics import coverage, union_mask
+from models.metrics import area, coverage, intersection, union_mask
 from models.postprocess import Postprocess, SAFETY_MARGIN, boxes_from_prob, working_scale
 from models.render import as_display, chroma, detector_view, to_gray
 from models.runtime import OnnxNet, TorchNet
@@ -287,24 +287,16 @@ def _unboxed(prob: np.ndarray, found: list, scale: float, threshold: float) -> n
     return faint
 
 
-def _overlap(a: TextRegion, b: TextRegion) -> int:
-    return max(0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
-
-
-def _area(r: TextRegion) -> int:
-    return (r.x1 - r.x0) * (r.y1 - r.y0)
-
-
 def merged(regions: list[TextRegion]) -> list[TextRegion]:
     """``regions`` with each group of overlapping ones (see MERGE_OVERLAP) replaced by the box
     around the group, scored by its best member."""
     out: list[TextRegion] = []
-    for region in sorted(regions, key=_area, reverse=True):
+    for region in sorted(regions, key=lambda r: area(r.box), reverse=True):
         grown = True
         while grown:  # a grown region may now overlap one it passed by
             grown = False
             for k, other in enumerate(out):
-                if _overlap(region, other) >= MERGE_OVERLAP * min(_area(region), _area(other)):
+                if intersection(region.box, other.box) >= MERGE_OVERLAP * min(area(region.box), area(other.box)):
                     del out[k]
                     region = TextRegion(min(region.x0, other.x0), min(region.y0, other.y0), max(region.x1, other.x1),
                                         max(region.y1, other.y1), max(region.score, other.score))
@@ -588,8 +580,8 @@ class TextFinder:
             return []
         # one crop per cluster of tall responses (the pieces of one line), with context
         lines = []
-        for area in _crop_areas(seeds, scale, gray.shape):
-            lines += self._turned_lines(gray, scale, area)
+        for crop in _crop_areas(seeds, scale, gray.shape):
+            lines += self._turned_lines(gray, scale, crop)
         return self._confirmed(display, lines, found)
 
     def _turned_lines(self, gray: np.ndarray, scale: float, area: tuple[int, int, int, int]) -> list:

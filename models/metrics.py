@@ -29,15 +29,15 @@ def union_mask(boxes: list[Box], h: int, w: int) -> np.ndarray:
 
 def coverage(box: Box, mask: np.ndarray) -> float:
     x0, y0, x1, y1 = (max(0, int(v)) for v in box)
-    area = max(0, x1 - x0) * max(0, y1 - y0)
-    return float(mask[y0:y1, x0:x1].sum()) / area if area else 1.0
+    size = max(0, x1 - x0) * max(0, y1 - y0)
+    return float(mask[y0:y1, x0:x1].sum()) / size if size else 1.0
 
 
-def _area(b: Box) -> int:
+def area(b: Box) -> int:
     return max(0, b[2] - b[0]) * max(0, b[3] - b[1])
 
 
-def _inter(a: Box, b: Box) -> int:
+def intersection(a: Box, b: Box) -> int:
     return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
@@ -95,4 +95,4 @@ def false_predictions(pred: list[Box], text_gt: list[Box], shape: tuple[int, int
     """The predicted boxes that are not *correct* (see the module's docstring)."""
     text_mask = union_mask(text_gt, *shape)
     return [p for p in pred
-            if coverage(p, text_mask) < HIT and not any(_inter(p, g) >= 0.5 * max(1, _area(g)) for g in text_gt)]
+            if coverage(p, text_mask) < HIT and not any(intersection(p, g) >= 0.5 * max(1, area(g)) for g in text_gt)]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.metrics import HIT, _area, _inter, coverage, union_mask
+from models.metrics import HIT, area, coverage, intersection, union_mask
 from models.render import as_display, to_gray
 from models.synth import SynthConfig, generate
 from models.training import config_from_command_line, fit, save_weights
@@ -65,7 +65,7 @@ def examples_of(args: tuple) -> list[tuple[np.ndarray, int]]:
     boxes = []
     for region in finder.detect(sample.image):
         on_text = coverage(region.box, text)
-        holds_line = any(_inter(region.box, line) >= 0.5 * _area(line) for line in lines)
+        holds_line = any(intersection(region.box, line) >= 0.5 * area(line) for line in lines)
         if on_text >= HIT or holds_line:
             boxes.append((region.box, 1))
         elif on_text < NOT_TEXT:

@@ -8,7 +8,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from models import inference
 from models.inference import DEFAULT_WEIGHTS, TextFinder, TextRegion, _line_box, _region, merged
-from models.metrics import coverage, union_mask
+from models.metrics import area, coverage, intersection, union_mask
 from models.render import chroma, detector_view, to_gray
 from models.synth import SynthConfig, generate
 
@@ -180,16 +180,8 @@ def test_each_line_is_one_region_whichever_looks_found_it(finder):
     for index in range(8):
         regions = finder.detect(generate(1000, index, SynthConfig(font_split="test")).image)
         overlapping = [(a, b) for k, a in enumerate(regions) for b in regions[k + 1:]
-                       if _shared_area(a, b) >= 0.5 * min(_area(a), _area(b))]
+                       if intersection(a.box, b.box) >= 0.5 * min(area(a.box), area(b.box))]
         assert not overlapping, f"image {index}"
-
-
-def _area(r: TextRegion) -> int:
-    return (r.x1 - r.x0) * (r.y1 - r.y0)
-
-
-def _shared_area(a: TextRegion, b: TextRegion) -> int:
-    return max(0, min(a.x1, b.x1) - max(a.x0, b.x0)) * max(0, min(a.y1, b.y1) - max(a.y0, b.y0))
 
 
 @pytest.mark.parametrize("index", [51, 146])
