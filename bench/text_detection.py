@@ -12,12 +12,7 @@ thread count (--threads, default 1: torch, onnxruntime intra-op, Tesseract's Ope
 
 from __future__ import annotations
 
-import argparse
-import json
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +21,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from models.evaluate import JSL, TEST_SEED, _read_dicom  # noqa: E402
+from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine  # noqa: E402
+from models.evaluate import TEST_SEED  # noqa: E402
 from models.metrics import Counts, score  # noqa: E402
 from models.synth import SynthConfig, generate  # noqa: E402
 
@@ -34,15 +30,10 @@ from models.synth import SynthConfig, generate  # noqa: E402
 def load_images(samples: Path | None, n_synth: int) -> list[dict]:
     """[{name, image (uint8), phi: [boxes], text: [boxes]}] from JSL ground truth and synthetic test data."""
     items = []
-    if samples is not None and (samples / JSL).is_dir():
-        for gt_path in sorted((samples / JSL / "ground_truth").glob("*.json")):
-            gt = json.loads(gt_path.read_text())
-            _, image = _read_dicom(samples / JSL / gt["filename"])
-            if image is None:
-                continue
-            phi = [tuple(a["value"]["bbox"]) for a in gt["annotation"] if a["value"].get("text", "").strip() and a["value"].get("bbox")]
-            keys = [tuple(a["key"]["bbox"]) for a in gt["annotation"] if a["key"].get("text", "").strip() and a["key"].get("bbox")]
-            items.append({"set": "jsl", "name": gt["filename"], "image": image, "phi": phi, "text": phi + keys})
+    for gt, image in jsl_files(samples):
+        phi = [tuple(a["value"]["bbox"]) for a in gt["annotation"] if a["value"].get("text", "").strip() and a["value"].get("bbox")]
+        keys = [tuple(a["key"]["bbox"]) for a in gt["annotation"] if a["key"].get("text", "").strip() and a["key"].get("bbox")]
+        items.append({"set": "jsl", "name": gt["filename"], "image": image, "phi": phi, "text": phi + keys})
     config = SynthConfig(font_split="test")
     for i in range(n_synth):
         s = generate(TEST_SEED, i, config)
@@ -74,11 +65,7 @@ class RapidOCR:
     name = "rapidocr (PP-OCR det)"
 
     def __init__(self, threads: int = 1):
-        from rapidocr import RapidOCR as Engine
-
-        self.engine = Engine(params={"Global.use_cls": False, "Global.log_level": "critical",
-                                     "EngineConfig.onnxruntime.intra_op_num_threads": threads,
-                                     "EngineConfig.onnxruntime.inter_op_num_threads": 1})
+        self.engine = rapidocr_engine(threads)
 
     def __call__(self, image):
         rgb = image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
@@ -98,18 +85,11 @@ class Tesseract:
     name = "tesseract 5 (--psm 11, words)"
 
     def __init__(self, threads: int = 1):
-        self.threads = threads
-        if shutil.which("tesseract") is None:
-            raise RuntimeError("tesseract not on PATH")
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-tess-"))
+        self.command = TesseractCommand(threads)
 
     def __call__(self, image):
-        path = self.tmp / "image.png"
-        cv2.imwrite(str(path), image if image.ndim == 2 else image[..., ::-1])
-        out = subprocess.run(["tesseract", str(path), "-", "--psm", "11", "tsv"], capture_output=True, text=True, timeout=120,
-                             env={"OMP_THREAD_LIMIT": str(self.threads), "PATH": "/usr/bin:/bin"})
         boxes = []
-        for line in out.stdout.splitlines()[1:]:
+        for line in self.command.run(image, "--psm", "11", "tsv").splitlines()[1:]:
             cols = line.split("\t")
             if len(cols) == 12 and cols[0] == "5" and cols[11].strip() and float(cols[10]) > 0:
                 x, y, w, h = map(int, cols[6:10])
@@ -149,12 +129,7 @@ def print_table(results: dict) -> None:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=Path, default=None)
-    parser.add_argument("--n-synth", type=int, default=40)
-    parser.add_argument("--threads", type=int, default=1, help="torch / onnxruntime threads")
-    parser.add_argument("--weights", type=Path, default=None, help="weights folder (default models/weights)")
-    args = parser.parse_args(argv)
+    args = arguments(__doc__).parse_args(argv)
     import torch
 
     torch.set_num_threads(args.threads)
@@ -162,11 +137,7 @@ def main(argv=None) -> None:
     methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, second_detector=True),
                Ours(args.weights, args.threads, verifier=False),
                Ours(args.weights, args.threads, single_scale=True)]
-    for cls in (RapidOCR, Tesseract):
-        try:
-            methods.append(cls(args.threads))
-        except Exception as exc:  # optional competitors
-            print(f"skipping {cls.__name__}: {exc}")
+    methods += available((RapidOCR, Tesseract), args.threads)
     print(f"{len(items)} images ({sum(i['set'] == 'jsl' for i in items)} JohnSnowLabs, "
           f"{sum(i['set'] == 'synthetic' for i in items)} synthetic)")
     print_table(run(methods, items))
