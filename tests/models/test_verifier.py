@@ -13,7 +13,7 @@ from models.inference import DEFAULT_WEIGHTS, FAINT_SCORE, VERIFY_FAINT_THRESHOL
 from models.metrics import coverage, union_mask
 from models.reading import HEIGHT, REGION_WIDTH, prepare_region
 from models.synth import SynthConfig, generate
-from models.train_verifier import VerifierTrainConfig, balanced_batches, examples_of
+from models.train_verifier import VerifierTrainConfig, balanced_batches, examples_of, jittered
 from models.verifier import RegionVerifier
 
 shipped = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "verifier.pt").exists(), reason="no shipped verifier")
@@ -57,7 +57,7 @@ def test_a_tall_region_is_turned_like_the_recogniser_reads_it():
 
 def test_a_few_training_steps_lower_the_loss(finders):
     finder, _ = finders
-    examples = [e for i in range(6) for e in examples_of((finder, 21, i, 0.6))]
+    examples = [e for i in range(6) for e in examples_of((finder, 21, i, 0.6, 1.0))]
     x = np.stack([e[0] for e in examples])
     y = np.array([e[1] for e in examples])
     assert {0, 1} <= set(y.tolist()), "both text and false regions among the examples"
@@ -73,6 +73,22 @@ def test_a_few_training_steps_lower_the_loss(finders):
         opt.step()
         losses.append(loss.item())
     assert np.mean(losses[-5:]) < 0.7 * np.mean(losses[:5])
+
+
+def test_a_jittered_region_moves_its_ends_more_than_its_sides_and_stays_in_the_image():
+    rng = np.random.default_rng(0)
+    boxes = np.array([jittered((10, 50, 110, 70), (100, 120), rng) for _ in range(500)])  # a 100 x 20 px line
+    assert boxes[:, 0].min() == 0 and boxes[:, 0].max() == 15, "ends: 3/4 of the height out, 1/4 in, clipped"
+    assert boxes[:, 1].min() == 45 and boxes[:, 1].max() in (52, 53), "sides: 1/4 out, 1/8 in"
+    assert (boxes[:, 2] <= 120).all() and (boxes[:, 3] <= 100).all()
+    turned = np.array([jittered((50, 10, 70, 110), (120, 100), rng) for _ in range(500)])
+    assert turned[:, 1].min() == 0 and turned[:, 0].min() == 45, "a vertical line's ends are its top and bottom"
+
+
+def test_jitter_adds_regions_with_their_own_labels(finders):
+    finder, _ = finders
+    plain, jitter = (examples_of((finder, 21, 3, 0.6, share)) for share in (0.0, 1.0))
+    assert len(plain) < len(jitter) <= 2 * len(plain)
 
 
 def _segmented_ct() -> np.ndarray:
