@@ -323,7 +323,7 @@ def line_gaps(regions: list[TextRegion]) -> list[TextRegion]:
     if LINE_GAP_MAX <= 0 or not regions:
         return regions
     x0, y0, x1, y1 = np.array([r.box for r in regions]).T
-    width, text = x1 - x0, y1 - y0 - 2 * SAFETY_MARGIN
+    width, text_height = x1 - x0, y1 - y0 - 2 * SAFETY_MARGIN
     line = width >= 2 * (y1 - y0)
     out = list(regions)
     for i in np.flatnonzero(line):
@@ -331,7 +331,7 @@ def line_gaps(regions: list[TextRegion]) -> list[TextRegion]:
         if not under.any():
             continue
         j = np.flatnonzero(under)[np.argmin(y0[under])]
-        smaller, larger = sorted((text[i], text[j]))
+        smaller, larger = sorted((text_height[i], text_height[j]))
         gap = y0[j] - y1[i]
         if not (LINE_GAP_MIN * smaller <= gap <= LINE_GAP_MAX * smaller and smaller >= 0.6 * larger):
             continue

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from models import inference
-from models.inference import DEFAULT_WEIGHTS, TextFinder, TextRegion, line_box, _region, line_gaps, merged
+from models.inference import DEFAULT_WEIGHTS, TextFinder, TextRegion, _region, line_box, line_gaps, merged
 from models.metrics import area, coverage, intersection, union_mask
 from models.render import chroma, detector_view, to_gray
 from models.synth import SynthConfig, generate
