@@ -44,10 +44,11 @@ def _boxes(regions):
     return [r.box for r in regions]
 
 
-def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "test") -> dict:
+def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "test", overflow: float = 0.0) -> dict:
     """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines
-    (``fonts="train"`` and VALIDATION_SEED: the validation set)."""
-    config = SynthConfig(font_split=fonts)
+    (``fonts="train"`` and VALIDATION_SEED: the validation set). ``overflow``: the share of greyscale
+    images drawn on an overflowed background (`SynthConfig.overflow`), a set of its own."""
+    config = SynthConfig(font_split=fonts, overflow=overflow)
     all_text, phi, phi_keep = Counts(), Counts(), Counts()
     safe_detected = safe_kept = 0
     errors = chars = big_errors = big_chars = 0
@@ -397,6 +398,8 @@ def main(argv=None) -> None:
     parser.add_argument("--synth-seed", type=int, default=TEST_SEED)
     parser.add_argument("--n-validation", type=int, default=0,
                         help="also the validation set (seed %d, training fonts) the looks were chosen on" % VALIDATION_SEED)
+    parser.add_argument("--synth-overflow", type=float, default=0.0,
+                        help="share of the synthetic sets' greyscale images on backgrounds that overflowed 8 bits (SynthConfig.overflow)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rotated-look", action="store_true", help="also the rotated look (pixels.rotated_text)")
     parser.add_argument("--second-detector", action="store_true", help="also the second detector (pixels.second_detector)")
@@ -408,9 +411,9 @@ def main(argv=None) -> None:
     finder = TextFinder.load(args.weights, second_detector=args.second_detector, verifier=not args.no_verifier)
     if args.rotated_look:
         finder = finder.with_rotated_look()
-    result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed) if args.n_synth else None}
+    result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed, overflow=args.synth_overflow) if args.n_synth else None}
     if args.n_validation:
-        result["validation"] = synthetic(finder, args.n_validation, VALIDATION_SEED, fonts="train")
+        result["validation"] = synthetic(finder, args.n_validation, VALIDATION_SEED, fonts="train", overflow=args.synth_overflow)
     if args.samples and (args.samples / JSL).is_dir():
         result["jsl"] = jsl(finder, args.samples, None if args.no_residual else ResidualReader())
     if args.samples and (args.samples / "INVENTORY.tsv").exists():

@@ -42,6 +42,7 @@ class DetectorTrainConfig:
     real_backgrounds: bool = True
     init: str = ""  # warm start from a checkpoint (.pt) written by this script
     hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/synth/hard_negatives.py)
+    overflow: float = 0.0  # probability per greyscale image of a background that overflowed 8 bits (SynthConfig.overflow)
     # Train on models.render.detector_view (luma half equalised locally), what inference shows the
     # detector since looks-2, instead of the plain luma detector-1.1 was trained on. Tried from 1.1
     # (model card): more precise, less recall, so not the default; that run is shipped beside
@@ -120,7 +121,8 @@ def save(model: TextDetector, cfg: DetectorTrainConfig, step: int, out: Path, ex
 def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, hard_negatives=cfg.hard_negatives)
+    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, hard_negatives=cfg.hard_negatives,
+                        overflow=cfg.overflow)
     loader = DataLoader(CropStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0)
     model = TextDetector(cfg.width)

@@ -54,6 +54,9 @@ class RecognizerTrainConfig:
     # Share of lines drawn in other proportions (``restyle``): narrower or wider letters, slanted
     # or upright. 0 leaves every line as rendered.
     style_augment: float = 0.0
+    # Share of greyscale images whose background overflowed 8 bits before the text was burned in
+    # (SynthConfig.overflow): text over speckled wrap bands. 0 leaves every image as before.
+    overflow: float = 0.0
 
 
 #: Lines at least this tall (short side of the box, original pixels) count as large for ``large_line_keep``.
@@ -170,7 +173,7 @@ def save(model: CRNN, cfg: RecognizerTrainConfig, step: int, out: Path, extra: d
 def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
-    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds)
+    synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, overflow=cfg.overflow)
     loader = DataLoader(LineStream(cfg, synth), batch_size=None, num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     model = CRNN(cfg.hidden)
     if cfg.init:

@@ -39,6 +39,8 @@ RGB_COLORS = ((255, 255, 255), (255, 255, 0), (0, 255, 0), (0, 255, 255), (200, 
 #: Seed-sequence tag of the hard-negative generator, and the share of hard-negative images left without text.
 HARD_NEGATIVE_STREAM = 7919
 HARD_NEGATIVE_NO_TEXT = 0.15
+#: Seed-sequence tag of the overflow generator (see `overflowed`).
+OVERFLOW_STREAM = 7927
 #: Layout blocks and their weights.
 BLOCKS = {"corner": 0.42, "header": 0.12, "column": 0.12, "marker": 0.14, "scatter": 0.12, "rotated": 0.08}
 
@@ -54,6 +56,9 @@ class SynthConfig:
     # Training only: probability per image of procedural hard negatives (`models.synth.hard_negatives`:
     # step wedges, test cards, glints, label maps...).  0 leaves every sample exactly as before.
     hard_negatives: float = 0.0
+    # Training and its own evaluation only: probability per greyscale image that its background
+    # overflowed 8 bits before the text was burned in (`overflowed`). 0 leaves every sample as before.
+    overflow: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -295,6 +300,22 @@ BLOCK_FNS = {"corner": block_corner, "header": block_header, "column": block_col
              "scatter": block_scatter, "rotated": block_rotated}
 
 
+def overflowed(rng, img: np.ndarray) -> np.ndarray:
+    """A greyscale image (HxWx3 float in [0, 1]) whose values overflowed 8 bits: past white they start
+    again from black (HxW float).
+
+    A conversion to 8 bits that wraps instead of clipping leaves bands where the anatomy crosses
+    the wrap, and noise straddling it turns each band's edge into black and white specks (two chest
+    radiographs of the JohnSnowLabs corpus are like this, their text burned in after). The detector
+    takes such specks for small text.
+    """
+    grey = img.mean(axis=-1)
+    gain, offset = rng.uniform(1.2, 2.5), rng.uniform(-0.3, 0.6)
+    noise = rng.normal(0.0, rng.uniform(0.01, 0.05), grey.shape).astype(np.float32)
+    out = np.mod(grey * gain + offset + noise, 1.0)
+    return (1.0 - out if rng.random() < 0.5 else out).astype(np.float32)
+
+
 def degrade(rng, img: np.ndarray, jpeg_ok: bool) -> np.ndarray:
     """Noise, slight blur and JPEG artefacts (uint8 RGB in, uint8 RGB out)."""
     out = img.astype(np.float32)
@@ -380,6 +401,10 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
             if keep_free is not None:
                 canvas.taken |= keep_free
             with_text = hrng.random() >= HARD_NEGATIVE_NO_TEXT
+    if config.overflow > 0 and not canvas.color:  # own generator too
+        orng = np.random.default_rng([seed, index, OVERFLOW_STREAM])
+        if orng.random() < config.overflow:
+            canvas.img[:] = overflowed(orng, canvas.img)[..., None]
     font_list = fonts.split(config.font_split)
     image_fonts = [_choice(rng, font_list) for _ in range(2)]
     if rng.random() >= config.p_no_text and with_text:
