@@ -5,13 +5,9 @@ import pytest
 
 from models.synth import SynthConfig, generate
 from models.synth import hard_negatives
+from tests.models.samples import same_sample
 
 CONFIG = SynthConfig(real_backgrounds=False)
-
-
-def _same(a, b) -> bool:
-    return (np.array_equal(a.image, b.image) and np.array_equal(a.pixels, b.pixels)
-            and [(l.box, l.text, l.phi) for l in a.lines] == [(l.box, l.text, l.phi) for l in b.lines])
 
 
 def test_off_by_default():
@@ -22,9 +18,9 @@ def test_switch_does_not_disturb_the_default_stream():
     """Enabled but never firing: every sample equals the default one (own random generator)."""
     rare = SynthConfig(real_backgrounds=False, hard_negatives=1e-12)
     for i in range(6):
-        assert _same(generate(11, i, CONFIG), generate(11, i, rare))
+        assert same_sample(generate(11, i, CONFIG), generate(11, i, rare))
     test_rare = SynthConfig(font_split="test", real_backgrounds=False, hard_negatives=1e-12)
-    assert _same(generate(1000, 0, SynthConfig(font_split="test", real_backgrounds=False)), generate(1000, 0, test_rare))
+    assert same_sample(generate(1000, 0, SynthConfig(font_split="test", real_backgrounds=False)), generate(1000, 0, test_rare))
 
 
 def test_hard_negative_samples_are_deterministic_and_labelled():
@@ -32,8 +28,8 @@ def test_hard_negative_samples_are_deterministic_and_labelled():
     changed = labelled = 0
     for i in range(10):
         a, b = generate(13, i, cfg), generate(13, i, cfg)
-        assert _same(a, b)
-        changed += not _same(a, generate(13, i, CONFIG))
+        assert same_sample(a, b)
+        changed += not same_sample(a, generate(13, i, CONFIG))
         h, w = a.image.shape[:2]
         for line in a.lines:
             x0, y0, x1, y1 = line.box

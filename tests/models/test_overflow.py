@@ -1,24 +1,20 @@
 """Overflowed backgrounds are a switch for training and its own evaluation: off by default, invisible
-to the default stream, and only on greyscale images, with the text burned in after the wrap."""
+to the default stream, and only on greyscale images."""
 
 import numpy as np
 
 from models.synth import SynthConfig, generate
 from models.synth.generator import overflowed
+from tests.models.samples import same_sample
 
 CONFIG = SynthConfig(real_backgrounds=False)
-
-
-def _same(a, b) -> bool:
-    return (np.array_equal(a.image, b.image) and np.array_equal(a.pixels, b.pixels)
-            and [(l.box, l.text, l.phi) for l in a.lines] == [(l.box, l.text, l.phi) for l in b.lines])
 
 
 def test_off_by_default_and_the_default_stream_is_untouched():
     assert SynthConfig().overflow == 0.0
     rare = SynthConfig(real_backgrounds=False, overflow=1e-12)
     for i in range(6):
-        assert _same(generate(11, i, CONFIG), generate(11, i, rare))
+        assert same_sample(generate(11, i, CONFIG), generate(11, i, rare))
 
 
 def test_values_past_white_start_again_from_black():
@@ -39,8 +35,8 @@ def test_greyscale_images_only_deterministic_and_labelled():
     changed = labelled = 0
     for i in range(16):
         plain, a = generate(17, i, CONFIG), generate(17, i, cfg)
-        assert _same(a, generate(17, i, cfg))
-        if not _same(a, plain):
+        assert same_sample(a, generate(17, i, cfg))
+        if not same_sample(a, plain):
             changed += 1
             assert a.image.ndim == 2, "a colour image was overflowed"
         labelled += bool(a.lines)
