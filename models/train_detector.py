@@ -20,25 +20,17 @@ from torch.utils.data import DataLoader, IterableDataset
 from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.render import detector_view, to_gray
 from models.synth import SynthConfig, generate
-from models.training import config_from_command_line, fit, save_weights
+from models.training import TrainConfig, config_from_command_line, fit, save_weights
 
 DETECTOR_VERSION = "detector-1.1"
 
 
 @dataclass
-class DetectorTrainConfig:
-    seed: int = 1
-    minutes: float = 45.0
-    max_steps: int = 10**9
-    batch: int = 8
+class DetectorTrainConfig(TrainConfig):
+    lr: float = 3e-3
     crop: int = 320
     crops_per_sample: int = 2
-    lr: float = 3e-3
     width: int = 16
-    threads: int = 1
-    workers: int = 1
-    checkpoint_minutes: float = 4.0
-    out: str = "models/weights"
     real_backgrounds: bool = True
     init: str = ""  # warm start from a checkpoint (.pt) written by this script
     hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/synth/hard_negatives.py)

@@ -27,25 +27,18 @@ from models.recognizer import (
 )
 from models.render import to_gray
 from models.synth import SynthConfig, generate
-from models.training import config_from_command_line, fit, save_weights
+from models.training import TrainConfig, config_from_command_line, fit, save_weights
 
 RECOGNIZER_VERSION = "recognizer-1.6"
 
 
 @dataclass
-class RecognizerTrainConfig:
+class RecognizerTrainConfig(TrainConfig):
     seed: int = 2
-    minutes: float = 45.0
-    max_steps: int = 10**9
     batch: int = 32
     pool_batches: int = 8  # lines are width-sorted in pools of this many batches
     max_train_width: int = 640  # longer lines are skipped in training (they still read at inference)
-    lr: float = 2e-3
     hidden: int = 96
-    threads: int = 1
-    workers: int = 1
-    checkpoint_minutes: float = 4.0
-    out: str = "models/weights"
     real_backgrounds: bool = True
     init: str = ""  # warm start from a checkpoint (.pt) written by this script
     # Share of the lines at least LARGE_LINE px tall that are trained on (1: all). Two thirds of the

@@ -35,7 +35,7 @@ from models.inference import line_box
 from models.metrics import HIT, area, coverage, intersection, union_mask
 from models.render import as_display, to_gray
 from models.synth import SynthConfig, generate
-from models.training import config_from_command_line, fit, save_weights
+from models.training import TrainConfig, config_from_command_line, fit, save_weights
 from models.verifier import RegionVerifier, prepare_region
 
 VERIFIER_VERSION = "verifier-1.1"
@@ -52,19 +52,14 @@ JITTER_MIN_PX = 2
 
 
 @dataclass
-class VerifierTrainConfig:
+class VerifierTrainConfig(TrainConfig):
     seed: int = 31
     images: int = 6000  # synthetic images whose regions are collected, half from seed, half from seed + 1
     hard_negatives: float = 0.6  # share of them with hard negatives in the first half (a quarter of it in the second)
     minutes: float = 25.0
-    max_steps: int = 10**9
     batch: int = 64
-    lr: float = 2e-3
     width: int = 16
-    threads: int = 1
     workers: int = 2  # processes collecting regions
-    checkpoint_minutes: float = 4.0
-    out: str = "models/weights"
     weights: str = ""  # the finder whose regions are learned (default: the shipped one)
     min_score: float = 0.6  # that finder's mean-score bar (Postprocess.min_score, 0.7 at inference; faint components down to 0.65); lower, it learns fainter false regions too
     jitter: float = 0.0  # share of the regions also shown with their sides moved (JITTER_*; tried, not shipped: see the model card)

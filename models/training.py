@@ -1,8 +1,10 @@
-"""What both trainers share: the time-boxed optimisation loop and the command line.
+"""What the trainers share: their common settings, the time-boxed optimisation loop and the
+command line.
 
 Training is budgeted in wall-clock minutes (or steps, whichever ends first) because it runs on
-shared CPUs; the learning rate follows a cosine over that budget after a linear warm-up, and a
-checkpoint is written every few minutes so that usable weights exist early.
+shared CPUs, or on a GPU lent for a quarter of an hour; the learning rate follows a cosine over
+that budget after a linear warm-up, and a checkpoint is written every few minutes so that usable
+weights exist early.
 """
 
 from __future__ import annotations
@@ -12,10 +14,38 @@ import json
 import math
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+
+
+@dataclass
+class TrainConfig:
+    """The settings every trainer has; each trainer's configuration adds its own and may change
+    these defaults."""
+
+    seed: int = 1
+    minutes: float = 45.0
+    max_steps: int = 10**9
+    batch: int = 8
+    lr: float = 2e-3
+    threads: int = 1  # PyTorch's threads in the training process
+    workers: int = 1  # processes drawing examples; on a GPU, most of the machine's cores
+    checkpoint_minutes: float = 4.0
+    out: str = "models/weights"
+    # Where the network trains: "cpu", or "cuda" on a lent GPU. The examples are drawn on the CPU
+    # either way, and the weights are saved for the CPU.
+    device: str = "cpu"
+
+
+def to_device(batch, device: str):
+    """``batch`` (a tensor, or a tuple or list of them) on ``device``."""
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(item, device) for item in batch)
+    return batch
 
 
 def learning_rate(base: float, progress: float, step: int, warmup: int) -> float:
@@ -26,11 +56,13 @@ def learning_rate(base: float, progress: float, step: int, warmup: int) -> float
 def fit(model: torch.nn.Module, batches: Iterable, loss_of: Callable[[object], torch.Tensor], cfg,
         save: Callable[[int, dict], None], log: Callable[[str], None] = print,
         warmup: int = 50, clip: float | None = None) -> list[float]:
-    """Optimise ``model`` on ``batches`` until ``cfg.minutes`` or ``cfg.max_steps`` run out.
+    """Optimise ``model`` on ``cfg.device`` on ``batches`` until ``cfg.minutes`` or ``cfg.max_steps``
+    run out.
 
-    ``cfg`` provides lr, minutes, max_steps, out and checkpoint_minutes; ``save(step, metrics)``
-    writes a checkpoint. Returns the loss of every step.
+    ``cfg`` is a ``TrainConfig``; each batch is moved to its device before ``loss_of`` sees it, and
+    ``save(step, metrics)`` writes a checkpoint. Returns the loss of every step.
     """
+    model.to(cfg.device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=1e-4)
     budget = cfg.minutes * 60
     start = last_checkpoint = time.time()
@@ -41,7 +73,7 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_of: Callable[[object], t
         progress = min(1.0, max(elapsed / budget, step / cfg.max_steps))
         for group in opt.param_groups:
             group["lr"] = learning_rate(cfg.lr, progress, step, warmup)
-        loss = loss_of(batch)
+        loss = loss_of(to_device(batch, cfg.device))
         opt.zero_grad()
         loss.backward()
         if clip is not None:
@@ -62,10 +94,12 @@ def fit(model: torch.nn.Module, batches: Iterable, loss_of: Callable[[object], t
 
 
 def save_weights(model: torch.nn.Module, out: Path, name: str, meta: dict) -> None:
-    """``name``.pt (fp16 weights and ``meta``; replaced in one step, so a reader never sees half a
-    file) and ``name``.json (``meta`` alone, readable without PyTorch)."""
+    """``name``.pt (fp16 weights, on the CPU wherever they were trained, and ``meta``; replaced in one
+    step, so a reader never sees half a file) and ``name``.json (``meta`` alone, readable without
+    PyTorch)."""
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
+             for k, v in model.state_dict().items()}
     tmp = out / f"{name}.pt.tmp"
     torch.save({"state_dict": state, "meta": meta}, tmp)
     tmp.replace(out / f"{name}.pt")
