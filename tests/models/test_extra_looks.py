@@ -175,6 +175,27 @@ def test_regions_overlapping_by_half_become_the_box_around_both():
     assert len(merged([word, line, beside])) == 2
 
 
+def test_a_screenshots_hundreds_of_regions_merge_into_boxes_that_no_longer_overlap():
+    """What merging promises, on many regions at once: no two boxes left overlap by half the smaller,
+    every region lies inside one of them, and each box is the box around the regions it holds."""
+    rng = np.random.default_rng(3)
+    lines = []
+    for _ in range(300):
+        x, y, w, h = int(rng.integers(0, 1800)), int(rng.integers(0, 1000)), int(rng.integers(4, 200)), int(rng.integers(6, 16))
+        lines.append(TextRegion(x, y, x + w, y + h, float(rng.uniform(0.7, 1.0))))
+    repeats = [TextRegion(r.x0 + 1, r.y0 - 1, r.x1 + 3, r.y1, 0.7) for r in lines[::3]]  # what a second look sees again
+    out = merged(lines + repeats)
+    assert len(out) < len(lines)
+    for i, a in enumerate(out):
+        for b in out[i + 1:]:
+            assert intersection(a.box, b.box) < inference.MERGE_OVERLAP * min(area(a.box), area(b.box))
+    for region in lines + repeats:
+        assert sum(o.x0 <= region.x0 and o.y0 <= region.y0 and o.x1 >= region.x1 and o.y1 >= region.y1 for o in out) >= 1
+    for o in out:
+        inside = [r for r in lines + repeats if o.x0 <= r.x0 and o.y0 <= r.y0 and o.x1 >= r.x1 and o.y1 >= r.y1]
+        assert (min(r.x0 for r in inside), min(r.y0 for r in inside), max(r.x1 for r in inside), max(r.y1 for r in inside)) == o.box
+
+
 def test_each_line_is_one_region_whichever_looks_found_it(finder):
     """The coarse and second looks see again lines the first pass found; the audit counts regions."""
     for index in range(8):
