@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from models.evaluate import JSL, _read_dicom
+from models.evaluate import JSL, read_dicom
 
 
 def rapidocr_engine(threads: int):
@@ -52,7 +52,7 @@ def jsl_files(samples: Path | None) -> Iterator[tuple[dict, np.ndarray]]:
         return
     for gt_path in sorted((samples / JSL / "ground_truth").glob("*.json")):
         gt = json.loads(gt_path.read_text())
-        _, image = _read_dicom(samples / JSL / gt["filename"])
+        _, image = read_dicom(samples / JSL / gt["filename"])
         if image is not None:
             yield gt, image
 

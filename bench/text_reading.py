@@ -24,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine  # noqa: E402
-from models.evaluate import CER_BANDS, TEST_SEED, _wrapped, has_contrast  # noqa: E402
+from models.evaluate import CER_BANDS, TEST_SEED, has_contrast, wrapped_value  # noqa: E402
 from models.reading import cer  # noqa: E402
 from models.render import to_gray  # noqa: E402
 from models.synth import SynthConfig, generate  # noqa: E402
@@ -49,7 +49,7 @@ def load_lines(samples: Path | None, n_synth: int) -> list[dict]:
         for a in gt["annotation"]:
             for part in ("key", "value"):
                 text, box = a[part].get("text", "").strip(), a[part].get("bbox")
-                if not text or not box or not has_contrast(gray, box) or (part == "value" and _wrapped(a)):
+                if not text or not box or not has_contrast(gray, box) or (part == "value" and wrapped_value(a)):
                     continue
                 box = tuple(int(v) for v in box)
                 lines.append({"set": "jsl", "crop": crop_line(gray, box, False, None), "text": text,

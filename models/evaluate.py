@@ -152,7 +152,7 @@ def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
     return [(*cer(p, truth), h) for p, truth, h in zip(preds, truths, heights)]
 
 
-def _wrapped(annotation: dict) -> bool:
+def wrapped_value(annotation: dict) -> bool:
     """Whether a value sits on a row below its key: a long institution name wrapped onto a second
     line, of which the dataset boxes only the last while its label holds the whole name."""
     key, value = annotation["key"].get("bbox"), annotation["value"].get("bbox")
@@ -162,7 +162,7 @@ def _wrapped(annotation: dict) -> bool:
 def _labelled_text_cer(finder: TextFinder, gray: np.ndarray, annotations: list[dict]) -> tuple[int, int, int]:
     """(edit distance, characters, boxes left out) of the recogniser on one JohnSnowLabs file's
     labelled keys and values: real burned-in text, against the synthetic (a). Boxes with nothing
-    visible in them (``has_contrast``) and wrapped values (``_wrapped``) are left out, and a key's
+    visible in them (``has_contrast``) and wrapped values (``wrapped_value``) are left out, and a key's
     colon, which its box holds but its label does not, is not counted."""
     crops, truths, keys, left_out = [], [], [], 0
     for a in annotations:
@@ -170,7 +170,7 @@ def _labelled_text_cer(finder: TextFinder, gray: np.ndarray, annotations: list[d
             text, box = a[part].get("text", "").strip(), a[part].get("bbox")
             if not text or not box:
                 continue
-            if not has_contrast(gray, box) or (part == "value" and _wrapped(a)):
+            if not has_contrast(gray, box) or (part == "value" and wrapped_value(a)):
                 left_out += 1
                 continue
             crops.append(crop_line(gray, tuple(int(v) for v in box), False, None))
@@ -186,7 +186,9 @@ def _crop(image: np.ndarray, box, context: int) -> np.ndarray:
     return image[max(0, y0 - context):min(h, y1 + context), max(0, x0 - context):min(w, x1 + context)]
 
 
-def _read_dicom(path: Path):
+def read_dicom(path: Path):
+    """A sample's dataset and its first frame as a display image (None when it has no pixel data).
+    The public samples include files without a preamble or with odd tags: they are read as they are."""
     import pydicom
 
     with warnings.catch_warnings():
@@ -216,7 +218,7 @@ def jsl(finder: TextFinder, samples: Path, reader: "ResidualReader | None" = Non
     cer_errors = cer_chars = cer_left_out = 0
     for gt_path in sorted((root / "ground_truth").glob("*.json")):
         gt = json.loads(gt_path.read_text())
-        ds, image = _read_dicom(root / gt["filename"])
+        ds, image = read_dicom(root / gt["filename"])
         if image is None:
             continue
         h, w = image.shape[:2]
@@ -306,7 +308,7 @@ def others(finder: TextFinder, samples: Path, check_residual: bool = True) -> di
         if visible not in ("yes", "no"):
             continue
         try:
-            ds, image = _read_dicom(samples / row["path"])
+            ds, image = read_dicom(samples / row["path"])
         except Exception as exc:  # undecodable transfer syntax etc.
             (text_files if visible == "yes" else clean_files).append({"file": row["path"], "error": type(exc).__name__})
             continue

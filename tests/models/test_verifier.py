@@ -8,7 +8,7 @@ import pytest
 import torch
 from pydicom.data import get_testdata_file
 
-from models.evaluate import _read_dicom
+from models.evaluate import read_dicom
 from models.inference import DEFAULT_WEIGHTS, FAINT_SCORE, VERIFY_FAINT_THRESHOLD, VERIFY_THRESHOLD, TextFinder
 from models.metrics import coverage, union_mask
 from models.reading import HEIGHT, REGION_WIDTH, prepare_region
@@ -93,7 +93,7 @@ def test_jitter_adds_regions_with_their_own_labels(finders):
 
 def _segmented_ct() -> np.ndarray:
     """pydicom's eCT_Supplemental: a segmented CT whose label map the detector boxes as text."""
-    _, image = _read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
+    _, image = read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
     return image
 
 

@@ -36,9 +36,9 @@ def test_a_text_free_segmented_ct_passes_byte_for_byte():
 def _wide_capture(text: bool):
     """The segmented CT on the left of a 1600 px wide capture, which the detector sees in two
     tiles, and a name on the far right, in the other tile."""
-    from models.evaluate import _read_dicom
+    from models.evaluate import read_dicom
 
-    _, segmented_ct = _read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
+    _, segmented_ct = read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
     pixels = np.zeros((512, 1600), np.uint8)
     pixels[:, :512] = segmented_ct
     if text:
