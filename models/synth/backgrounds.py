@@ -2,7 +2,9 @@
 
 Cheap numpy/OpenCV recipes per modality are enough: the detector must learn that anatomy,
 speckle, UI chrome and edges are *not* text.  Real pixel data from pydicom's bundled test images
-(those without burned-in text) adds natural texture.
+(those without burned-in text) adds natural texture. A machine without those files or their
+decoders (a GPU lent without network access) reads the same frames from the file named by the
+environment variable SYNTH_REAL_FRAMES, written here by ``write_real_frames``.
 """
 
 from __future__ import annotations
@@ -212,6 +214,21 @@ def bundled_test_files() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def real_frames() -> tuple[np.ndarray, ...]:
     """Greyscale frames (display-rendered, <= 512 px) of pydicom's bundled images without text."""
+    saved = os.environ.get("SYNTH_REAL_FRAMES")
+    if saved:
+        with np.load(saved) as frames:
+            return tuple(frames[f"frame_{i}"] for i in range(len(frames.files)))
+    return _decoded_frames()
+
+
+def write_real_frames(path: str | Path) -> int:
+    """Save ``real_frames()`` for SYNTH_REAL_FRAMES; returns how many there are."""
+    frames = real_frames()
+    np.savez_compressed(path, **{f"frame_{i}": frame for i, frame in enumerate(frames)})
+    return len(frames)
+
+
+def _decoded_frames() -> tuple[np.ndarray, ...]:
     frames: list[np.ndarray] = []
     try:
         import pydicom

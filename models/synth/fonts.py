@@ -4,16 +4,23 @@ Fonts come from the Debian fonts-* packages under /usr/share/fonts and matplotli
 DejaVu; Pillow's built-in font is the last resort so the generator works on any machine.
 Whole families are held out of training so the synthetic test set measures generalisation to
 unseen typefaces.
+
+A machine that cannot install the packages (a GPU lent without network access) is given the
+same files in another folder, named by the environment variable SYNTH_FONT_DIRS (folders
+separated by ``os.pathsep``), by ``models.offline_kit``. Unpacked there with the paths they
+have under /usr/share/fonts, they sort, and so are drawn, as they are here.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
 
 from PIL import ImageFont
 
-FONT_DIRS = ["/usr/share/fonts"]
+#: Where fonts are found (see the module's docstring for SYNTH_FONT_DIRS).
+FONT_DIRS = os.environ.get("SYNTH_FONT_DIRS", "/usr/share/fonts").split(os.pathsep)
 #: Families (file-name prefixes) never used for training; the test split uses only these.
 HELD_OUT_PREFIXES = ("FreeSerif", "LiberationSansNarrow", "NotoSansMono", "DejaVuSansCondensed", "terminus-bold-oblique")
 #: Decorative, symbol, initials, small-caps and hairline fonts: they do not look like scanner text, and
