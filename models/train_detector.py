@@ -40,10 +40,16 @@ class DetectorTrainConfig(TrainConfig):
     # (model card): more precise, less recall, so not the default; that run is shipped beside
     # detector-1.1 as the optional second detector (models/weights/detector_eqview.pt).
     equalised_view: bool = False
+    # Share of the crops shown as their negative: bright text on dark, the detector's habit, becomes
+    # dark text on bright, where it is weaker (shown the negative of the image, it finds lines it
+    # missed: a dark age on bright tissue, red type on grey). 0 draws nothing, so crops are as before.
+    invert: float = 0.0
 
 
-def crops_from_sample(sample, rng: np.random.Generator, crop: int, n: int, equalised_view: bool = False):
-    """Random crops (greyscale float image, target mask) at the detector's working scale."""
+def crops_from_sample(sample, rng: np.random.Generator, crop: int, n: int, equalised_view: bool = False,
+                      invert: float = 0.0):
+    """Random crops (greyscale float image, target mask) at the detector's working scale; a share
+    ``invert`` of them as their negative."""
     image = detector_view(sample.image) if equalised_view else to_gray(sample.image)
     h, w = image.shape
     scale = working_scale(h, w)
@@ -69,6 +75,8 @@ def crops_from_sample(sample, rng: np.random.Generator, crop: int, n: int, equal
         tgt = mask[y // STRIDE:(y + crop) // STRIDE, x // STRIDE:(x + crop) // STRIDE]
         if rng.random() < 0.5:  # mirrored text exists (lead markers); flips add variety
             img, tgt = img[:, ::-1], tgt[:, ::-1]
+        if invert and rng.random() < invert:
+            img = 255 - img
         out.append((np.ascontiguousarray(img, dtype=np.float32) / 255.0, np.ascontiguousarray(tgt)))
     return out
 
@@ -87,7 +95,7 @@ class CropStream(IterableDataset):
             sample = generate(self.cfg.seed, index, self.synth)
             index += stride
             for img, tgt in crops_from_sample(sample, rng, self.cfg.crop, self.cfg.crops_per_sample,
-                                              self.cfg.equalised_view):
+                                              self.cfg.equalised_view, self.cfg.invert):
                 yield torch.from_numpy(img)[None], torch.from_numpy(tgt)[None]
 
 

@@ -104,3 +104,11 @@ def test_restyled_lines_keep_their_height_and_change_their_proportions():
     labels = [encode(line.text) for line in sample.lines]
     assert all(label in labels for _, label in styled), "restyling keeps each line's label"
     assert len(styled) >= len(plain) - 1, "a condensed line may only now and then become too short for its label"
+
+
+def test_the_invert_option_shows_crops_as_their_negative_over_the_same_text():
+    """``--invert``: dark text on bright, from the same crop and target."""
+    sample = generate(3, 0, CONFIG)
+    (plain, plain_target), = crops_from_sample(sample, np.random.default_rng(0), 128, 1)
+    (negative, negative_target), = crops_from_sample(sample, np.random.default_rng(0), 128, 1, invert=1.0)
+    assert np.allclose(negative, 1.0 - plain) and np.array_equal(negative_target, plain_target)
