@@ -11,7 +11,7 @@ font, procedural backgrounds only. The kit holds
   wheels/            pydicom's wheel, when pip can fetch it here.
 
 ``models/train_on_gpu.sh`` unpacks it there and trains. With the same libraries, the generator
-draws there the samples it draws here. The kit is about 22 MB, well inside what travels with the
+draws there the samples it draws here. The kit is about 25 MB, well inside what travels with the
 working tree.
 """
 
