@@ -228,7 +228,7 @@ def load_recognizer_module(root: Path):
     from models.recognizer import CRNN
 
     state, meta = _load_state(Path(root) / "recognizer.pt")
-    recognizer = CRNN(meta.get("hidden", 96))
+    recognizer = CRNN(meta.get("hidden", 96), width=meta.get("width", 16))
     recognizer.load_state_dict(state)
     return recognizer
 

@@ -30,18 +30,20 @@ def block(cin, cout):
 
 
 class CRNN(nn.Module):
-    """Light conv stack (height 32 -> 1, width / 4) and a BiLSTM: ~1/5 the cost of the classic CRNN."""
+    """Light conv stack (height 32 -> 1, width / 4) and a BiLSTM: ~1/5 the cost of the classic CRNN.
+    ``width`` is the first convolution's channels; the later ones are 2, 4, 6 and 8 times it."""
 
-    def __init__(self, hidden: int = 96, n_classes: int = len(CHARSET) + 1):
+    def __init__(self, hidden: int = 96, n_classes: int = len(CHARSET) + 1, width: int = 16):
         super().__init__()
+        c1, c2, c3, c4, c5 = (k * width for k in (1, 2, 4, 6, 8))
         self.features = nn.Sequential(
-            block(1, 16), nn.MaxPool2d(2, 2),  # 16 x W/2
-            block(16, 32), nn.MaxPool2d(2, 2),  # 8 x W/4
-            block(32, 64), nn.MaxPool2d((2, 1), (2, 1)),  # 4 x W/4
-            block(64, 96), nn.MaxPool2d((2, 1), (2, 1)),  # 2 x W/4
-            nn.Conv2d(96, 128, (2, 1), bias=False), nn.BatchNorm2d(128), nn.ReLU(inplace=True),  # 1 x W/4
+            block(1, c1), nn.MaxPool2d(2, 2),  # 16 x W/2
+            block(c1, c2), nn.MaxPool2d(2, 2),  # 8 x W/4
+            block(c2, c3), nn.MaxPool2d((2, 1), (2, 1)),  # 4 x W/4
+            block(c3, c4), nn.MaxPool2d((2, 1), (2, 1)),  # 2 x W/4
+            nn.Conv2d(c4, c5, (2, 1), bias=False), nn.BatchNorm2d(c5), nn.ReLU(inplace=True),  # 1 x W/4
         )
-        self.rnn = nn.LSTM(128, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=0.1)
+        self.rnn = nn.LSTM(c5, hidden, num_layers=2, bidirectional=True, batch_first=True, dropout=0.1)
         self.classifier = nn.Linear(2 * hidden, n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -28,6 +28,7 @@ from models.recognizer import (
 from models.render import to_gray
 from models.synth import SynthConfig, generate
 from models.training import TrainConfig, config_from_command_line, fit, save_weights
+from models.widen import widened
 
 RECOGNIZER_VERSION = "recognizer-1.6"
 
@@ -39,8 +40,9 @@ class RecognizerTrainConfig(TrainConfig):
     pool_batches: int = 8  # lines are width-sorted in pools of this many batches
     max_train_width: int = 640  # longer lines are skipped in training (they still read at inference)
     hidden: int = 96
+    width: int = 16  # the first convolution's channels (`models.recognizer.CRNN`)
     real_backgrounds: bool = True
-    init: str = ""  # warm start from a checkpoint (.pt) written by this script
+    init: str = ""  # warm start from a checkpoint (.pt) written by this script; a narrower one is widened
     # Share of the lines at least LARGE_LINE px tall that are trained on (1: all). Two thirds of the
     # errors are on lines under 8 px; below 1, more of each batch is small text.
     large_line_keep: float = 1.0
@@ -159,7 +161,7 @@ def ctc_loss(model, batch) -> torch.Tensor:
 
 
 def save(model: CRNN, cfg: RecognizerTrainConfig, step: int, out: Path, extra: dict | None = None) -> None:
-    meta = {"version": RECOGNIZER_VERSION, "hidden": cfg.hidden, "step": step, "train_config": asdict(cfg), **(extra or {})}
+    meta = {"version": RECOGNIZER_VERSION, "hidden": cfg.hidden, "width": cfg.width, "step": step, "train_config": asdict(cfg), **(extra or {})}
     save_weights(model, out, "recognizer", meta)
 
 
@@ -168,11 +170,14 @@ def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
     torch.set_num_threads(cfg.threads)
     synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, overflow=cfg.overflow)
     loader = DataLoader(LineStream(cfg, synth), batch_size=None, num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
-    model = CRNN(cfg.hidden)
+    model = CRNN(cfg.hidden, width=cfg.width)
     if cfg.init:
         blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
-        log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
+        meta = blob["meta"]
+        start = CRNN(meta.get("hidden", 96), width=meta.get("width", 16))
+        start.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        model = widened(start, cfg.hidden, cfg.width)
+        log(f"warm start from {cfg.init} (step {meta.get('step')})")
     return fit(model, loader, lambda batch: ctc_loss(model, batch), cfg,
                save=lambda step, metrics: save(model, cfg, step, Path(cfg.out), metrics),
                log=log, warmup=100, clip=5.0)

@@ -53,6 +53,22 @@ def test_the_recogniser_trainer_writes_weights_the_finder_reads_with(tmp_path):
     assert len(finder.read(image, regions)) == len(regions)
 
 
+def test_the_recogniser_trainer_widens_a_narrower_checkpoint_it_starts_from(tmp_path):
+    """``--init`` of a narrower network, ``--hidden``/``--width`` of a wider one: the wider one is
+    trained and saved with its size, and the finder builds it from that."""
+    narrow, wide = tmp_path / "narrow", tmp_path / "wide"
+    train_recognizer.main(FEW_STEPS + ["--batch", "4", "--hidden", "16", "--width", "8", "--out", str(narrow)])
+    train_recognizer.main(FEW_STEPS + ["--batch", "4", "--hidden", "24", "--width", "12",
+                                       "--init", str(narrow / "recognizer.pt"), "--out", str(wide)])
+    meta = torch.load(wide / "recognizer.pt", map_location="cpu", weights_only=True)["meta"]
+    assert (meta["hidden"], meta["width"]) == (24, 12)
+    for name in ("detector.pt", "detector.json"):
+        shutil.copy(DEFAULT_WEIGHTS / name, wide)
+    finder = TextFinder.load(wide, verifier=False)
+    image = generate(3, 0, SynthConfig(real_backgrounds=False)).image
+    assert len(finder.read(image, finder.detect(image))) >= 1
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here (CI never has one)")
 def test_weights_trained_on_a_gpu_are_saved_for_the_cpu(tmp_path):
     train_detector.main(FEW_STEPS + ["--batch", "2", "--crop", "128", "--width", "8", "--device", "cuda",

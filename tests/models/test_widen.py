@@ -1,0 +1,54 @@
+"""A recogniser widened for more training reads exactly as it did, and its new units can learn."""
+
+import pytest
+import torch
+
+from models.recognizer import CRNN
+from models.widen import widened
+
+
+@pytest.fixture()
+def narrow() -> CRNN:
+    torch.manual_seed(0)
+    model = CRNN(16, width=8)
+    model.train()
+    with torch.no_grad():  # batch-norm statistics of its own, as a trained network has
+        for _ in range(3):
+            model(torch.rand(4, 1, 32, 64))
+    return model.eval()
+
+
+def lines() -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.rand(3, 1, 32, 96)
+
+
+def test_a_widened_recogniser_gives_the_same_log_probabilities(narrow):
+    wide = widened(narrow, hidden=24, width=12).eval()
+    assert wide.rnn.hidden_size == 24 and wide.features[0][0].out_channels == 12
+    with torch.no_grad():
+        torch.testing.assert_close(wide(lines()), narrow(lines()), atol=1e-5, rtol=0)
+
+
+def test_widening_to_the_same_size_copies_the_network(narrow):
+    same = widened(narrow, hidden=16, width=8)
+    for name, value in narrow.state_dict().items():
+        assert torch.equal(same.state_dict()[name], value), name
+
+
+def test_the_new_units_get_gradients_and_change_the_output(narrow):
+    wide = widened(narrow, hidden=24, width=12).train()
+    wide(lines()).mean().backward()
+    new_columns = torch.ones(48, dtype=torch.bool)
+    new_columns[list(range(16)) + list(range(24, 40))] = False
+    assert wide.classifier.weight.grad[:, new_columns].abs().sum() > 0, "the classifier learns to read the new units"
+    assert wide.features[2][0].weight.grad[:, 8:].abs().sum() > 0, "the next layer learns to read new channels"
+    torch.optim.SGD(wide.parameters(), lr=0.1).step()
+    wide.eval()
+    with torch.no_grad():
+        assert not torch.allclose(wide(lines()), narrow(lines()), atol=1e-4)
+
+
+def test_a_network_is_never_narrowed(narrow):
+    with pytest.raises((RuntimeError, IndexError)):
+        widened(narrow, hidden=8, width=8)
