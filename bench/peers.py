@@ -75,3 +75,9 @@ def available(peers, threads: int) -> list:
         except Exception as exc:  # optional competitors
             print(f"skipping {cls.__name__}: {exc}")
     return out
+
+
+def time_ratio(times, ours) -> float:
+    """Median of the per-item ratios of ``times`` to ``ours`` (the same items, in the same run): on a
+    shared, noisy machine the ratio of each item's two timings drifts less than either."""
+    return float(np.median(np.asarray(times) / np.maximum(np.asarray(ours), 1e-9)))

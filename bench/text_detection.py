@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine  # noqa: E402
+from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine, time_ratio  # noqa: E402
 from models.evaluate import TEST_SEED  # noqa: E402
 from models.metrics import Counts, score  # noqa: E402
 from models.synth import SynthConfig, generate  # noqa: E402
@@ -122,7 +122,7 @@ def print_table(results: dict) -> None:
     print("|---|---|---|---|---|---|---|---|")
     for name in names:
         times = np.array(results[name]["times"])
-        ratio = float(np.median(times / np.maximum(base, 1e-9)))
+        ratio = time_ratio(times, base)
         for key, (phi, text) in results[name]["sets"].items():
             print(f"| {name} | {key} | {phi.recall:.3f} | {phi.precision:.3f} | {text.recall:.3f} | {text.precision:.3f} | "
                   f"{np.median(times):.3f} | {ratio:.1f}x |")

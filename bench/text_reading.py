@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine  # noqa: E402
+from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine, time_ratio  # noqa: E402
 from models.evaluate import CER_BANDS, TEST_SEED, has_contrast, wrapped_value  # noqa: E402
 from models.reading import cer  # noqa: E402
 from models.render import to_gray  # noqa: E402
@@ -119,7 +119,7 @@ def print_table(results: dict, lines: list[dict]) -> None:
     print("|---|---|---|---|" + "---|" * len(bands) + "---|---|")
     for name in names:
         errors, times = results[name]["errors"], np.array(results[name]["times"])
-        ratio = float(np.median(times / np.maximum(base, 1e-9)))
+        ratio = time_ratio(times, base)
         for key in ("all", "synthetic", "jsl"):
             idx = [k for k, line in enumerate(lines) if key == "all" or line["set"] == key]
             if not idx:
