@@ -34,12 +34,11 @@ def widened(small: CRNN, hidden: int, width: int) -> CRNN:
         if value.ndim == 0:  # BatchNorm's step count
             target.copy_(value)
             continue
-        lstm, classifier = name.startswith("rnn."), name.startswith("classifier.")
-        rows = _gate_rows(h_small, hidden) if lstm else torch.arange(value.shape[0])
+        rows = _gate_rows(h_small, hidden) if name.startswith("rnn.") else torch.arange(value.shape[0])
         if value.ndim == 1:
             target[rows] = value
             continue
-        if name == "rnn.weight_ih_l1" or name == "rnn.weight_ih_l1_reverse" or classifier:
+        if name in ("rnn.weight_ih_l1", "rnn.weight_ih_l1_reverse") or name.startswith("classifier."):
             cols = _directions(h_small, hidden)
         else:
             cols = torch.arange(value.shape[1])
