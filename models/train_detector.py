@@ -21,6 +21,7 @@ from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.render import detector_view, to_gray
 from models.synth import SynthConfig, generate
 from models.training import TrainConfig, config_from_command_line, fit, save_weights
+from models.widen import widened_detector
 
 DETECTOR_VERSION = "detector-1.1"
 
@@ -32,7 +33,7 @@ class DetectorTrainConfig(TrainConfig):
     crops_per_sample: int = 2
     width: int = 16
     real_backgrounds: bool = True
-    init: str = ""  # warm start from a checkpoint (.pt) written by this script
+    init: str = ""  # warm start from a checkpoint (.pt) written by this script; a narrower one is widened
     hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/synth/hard_negatives.py)
     overflow: float = 0.0  # probability per greyscale image of a background that overflowed 8 bits (SynthConfig.overflow)
     # Train on models.render.detector_view (luma half equalised locally), what inference shows the
@@ -130,7 +131,9 @@ def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
     model = TextDetector(cfg.width)
     if cfg.init:
         blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        start = TextDetector(blob["meta"].get("width", 16))
+        start.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        model = widened_detector(start, cfg.width)
         log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
     return fit(model, loader, lambda batch: detector_loss(model(batch[0]), batch[1]), cfg,
                save=lambda step, metrics: save(model, cfg, step, Path(cfg.out), metrics),

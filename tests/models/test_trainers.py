@@ -69,6 +69,16 @@ def test_the_recogniser_trainer_widens_a_narrower_checkpoint_it_starts_from(tmp_
     assert len(finder.read(image, finder.detect(image))) >= 1
 
 
+def test_the_detector_trainer_widens_a_narrower_checkpoint_it_starts_from(tmp_path):
+    narrow, wide = tmp_path / "narrow", tmp_path / "wide"
+    detector = FEW_STEPS + ["--batch", "2", "--crop", "128"]
+    train_detector.main(detector + ["--width", "8", "--out", str(narrow)])
+    train_detector.main(detector + ["--width", "12", "--init", str(narrow / "detector.pt"), "--out", str(wide)])
+    assert torch.load(wide / "detector.pt", map_location="cpu", weights_only=True)["meta"]["width"] == 12
+    regions = TextFinder.load(wide, verifier=False).detect(generate(3, 0, SynthConfig(real_backgrounds=False)).image)
+    assert isinstance(regions, list)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here (CI never has one)")
 def test_weights_trained_on_a_gpu_are_saved_for_the_cpu(tmp_path):
     train_detector.main(FEW_STEPS + ["--batch", "2", "--crop", "128", "--width", "8", "--device", "cuda",

@@ -1,10 +1,11 @@
-"""A recogniser widened for more training reads exactly as it did, and its new units can learn."""
+"""A network widened for more training computes exactly what it did, and its new units can learn."""
 
 import pytest
 import torch
 
+from models.detector import TextDetector
 from models.recognizer import CRNN
-from models.widen import widened
+from models.widen import widened, widened_detector
 
 
 @pytest.fixture()
@@ -52,3 +53,37 @@ def test_the_new_units_get_gradients_and_change_the_output(narrow):
 def test_a_network_is_never_narrowed(narrow):
     with pytest.raises((RuntimeError, IndexError)):
         widened(narrow, hidden=8, width=8)
+
+
+@pytest.fixture()
+def narrow_detector() -> TextDetector:
+    torch.manual_seed(0)
+    model = TextDetector(width=8)
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(2, 1, 64, 64))
+    return model.eval()
+
+
+def images() -> torch.Tensor:
+    torch.manual_seed(2)
+    return torch.rand(2, 1, 96, 128)
+
+
+def test_a_widened_detector_gives_the_same_probability_map(narrow_detector):
+    wide = widened_detector(narrow_detector, width=12).eval()
+    assert wide.stem[0][0].out_channels == 12 and wide.enc16[0][3].out_channels == 72
+    with torch.no_grad():
+        torch.testing.assert_close(wide(images()), narrow_detector(images()), atol=1e-5, rtol=0)
+
+
+def test_the_widened_detector_learns_through_its_new_channels(narrow_detector):
+    wide = widened_detector(narrow_detector, width=12).train()
+    wide(images()).mean().backward()
+    assert wide.head.weight.grad[:, 8:].abs().sum() > 0, "the head learns to read the new channels"
+    assert wide.lat8.weight.grad[:, 48:].abs().sum() > 0, "the top-down path learns to read them too"
+    torch.optim.SGD(wide.parameters(), lr=0.1).step()
+    wide.eval()
+    with torch.no_grad():
+        assert not torch.allclose(wide(images()), narrow_detector(images()), atol=1e-4)
