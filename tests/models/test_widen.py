@@ -8,15 +8,19 @@ from models.recognizer import CRNN
 from models.widen import widened, widened_detector
 
 
+def as_trained(model: torch.nn.Module, *input_shape: int) -> torch.nn.Module:
+    """``model`` with batch-norm statistics of its own, as a trained network has, ready to run."""
+    model.train()
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.rand(*input_shape))
+    return model.eval()
+
+
 @pytest.fixture()
 def narrow() -> CRNN:
     torch.manual_seed(0)
-    model = CRNN(16, width=8)
-    model.train()
-    with torch.no_grad():  # batch-norm statistics of its own, as a trained network has
-        for _ in range(3):
-            model(torch.rand(4, 1, 32, 64))
-    return model.eval()
+    return as_trained(CRNN(16, width=8), 4, 1, 32, 64)
 
 
 def lines() -> torch.Tensor:
@@ -58,12 +62,7 @@ def test_a_network_is_never_narrowed(narrow):
 @pytest.fixture()
 def narrow_detector() -> TextDetector:
     torch.manual_seed(0)
-    model = TextDetector(width=8)
-    model.train()
-    with torch.no_grad():
-        for _ in range(3):
-            model(torch.rand(2, 1, 64, 64))
-    return model.eval()
+    return as_trained(TextDetector(width=8), 2, 1, 64, 64)
 
 
 def images() -> torch.Tensor:
