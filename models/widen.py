@@ -2,9 +2,10 @@
 
 Continuing the recogniser or the detector on the same kind of data stopped teaching them (the
 model card's "Tried" sections): at their size they have plateaued. A wider network trained from
-scratch would need the hours its predecessor had. Embedding the trained weights in the wider network, with every weight
-that would carry a new unit's output set to zero, starts training where the narrow network stopped:
-the new units see the old ones and learn, and the output moves only as they earn a say.
+scratch would need the hours its predecessor had. Embedding the trained weights in the wider
+network, with every weight that would carry a new unit's output set to zero, starts training where
+the narrow network stopped: the new units see the old ones and learn, and the output moves only as
+they earn a say.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ def _embed(small: nn.Module, big: nn.Module, rows_of, cols_of) -> None:
     big.load_state_dict(state)
 
 
-def _first(dim: int):
-    """Old units keep their places: the first ones of each layer."""
-    return lambda name, value: torch.arange(value.shape[dim])
+def _in_place(value: torch.Tensor, dim: int) -> torch.Tensor:
+    """Old units that keep their places: the first ones of the layer."""
+    return torch.arange(value.shape[dim])
 
 
 def widened(small: CRNN, hidden: int, width: int) -> CRNN:
@@ -58,12 +59,12 @@ def widened(small: CRNN, hidden: int, width: int) -> CRNN:
     h_small = small.rnn.hidden_size
 
     def rows(name, value):
-        return _gate_rows(h_small, hidden) if name.startswith("rnn.") else torch.arange(value.shape[0])
+        return _gate_rows(h_small, hidden) if name.startswith("rnn.") else _in_place(value, 0)
 
     def cols(name, value):
         if name in ("rnn.weight_ih_l1", "rnn.weight_ih_l1_reverse") or name.startswith("classifier."):
             return _directions(h_small, hidden)
-        return torch.arange(value.shape[1])
+        return _in_place(value, 1)
 
     _embed(small, big, rows, cols)
     return big
@@ -73,5 +74,5 @@ def widened_detector(small: TextDetector, width: int) -> TextDetector:
     """A TextDetector of conv ``width`` that predicts what ``small`` predicts.  Its skips add
     layers of the same width, so each layer's old channels stay first and meet only old ones."""
     big = TextDetector(width)
-    _embed(small, big, _first(0), _first(1))
+    _embed(small, big, lambda name, value: _in_place(value, 0), lambda name, value: _in_place(value, 1))
     return big
