@@ -199,7 +199,9 @@ def _torch(threads: int | None):
     return torch
 
 
-def _load_state(path: Path):
+def load_checkpoint(path: Path):
+    """A ``.pt`` file's state dict in float32 and its meta: weights are kept in half precision on disk
+    for size, and both inference and a warm start compute in float32."""
     import torch
 
     blob = torch.load(path, map_location="cpu", weights_only=True)
@@ -218,7 +220,7 @@ def _version(root: Path, name: str, fallback: str) -> str:
 def load_detector_module(root: Path, name: str = "detector"):
     from models.detector import TextDetector
 
-    state, meta = _load_state(Path(root) / f"{name}.pt")
+    state, meta = load_checkpoint(Path(root) / f"{name}.pt")
     detector = TextDetector(meta.get("width", 16))
     detector.load_state_dict(state)
     return detector
@@ -227,7 +229,7 @@ def load_detector_module(root: Path, name: str = "detector"):
 def load_recognizer_module(root: Path):
     from models.recognizer import CRNN
 
-    state, meta = _load_state(Path(root) / "recognizer.pt")
+    state, meta = load_checkpoint(Path(root) / "recognizer.pt")
     recognizer = CRNN(meta.get("hidden", 96), width=meta.get("width", 16))
     recognizer.load_state_dict(state)
     return recognizer
@@ -236,7 +238,7 @@ def load_recognizer_module(root: Path):
 def load_verifier_module(root: Path, name: str = VERIFIER):
     from models.verifier import RegionVerifier
 
-    state, meta = _load_state(Path(root) / f"{name}.pt")
+    state, meta = load_checkpoint(Path(root) / f"{name}.pt")
     verifier = RegionVerifier(meta.get("width", 16))
     verifier.load_state_dict(state)
     return verifier

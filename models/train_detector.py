@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from models.detector import STRIDE, TextDetector, target_mask, working_scale
+from models.inference import load_checkpoint
 from models.render import detector_view, to_gray
 from models.synth import SynthConfig, generate
 from models.training import TrainConfig, config_from_command_line, fit, save_weights
@@ -130,11 +131,11 @@ def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
                         persistent_workers=cfg.workers > 0)
     model = TextDetector(cfg.width)
     if cfg.init:
-        blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        start = TextDetector(blob["meta"].get("width", 16))
-        start.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        state, meta = load_checkpoint(Path(cfg.init))
+        start = TextDetector(meta.get("width", 16))
+        start.load_state_dict(state)
         model = widened_detector(start, cfg.width)
-        log(f"warm start from {cfg.init} (step {blob['meta'].get('step')})")
+        log(f"warm start from {cfg.init} (step {meta.get('step')})")
     return fit(model, loader, lambda batch: detector_loss(model(batch[0]), batch[1]), cfg,
                save=lambda step, metrics: save(model, cfg, step, Path(cfg.out), metrics),
                log=log, warmup=50)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
+from models.inference import load_checkpoint
 from models.recognizer import (
     CRNN,
     MAX_WIDTH,
@@ -172,10 +173,9 @@ def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
     loader = DataLoader(LineStream(cfg, synth), batch_size=None, num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
     model = CRNN(cfg.hidden, width=cfg.width)
     if cfg.init:
-        blob = torch.load(cfg.init, map_location="cpu", weights_only=True)
-        meta = blob["meta"]
+        state, meta = load_checkpoint(Path(cfg.init))
         start = CRNN(meta.get("hidden", 96), width=meta.get("width", 16))
-        start.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()})
+        start.load_state_dict(state)
         model = widened(start, cfg.hidden, cfg.width)
         log(f"warm start from {cfg.init} (step {meta.get('step')})")
     return fit(model, loader, lambda batch: ctc_loss(model, batch), cfg,
