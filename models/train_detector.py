@@ -21,7 +21,7 @@ from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.inference import load_checkpoint
 from models.render import detector_view, to_gray
 from models.synth import SynthConfig, generate
-from models.training import TrainConfig, config_from_command_line, fit, save_weights
+from models.training import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights
 from models.widen import widened_detector
 
 DETECTOR_VERSION = "detector-1.1"
@@ -128,7 +128,7 @@ def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
     synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, hard_negatives=cfg.hard_negatives,
                         overflow=cfg.overflow)
     loader = DataLoader(CropStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers,
-                        persistent_workers=cfg.workers > 0)
+                        persistent_workers=cfg.workers > 0, worker_init_fn=one_thread_worker)
     model = TextDetector(cfg.width)
     if cfg.init:
         state, meta = load_checkpoint(Path(cfg.init))

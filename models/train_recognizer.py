@@ -28,7 +28,7 @@ from models.recognizer import (
 )
 from models.render import to_gray
 from models.synth import SynthConfig, generate
-from models.training import TrainConfig, config_from_command_line, fit, save_weights
+from models.training import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights
 from models.widen import widened
 
 RECOGNIZER_VERSION = "recognizer-1.6"
@@ -170,7 +170,8 @@ def train(cfg: RecognizerTrainConfig, log=print) -> list[float]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, overflow=cfg.overflow)
-    loader = DataLoader(LineStream(cfg, synth), batch_size=None, num_workers=cfg.workers, persistent_workers=cfg.workers > 0)
+    loader = DataLoader(LineStream(cfg, synth), batch_size=None, num_workers=cfg.workers,
+                        persistent_workers=cfg.workers > 0, worker_init_fn=one_thread_worker)
     model = CRNN(cfg.hidden, width=cfg.width)
     if cfg.init:
         state, meta = load_checkpoint(Path(cfg.init))

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import cv2
 import torch
 
 
@@ -37,6 +38,12 @@ class TrainConfig:
     # Where the network trains: "cpu", or "cuda" on a lent GPU. The examples are drawn on the CPU
     # either way, and the weights are saved for the CPU.
     device: str = "cpu"
+
+
+def one_thread_worker(_worker_id: int) -> None:
+    """A data worker draws on one core: OpenCV would otherwise start a thread per core in every
+    worker, and a GPU machine's 14 workers would fight over 16 cores."""
+    cv2.setNumThreads(1)
 
 
 def to_device(batch, device: str):
