@@ -71,7 +71,7 @@ def split(name: str) -> tuple[str | None, ...]:
     """'train' or 'test' font list (everything if a split is empty; Pillow's built-in font if none is installed).
 
     Cached: every generated sample asks for it, and filtering 247 paths took 1.5 ms of the sample's
-    60, time that a lent GPU spends waiting for examples."""
+    33, time that a lent GPU spends waiting for examples."""
     fonts = all_fonts()
     if not fonts:
         return (None,)
