@@ -106,6 +106,17 @@ def test_restyled_lines_keep_their_height_and_change_their_proportions():
     assert len(styled) >= len(plain) - 1, "a condensed line may only now and then become too short for its label"
 
 
+def test_each_line_can_be_cut_more_than_once_with_margins_of_its_own():
+    """``--views-per-line 2``: twice the examples from a drawn sample, each line cut twice, differently."""
+    sample = generate(4, 0, CONFIG)
+    once = lines_from_sample(sample, np.random.default_rng(0))
+    twice = lines_from_sample(sample, np.random.default_rng(0), views=2)
+    assert len(twice) >= 2 * len(once) - 2, "a view may now and then be too short for its label"
+    assert {tuple(label) for _, label in twice} == {tuple(label) for _, label in once}
+    first, second = twice[0][0], twice[1][0]
+    assert twice[0][1] == twice[1][1] and (first.shape != second.shape or not np.array_equal(first, second))
+
+
 def test_the_invert_option_shows_crops_as_their_negative_over_the_same_text():
     """``--invert``: dark text on bright, from the same crop and target."""
     sample = generate(3, 0, CONFIG)
