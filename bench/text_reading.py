@@ -42,7 +42,7 @@ def load_lines(samples: Path | None, n_synth: int) -> list[dict]:
             x0, y0, x1, y1 = line.box
             crop = crop_line(gray, line.box, line.rotated, None)
             if line.rotated:
-                crop = upright(crop, line, gray.shape)
+                crop = upright(crop, line)
             lines.append({"set": "synthetic", "crop": crop, "text": line.text, "height": min(x1 - x0, y1 - y0), "key": False})
     for gt, image in jsl_files(samples):
         gray = to_gray(image)

@@ -145,7 +145,7 @@ def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
         heights.append(min(x1 - x0, y1 - y0))
         crop = crop_line(gray, line.box, line.rotated, None)
         if line.rotated:
-            crop = upright(crop, line, gray.shape)
+            crop = upright(crop, line)
         crops.append(crop)
         truths.append(line.text)
     preds = _read_crops(finder, crops)

@@ -64,7 +64,7 @@ LARGE_LINE = 12
 
 
 def crop_line(gray: np.ndarray, box, rotated: bool, rng: np.random.Generator | None = None, margin: float = 0.25) -> np.ndarray:
-    """Cut a line with margins (random in training); rotated lines are turned upright (clockwise text)."""
+    """Cut a line with margins (random in training); `upright` turns a rotated one back."""
     x0, y0, x1, y1 = box
     short = min(x1 - x0, y1 - y0)
     if rng is not None:
@@ -104,7 +104,7 @@ def lines_from_sample(sample, rng: np.random.Generator, large_line_keep: float =
             crop = crop_line(gray, line.box, line.rotated, rng)
             if line.rotated:
                 # training sees the upright reading; direction is resolved at inference by confidence
-                crop = upright(crop, line, gray.shape)
+                crop = upright(crop, line)
             if style_augment and rng.random() < style_augment:
                 crop = restyle(crop, rng)
             prepared = prepare_line(crop)
@@ -114,14 +114,9 @@ def lines_from_sample(sample, rng: np.random.Generator, large_line_keep: float =
     return out
 
 
-def upright(crop: np.ndarray, line, shape) -> np.ndarray:
-    """Undo the generator's rotation: words run top->bottom if the first word is above the last."""
-    words = line.words
-    if len(words) >= 2 and words[0].box[1] > words[-1].box[1]:
-        return np.ascontiguousarray(np.rot90(crop, 3))  # text was rotated counter-clockwise
-    if len(words) >= 2:
-        return np.ascontiguousarray(np.rot90(crop, 1))
-    return np.ascontiguousarray(np.rot90(crop, 3))
+def upright(crop: np.ndarray, line) -> np.ndarray:
+    """Undo the generator's quarter turns, so that the line reads left to right."""
+    return np.ascontiguousarray(np.rot90(crop, -line.turns))
 
 
 class LineStream(IterableDataset):

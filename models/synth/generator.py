@@ -74,7 +74,14 @@ class Line:
     phi: bool
     category: str
     words: tuple[Word, ...]
-    rotated: bool = False
+    #: Quarter turns counter-clockwise the line was drawn with (``np.rot90``'s k): 0, 1 or 3. A reader
+    #: trained or scored on a line must turn it back the same way: a one-word line has no word order
+    #: to tell the way from.
+    turns: int = 0
+
+    @property
+    def rotated(self) -> bool:
+        return self.turns != 0
 
 
 @dataclass
@@ -198,7 +205,7 @@ class Canvas:
         self.img[y0:y1, x0:x1] = region * (1 - alpha[..., None]) + color * alpha[..., None]
         self.taken[box[1]:box[3], box[0]:box[2]] = True
         word_objs = tuple(Word((ox + b[0], oy + b[1], ox + b[2], oy + b[3]), t) for b, t in words)
-        self.lines.append(Line(box, phrase.text, phrase.phi, phrase.category, word_objs, rotated=bool(rotate)))
+        self.lines.append(Line(box, phrase.text, phrase.phi, phrase.category, word_objs, turns=rotate % 4))
         self.inks.append((y0, x0, alpha > 0.5))
         return box
 

@@ -1,6 +1,7 @@
 """The synthetic generator is deterministic and its boxes sit on the drawn text."""
 
 import numpy as np
+import pytest
 
 from models.synth import SynthConfig, generate
 
@@ -117,3 +118,26 @@ def test_a_line_running_from_white_into_black_is_labelled_where_it_shows():
     assert shown is not None and shown.text == "12345"
     assert shown.box[0] >= 84 and shown.box[1:] == line.box[1:]
     assert labelled(*_drawn(1.0, colour=255, size=14)) is None
+
+
+@pytest.mark.parametrize("turns", [1, 3])
+def test_a_turned_one_word_line_is_turned_back_the_way_it_was_drawn(turns):
+    """A single word has no word order to tell its way up from, so the line keeps the turns it was drawn
+    with; guessed, half of them were read (and learned) upside down."""
+    from models.synth import text
+    from models.synth.generator import Canvas
+    from models.train_recognizer import upright
+
+    def drawn(rotate):
+        canvas = Canvas(np.zeros((160, 160), np.float32), color=False)
+        style = dict(color=(255,) * 3, box=None, antialias=True, opacity=1.0, low_contrast=False)
+        assert canvas.place(np.random.default_rng(0), text.Phrase("SCOTT^THOMAS", True, "name"), None, 14, 20, 10,
+                            style, rotate=rotate)
+        line = canvas.lines[0]
+        x0, y0, x1, y1 = line.box
+        return line, canvas.img[y0:y1, x0:x1, 0]
+
+    flat_line, flat = drawn(0)
+    line, turned = drawn(turns)
+    assert line.rotated and line.turns == turns and not flat_line.rotated
+    assert np.array_equal(upright(turned, line), flat)
