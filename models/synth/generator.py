@@ -84,6 +84,18 @@ class Line:
         return self.turns != 0
 
 
+@dataclass(frozen=True)
+class Ink:
+    """Where a line's glyphs were drawn, for telling afterwards which of them show."""
+
+    y0: int
+    x0: int
+    on: np.ndarray  # the glyph mask (alpha > 0.5) from (y0, x0) on
+    #: The image x of each character's left edge and of the last one's right edge; None for a rotated
+    #: line, whose characters run down the image.
+    char_edges: np.ndarray | None = None
+
+
 @dataclass
 class Sample:
     image: np.ndarray  # uint8 display image, HxW or HxWx3
@@ -111,7 +123,8 @@ def font_size(rng, lo: int, hi: int, small_bias: float = 0.75) -> int:
 
 
 def render_mask(message: str, font_path: str | None, size: int, antialias: bool):
-    """Glyph mask (uint8) of one line, its ink box within the mask, and per-word ink boxes."""
+    """Glyph mask (uint8) of one line, its ink box within the mask, per-word ink boxes, and the x of each
+    character's left edge in the mask (and of the last one's right edge)."""
     font = fonts.load(fonts.for_text(font_path, message), size)
     left, top, right, bottom = font.getbbox(message)
     pad = 2
@@ -135,9 +148,10 @@ def render_mask(message: str, font_path: str | None, size: int, antialias: bool)
         pos += len(token) + 1
     ys, xs = np.nonzero(mask > 40)
     if not len(xs):
-        return mask, None, []
+        return mask, None, [], None
     ink = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    return mask, ink, words
+    char_edges = origin[0] + np.array([font.getlength(message[:k]) for k in range(len(message) + 1)])
+    return mask, ink, words, char_edges
 
 
 def _rot_box(box: Box, k: int, h: int, w: int) -> Box:
@@ -157,7 +171,7 @@ class Canvas:
         self.color = color
         self.taken = np.zeros((self.h, self.w), bool)
         self.lines: list[Line] = []
-        self.inks: list[tuple[int, int, np.ndarray]] = []  # (y0, x0, glyph mask) per line, for the visibility check
+        self.inks: list[Ink] = []  # per line, for the visibility check
 
     def free(self, box: Box, margin: int) -> bool:
         x0, y0, x1, y1 = box
@@ -166,7 +180,7 @@ class Canvas:
         return not self.taken[max(0, y0 - margin): y1 + margin, max(0, x0 - margin): x1 + margin].any()
 
     def place(self, rng, phrase: text.Phrase, font_path, size, x, y, style, rotate: int = 0, anchor="tl") -> Box | None:
-        mask, ink, words = render_mask(phrase.text, font_path, size, style["antialias"])
+        mask, ink, words, char_edges = render_mask(phrase.text, font_path, size, style["antialias"])
         if ink is None:
             return None
         if rotate:
@@ -206,7 +220,7 @@ class Canvas:
         self.taken[box[1]:box[3], box[0]:box[2]] = True
         word_objs = tuple(Word((ox + b[0], oy + b[1], ox + b[2], oy + b[3]), t) for b, t in words)
         self.lines.append(Line(box, phrase.text, phrase.phi, phrase.category, word_objs, turns=rotate % 4))
-        self.inks.append((y0, x0, alpha > 0.5))
+        self.inks.append(Ink(y0, x0, alpha > 0.5, None if rotate else ox + char_edges))
         return box
 
 
@@ -444,9 +458,10 @@ MIN_CONTRAST = 16
 MIN_VISIBLE_SHARE = 0.3
 
 
-def labelled(line: Line, image: np.ndarray, ink: tuple[int, int, np.ndarray]) -> Line | None:
-    """``line`` as the display image shows it (white on saturated white, stale windows...): whole if it
-    stands out as a whole, else the words of it that stand out where they are (a line running from a
+def labelled(line: Line, image: np.ndarray, ink: Ink) -> Line | None:
+    """``line`` as the display image shows it (white on saturated white, stale windows...): less the
+    characters hidden at its ends (a date whose first half lies on tissue of its own grey), then whole if
+    it stands out as a whole, else the words of it that stand out where they are (a line running from a
     bright part of the image into a dark one), else nothing.
 
     Invisible text is nobody's PHI and no detector's target, so it is dropped from the labels.
@@ -455,10 +470,11 @@ def labelled(line: Line, image: np.ndarray, ink: tuple[int, int, np.ndarray]) ->
     if not on.any() or not off.any():
         return line
     whole = np.abs(np.median(region[on], axis=0) - np.median(region[off], axis=0))
+    line = _without_hidden_ends(line, ink, region, off)
     if float(whole.max()) >= MIN_CONTRAST:
         return line
     standing_out = _standing_out(region, on, off)
-    y0, x0, _ = ink
+    y0, x0 = ink.y0, ink.x0
     words = []
     for word in line.words:
         wx0, wy0, wx1, wy1 = word.box
@@ -474,14 +490,58 @@ def labelled(line: Line, image: np.ndarray, ink: tuple[int, int, np.ndarray]) ->
     return replace(line, box=box, text=" ".join(w.text for w in words), words=tuple(words))
 
 
-def _ink_and_background(image: np.ndarray, ink: tuple[int, int, np.ndarray]):
+def _without_hidden_ends(line: Line, ink: Ink, region: np.ndarray, off: np.ndarray) -> Line:
+    """``line`` less the characters at either end whose ink is within MIN_CONTRAST of the background
+    around it, character by character: one part of a line may lie on tissue of its own grey.
+
+    Only the ends are trimmed: a character hidden inside a line still belongs to a line a reader sees,
+    and a redaction covers it anyway.
+    """
+    if ink.char_edges is None:
+        return line
+    on = ink.on
+    edges = ink.char_edges - ink.x0
+    rows = np.nonzero(on.any(axis=1))[0]
+    band = slice(rows[0], rows[-1] + 1)  # a character is seen against the gaps beside it, not beyond a box
+    hidden = []
+    for k in range(len(line.text)):
+        a, b = max(0, int(np.floor(edges[k]))), max(0, int(np.ceil(edges[k + 1])))
+        glyph, around = on[band, a:b], off[band, a:b]
+        if not glyph.any() or around.sum() < 3:  # too thin to judge: shown, as the line is
+            hidden.append(line.text[k] == " ")
+            continue
+        pixels = region[band, a:b]
+        contrast = np.abs(np.median(pixels[glyph], axis=0) - np.median(pixels[around], axis=0))
+        hidden.append(float(contrast.max()) < MIN_CONTRAST)
+    if all(hidden):
+        return line
+    first, last = hidden.index(False), len(hidden) - 1 - hidden[::-1].index(False)
+    text = line.text[first:last + 1]
+    if text == line.text.strip():
+        return line
+    x0, x1 = ink.x0 + int(np.floor(edges[first])), ink.x0 + int(np.ceil(edges[last + 1]))
+    words, pos = [], 0
+    for word in line.words:
+        start = line.text.index(word.text, pos)
+        pos = start + len(word.text)
+        kept = word.text[max(0, first - start):max(0, last + 1 - start)]
+        if kept:
+            words.append(Word((max(word.box[0], x0), word.box[1], min(word.box[2], x1), word.box[3]), kept))
+    if not words:
+        return line
+    box = (min(w.box[0] for w in words), min(w.box[1] for w in words),
+           max(w.box[2] for w in words), max(w.box[3] for w in words))
+    return replace(line, box=box, text=text, words=tuple(words))
+
+
+def _ink_and_background(image: np.ndarray, ink: Ink):
     """A line's pixels (H, W, C float), its ink and the background its letters are seen against.
 
     The background is the gaps in and between the letters where there are enough of them: pixels
     beyond the ink may lie beyond a box drawn behind the text, and would lend the text the box's
     contrast with the image.
     """
-    y0, x0, on = ink
+    y0, x0, on = ink.y0, ink.x0, ink.on
     h, w = on.shape
     region = image[y0:y0 + h, x0:x0 + w].astype(np.float32)
     if region.ndim == 2:

@@ -120,6 +120,19 @@ def test_a_line_running_from_white_into_black_is_labelled_where_it_shows():
     assert labelled(*_drawn(1.0, colour=255, size=14)) is None
 
 
+def test_a_word_half_on_a_grey_of_its_own_is_labelled_for_the_characters_that_show():
+    """A date whose first half lies on tissue of its own grey shows only its end: the label says so,
+    character by character, and its box holds only what shows."""
+    from models.synth.generator import labelled
+
+    grey_then_black = np.where(np.arange(160) < 70, 1.0, 0.0)[None, :].repeat(40, 0)
+    line, image, ink = _drawn(grey_then_black, colour=255, size=14, words="06-12-1996")
+    shown = labelled(line, image, ink)
+    assert shown is not None and line.text.endswith(shown.text) and 2 <= len(shown.text) < len(line.text)
+    assert 70 - 14 < shown.box[0] < 70 and shown.box[2] == line.box[2]  # from the letter the edge crosses on
+    assert [w.text for w in shown.words] == [shown.text]
+
+
 @pytest.mark.parametrize("turns", [1, 3])
 def test_a_turned_one_word_line_is_turned_back_the_way_it_was_drawn(turns):
     """A single word has no word order to tell its way up from, so the line keeps the turns it was drawn
