@@ -135,12 +135,12 @@ def render_mask(message: str, font_path: str | None, size: int, antialias: bool)
     origin = (pad - left, pad - top)
     draw.text(origin, message, font=font, fill=255)
     mask = np.asarray(canvas)
+    char_edges = origin[0] + np.array([font.getlength(message[:k]) for k in range(len(message) + 1)])
     words: list[tuple[Box, str]] = []
     pos = 0
     for token in message.split(" "):
         if token:
-            x_start = origin[0] + font.getlength(message[:pos])
-            x_end = origin[0] + font.getlength(message[: pos + len(token)])
+            x_start, x_end = char_edges[pos], char_edges[pos + len(token)]
             a, b = max(0, int(np.floor(x_start)) - 1), min(width, int(np.ceil(x_end)) + 1)
             ys, xs = np.nonzero(mask[:, a:b] > 40)
             if len(xs):
@@ -150,7 +150,6 @@ def render_mask(message: str, font_path: str | None, size: int, antialias: bool)
     if not len(xs):
         return mask, None, [], None
     ink = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    char_edges = origin[0] + np.array([font.getlength(message[:k]) for k in range(len(message) + 1)])
     return mask, ink, words, char_edges
 
 
