@@ -18,7 +18,7 @@ NETWORKS = ("detector", "detector_eqview", "recognizer", "verifier")
 
 
 def export(weights_dir: Path, name: str) -> Path:
-    from models.inference import fuse_batchnorm, load_detector_module, load_recognizer_module, load_verifier_module
+    from models.checkpoints import fuse_batchnorm, load_detector_module, load_recognizer_module, load_verifier_module
 
     kind = "detector" if name.startswith("detector") else name  # detector_eqview is a detector
     loaders = {"detector": lambda: load_detector_module(weights_dir, name),

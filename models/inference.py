@@ -9,22 +9,30 @@
 dataset's modality LUT / window / MONOCHROME1).  Large images are processed in overlapping tiles.
 
 On CPU the detector runs from its ONNX export when that matches the weights (`models.runtime`),
-and the recogniser loads on first use, so detecting imports no PyTorch at all.
+and the recogniser loads on first use, so detecting imports no PyTorch at all. The weights are
+read by `models.checkpoints`; the looks' raw boxes become regions in `models.regions`.
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
-from models.metrics import area, coverage, intersection, union_mask
-from models.postprocess import Postprocess, SAFETY_MARGIN, boxes_from_prob, working_scale
+from models.checkpoints import (
+    fuse_batchnorm,
+    load_detector_module,
+    load_recognizer_module,
+    load_verifier_module,
+    torch_with_threads,
+    weights_version,
+)
+from models.postprocess import Postprocess, boxes_from_prob, working_scale
+from models.regions import TextRegion, line_box, line_gaps, merged, not_yet_found, to_region
 from models.render import as_display, chroma, detector_view, to_gray
 from models.runtime import OnnxNet, TorchNet
 
@@ -35,9 +43,10 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: view half equalised locally, the colour look (and the optional rotated look) added, and the
 #: second look triggered by fainter responses; looks-3: each line lengthened over its faint ends
 #: (``Postprocess.extend_threshold``) and the vertical look added; looks-4: overlapping regions
-#: merged (MERGE_OVERLAP), lines' ends covered (LINE_END_MARGIN), the second look triggered by
-#: fainter responses still, and the vertical look also by columns of specks; looks-5: a line
-#: reaches down to the next line of its block over a gap with room for a line (``line_gaps``).
+#: merged (MERGE_OVERLAP in ``models.regions``), lines' ends covered (LINE_END_MARGIN), the second
+#: look triggered by fainter responses still, and the vertical look also by columns of specks;
+#: looks-5: a line reaches down to the next line of its block over a gap with room for a line
+#: (``line_gaps``).
 LOOKS_VERSION = "looks-5"
 #: Tile side (working resolution) and overlap for large images.
 TILE = 1024
@@ -103,27 +112,6 @@ VERTICAL_MIN_HEIGHT = 4
 VERTICAL_SPECK_GAP = 24
 VERTICAL_COLUMN_ASPECT = 3.0
 VERTICAL_COLUMN_MIN_HEIGHT = 16
-#: Each region also reaches this share of its line's height past the line's two ends (looks-4).
-#: The last letters of a line that runs from a bright background onto a dark one fade from the
-#: detector's view before they fade from a reader's: on a public MR file two digits of an ID
-#: were left readable beside its box. The validation set gains one PHI line at 0.25 and three at
-#: 0.5. The verifier judges the line without this reach (``line_box``): shown the longer boxes,
-#: it let regions stand on three of the 37 public no-text files.
-LINE_END_MARGIN = 0.5
-#: Regions overlapping by at least this share of the smaller one's area become one region, the
-#: box around both (looks-4). The coarse and second looks see again lines the first pass found,
-#: and two words of a line each lengthened over their faint ends reach into one another: nearly a
-#: third of all regions found on the synthetic test set were such repeats. One region per line keeps
-#: the audit's region counts true, and a box around both never uncovers what either covered.
-MERGE_OVERLAP = 0.5
-#: A gap between two lines of a block with room for a line, LINE_GAP_MIN to LINE_GAP_MAX of their
-#: text height, is covered too (``line_gaps``; looks-5). Header blocks stack name, age and birth
-#: date; when one line is white on white lung or a few faint pixels, its neighbours are still
-#: found. On a public chest radiograph "Age: 37" stood unboxed between "Name" and "DOB" (a gap of
-#: 0.42 of their boxes' height), and on the synthetic test set a 6 px "8 yrs" (0.9). Lines at their
-#: usual spacing stand under a fifth of their height apart.
-LINE_GAP_MIN = 0.3
-LINE_GAP_MAX = 1.6
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
 
@@ -160,133 +148,6 @@ VERIFIED_MIN_SCORE = 0.65
 VERIFY_FAINT_THRESHOLD = 0.5
 
 
-@dataclass(frozen=True)
-class TextRegion:
-    """A text line's box in original pixel coordinates (x1/y1 exclusive) and detector confidence."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    score: float
-
-    @property
-    def box(self) -> tuple[int, int, int, int]:
-        return (self.x0, self.y0, self.x1, self.y1)
-
-
-def fuse_batchnorm(model: Any) -> Any:
-    """Fold every Conv2d -> BatchNorm2d pair into the conv (eval only): ~15% faster on CPU."""
-    import torch
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    for module in model.modules():
-        if isinstance(module, torch.nn.Sequential):
-            children = list(module.children())
-            for i in range(len(children) - 1):
-                conv, bn = children[i], children[i + 1]
-                if isinstance(conv, torch.nn.Conv2d) and isinstance(bn, torch.nn.BatchNorm2d):
-                    module[i] = fuse_conv_bn_eval(conv, bn)
-                    module[i + 1] = torch.nn.Identity()
-    return model
-
-
-def _torch(threads: int | None):
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
-    return torch
-
-
-def load_checkpoint(path: Path):
-    """A ``.pt`` file's state dict in float32 and its meta: weights are kept in half precision on disk
-    for size, and both inference and a warm start compute in float32."""
-    import torch
-
-    blob = torch.load(path, map_location="cpu", weights_only=True)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in blob["state_dict"].items()}
-    return state, blob.get("meta", {})
-
-
-def _version(root: Path, name: str, fallback: str) -> str:
-    """A model's version from its JSON card (no PyTorch needed to read it)."""
-    try:
-        return json.loads((root / f"{name}.json").read_text()).get("version", fallback)
-    except (OSError, ValueError):
-        return fallback
-
-
-def load_detector_module(root: Path, name: str = "detector"):
-    from models.detector import TextDetector
-
-    state, meta = load_checkpoint(Path(root) / f"{name}.pt")
-    detector = TextDetector(meta.get("width", 16))
-    detector.load_state_dict(state)
-    return detector
-
-
-def load_recognizer_module(root: Path):
-    from models.recognizer import CRNN
-
-    state, meta = load_checkpoint(Path(root) / "recognizer.pt")
-    recognizer = CRNN(meta.get("hidden", 96), width=meta.get("width", 16))
-    recognizer.load_state_dict(state)
-    return recognizer
-
-
-def load_verifier_module(root: Path, name: str = VERIFIER):
-    from models.verifier import RegionVerifier
-
-    state, meta = load_checkpoint(Path(root) / f"{name}.pt")
-    verifier = RegionVerifier(meta.get("width", 16))
-    verifier.load_state_dict(state)
-    return verifier
-
-
-def _not_yet_found(boxes: list, found: list, shape: tuple[int, int], covered: float = 0.7) -> list:
-    """``boxes`` (x0, y0, x1, y1, score) less those already mostly inside ``found``: the colour,
-    vertical and rotated looks see again much of the text the first pass found, and one region per line keeps
-    the audit's region counts true."""
-    if not boxes or not found:
-        return boxes
-    mask = union_mask([(x0, y0, np.ceil(x1), np.ceil(y1)) for x0, y0, x1, y1, _ in found], *shape)
-    return [box for box in boxes if coverage(box[:4], mask) < covered]
-
-
-def _region(box, shape: tuple[int, int]) -> TextRegion | None:
-    """(x0, y0, x1, y1, score) in original pixels -> the region redacted: grown by the safety
-    margin and clipped to the image (None when nothing of it is left)."""
-    x0, y0, x1, y1, score = box
-    h, w = shape
-    m = SAFETY_MARGIN
-    x0, y0 = max(0, int(np.floor(x0)) - m), max(0, int(np.floor(y0)) - m)
-    x1, y1 = min(w, int(np.ceil(x1)) + m), min(h, int(np.ceil(y1)) + m)
-    if x1 <= x0 or y1 <= y0:
-        return None
-    end = _line_end(x1 - x0, y1 - y0)
-    if x1 - x0 >= y1 - y0:
-        x0, x1 = max(0, x0 - end), min(w, x1 + end)
-    else:
-        y0, y1 = max(0, y0 - end), min(h, y1 + end)
-    return TextRegion(x0, y0, x1, y1, score=round(score, 4))
-
-
-def _line_end(width: int, height: int) -> int:
-    """How far a region of this size (safety margin included) reaches past its line's ends."""
-    return int(round(LINE_END_MARGIN * max(0, min(width, height) - 2 * SAFETY_MARGIN)))
-
-
-def line_box(region: TextRegion) -> tuple[int, int, int, int]:
-    """``region``'s box without its reach past the line's ends (LINE_END_MARGIN): the verifier
-    judges a region as it was trained to, and longer boxes sway it."""
-    w, h = region.x1 - region.x0, region.y1 - region.y0
-    end = _line_end(w, h)
-    if w >= h:
-        return region.x0 + end, region.y0, max(region.x0 + end + 1, region.x1 - end), region.y1
-    return region.x0, region.y0 + end, region.x1, max(region.y0 + end + 1, region.y1 - end)
-
-
 def _unboxed(prob: np.ndarray, found: list, scale: float, threshold: float) -> np.ndarray:
     """Where the first pass saw faint text (above ``threshold``; uint8 0/1 at the map's stride)
     outside the boxes already ``found``: what is boxed will be redacted and needs no further look."""
@@ -296,62 +157,6 @@ def _unboxed(prob: np.ndarray, found: list, scale: float, threshold: float) -> n
         b = [int(np.ceil(v * scale / 2)) for v in (x1, y1)]
         faint[max(0, a[1]):b[1], max(0, a[0]):b[0]] = 0
     return faint
-
-
-def merged(regions: list[TextRegion]) -> list[TextRegion]:
-    """``regions`` with each group of overlapping ones (see MERGE_OVERLAP) replaced by the box
-    around the group, scored by its best member.
-
-    Largest first, each region is compared with every box kept so far in one vectorised step, and
-    takes in the first it overlaps until it overlaps none: a grown region may now overlap one it
-    passed by. A screenshot's hundreds of regions then cost milliseconds, not a second."""
-    boxes = np.zeros((len(regions), 4), np.int64)  # every region adds one box, grown or not
-    scores: list[float] = []
-    kept = np.zeros(len(regions), bool)
-    for n, region in enumerate(sorted(regions, key=lambda r: area(r.box), reverse=True)):
-        box, score = np.array(region.box, np.int64), region.score
-        while n:
-            others = boxes[:n]
-            across = np.clip(np.minimum(others[:, 2], box[2]) - np.maximum(others[:, 0], box[0]), 0, None)
-            down = np.clip(np.minimum(others[:, 3], box[3]) - np.maximum(others[:, 1], box[1]), 0, None)
-            sizes = np.clip(others[:, 2] - others[:, 0], 0, None) * np.clip(others[:, 3] - others[:, 1], 0, None)
-            overlapping = kept[:n] & (across * down >= MERGE_OVERLAP * np.minimum(sizes, area(tuple(box))))
-            if not overlapping.any():
-                break
-            k = int(np.argmax(overlapping))
-            kept[k] = False
-            box = np.concatenate([np.minimum(box[:2], others[k, :2]), np.maximum(box[2:], others[k, 2:])])
-            score = max(score, scores[k])
-        boxes[n], kept[n] = box, True
-        scores.append(score)
-    return [TextRegion(*(int(v) for v in boxes[i]), scores[i]) for i in np.flatnonzero(kept)]
-
-
-def line_gaps(regions: list[TextRegion]) -> list[TextRegion]:
-    """``regions`` with each horizontal one reaching down to the next line of its block when the gap
-    between them has room for a line (LINE_GAP_MIN to LINE_GAP_MAX of the text height): the next
-    line below it, overlapping it by half the narrower in x, of like height, with nothing found
-    between them. One vectorised pass per line: a screenshot can hold hundreds."""
-    if LINE_GAP_MAX <= 0 or not regions:
-        return regions
-    x0, y0, x1, y1 = np.array([r.box for r in regions]).T
-    width, text_height = x1 - x0, y1 - y0 - 2 * SAFETY_MARGIN
-    line = width >= 2 * (y1 - y0)
-    out = list(regions)
-    for i in np.flatnonzero(line):
-        under = line & (y0 >= y1[i]) & (np.minimum(x1, x1[i]) - np.maximum(x0, x0[i]) >= 0.5 * np.minimum(width, width[i]))
-        if not under.any():
-            continue
-        j = np.flatnonzero(under)[np.argmin(y0[under])]
-        smaller, larger = sorted((text_height[i], text_height[j]))
-        gap = y0[j] - y1[i]
-        if not (LINE_GAP_MIN * smaller <= gap <= LINE_GAP_MAX * smaller and smaller >= 0.6 * larger):
-            continue
-        between = (x0 < x1[i]) & (x1 > x0[i]) & (y0 < y0[j]) & (y1 > y1[i])
-        between[[i, j]] = False
-        if not between.any():
-            out[i] = replace(regions[i], y1=int(y0[j]))
-    return out
 
 
 def _tall_responses(faint: np.ndarray) -> np.ndarray:
@@ -457,20 +262,20 @@ class TextFinder:
                 raise FileNotFoundError(f"no {name}.pt in the weights directory")
             net = OnnxNet.from_weights(root, name, threads or 1) if device == "cpu" else None
             if net is None:
-                _torch(threads)
+                torch_with_threads(threads)
                 net = TorchNet(fuse_batchnorm(load_module(root, name).eval()).to(device), device)
             return net
 
         detector = network("detector")
-        version = _version(root, "detector", "detector-?")
+        version = weights_version(root, "detector", "detector-?")
         load_recognizer = None
         if (root / "recognizer.pt").exists():
-            version += "+" + _version(root, "recognizer", "recognizer-?")
+            version += "+" + weights_version(root, "recognizer", "recognizer-?")
 
             def load_recognizer():
                 net = OnnxNet.from_weights(root, "recognizer", threads or 1) if device == "cpu" else None
                 if net is None:
-                    _torch(threads)
+                    torch_with_threads(threads)
                     net = TorchNet(fuse_batchnorm(load_recognizer_module(root).eval()).to(device), device)
                 return net
         else:
@@ -478,11 +283,11 @@ class TextFinder:
         finder = cls(detector, load_recognizer, f"{version}+{LOOKS_VERSION}", device)
         if second_detector:
             finder.second_detector = network(SECOND_DETECTOR)
-            finder.version += "+" + _version(root, SECOND_DETECTOR, f"{SECOND_DETECTOR}-?")
+            finder.version += "+" + weights_version(root, SECOND_DETECTOR, f"{SECOND_DETECTOR}-?")
         if verifier:
             finder.verifier = network(VERIFIER, load_verifier_module)
             finder.faint_min_score = VERIFIED_MIN_SCORE
-            finder.version += "+" + _version(root, VERIFIER, f"{VERIFIER}-?")
+            finder.version += "+" + weights_version(root, VERIFIER, f"{VERIFIER}-?")
         return finder
 
     # ----------------------------------------------------------------- detection
@@ -557,7 +362,7 @@ class TextFinder:
         h, w = gray.shape
         found, faint = self._first_pass(prob, scale)
         if self.extra_looks:
-            found += _not_yet_found(self._colour_look(display, scale), found, (h, w))
+            found += not_yet_found(self._colour_look(display, scale), found, (h, w))
             if self.rotated_look:
                 found += self._rotated_look(display, gray, scale, found)
             else:
@@ -566,8 +371,8 @@ class TextFinder:
         if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
         if faint:  # after every look, so that the looks still see what they saw without them
-            found += _not_yet_found(faint, found, (h, w))
-        regions = merged([region for box in found if (region := _region(box, (h, w))) is not None])
+            found += not_yet_found(faint, found, (h, w))
+        regions = merged([region for box in found if (region := to_region(box, (h, w))) is not None])
         regions = line_gaps(regions)
         regions.sort(key=lambda r: (r.y0, r.x0))
         return regions
@@ -648,9 +453,9 @@ class TextFinder:
         """``lines`` not yet ``found`` that the recogniser reads as text (see ROTATED_MIN_CHARS)."""
         shape = display.shape[:2]
         unique: list = []
-        for line in _not_yet_found(lines, found, shape):  # once, where crops overlap
-            unique += _not_yet_found([line], unique, shape)
-        pairs = [(line, region) for line in unique if (region := _region(line, shape)) is not None]
+        for line in not_yet_found(lines, found, shape):  # once, where crops overlap
+            unique += not_yet_found([line], unique, shape)
+        pairs = [(line, region) for line in unique if (region := to_region(line, shape)) is not None]
         if not pairs:
             return []
         readings = self.readings(display, [region for _, region in pairs])

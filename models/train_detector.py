@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
 from models.detector import STRIDE, TextDetector, target_mask, working_scale
-from models.inference import load_checkpoint
+from models.checkpoints import load_checkpoint
 from models.render import detector_view, to_gray
 from models.synth import SynthConfig, generate
 from models.training import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
-from models.inference import load_checkpoint
+from models.checkpoints import load_checkpoint
 from models.recognizer import (
     CRNN,
     MAX_WIDTH,

@@ -13,7 +13,7 @@ wedges, test cards, glints...), where most of its false regions come from, and s
 lines are added as they are, so that text the detector boxes differently next time is still
 known. Batches are half text, half not.
 
-A region is shown as the finder shows it at inference (`inference.line_box`: without its reach
+A region is shown as the finder shows it at inference (`regions.line_box`: without its reach
 past the line's ends), and with ``--jitter`` again with its sides moved: the finder's boxes grow
 and shrink with its looks, merges and margins, and verifier-1.1, which saw one extent only,
 answered a step wedge 0.073 or 0.116 for two pixels more on each side, against a bar of 0.1.
@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.inference import line_box
+from models.regions import line_box
 from models.metrics import HIT, area, coverage, intersection, union_mask
 from models.render import as_display, to_gray
 from models.synth import SynthConfig, generate

@@ -16,7 +16,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Region:
-    """Same fields as models.inference.TextRegion, for finders that are not the shipped model."""
+    """Same fields as models.regions.TextRegion, for finders that are not the shipped model."""
 
     x0: int
     y0: int

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from models import inference
-from models.inference import DEFAULT_WEIGHTS, TextFinder, TextRegion, _region, line_box, line_gaps, merged
+from models import inference, regions
+from models.inference import DEFAULT_WEIGHTS, TextFinder
+from models.regions import TextRegion, line_box, line_gaps, merged, to_region
 from models.metrics import area, coverage, intersection, union_mask
 from models.render import chroma, detector_view, to_gray
 from models.synth import SynthConfig, generate
@@ -188,7 +189,7 @@ def test_a_screenshots_hundreds_of_regions_merge_into_boxes_that_no_longer_overl
     assert len(out) < len(lines)
     for i, a in enumerate(out):
         for b in out[i + 1:]:
-            assert intersection(a.box, b.box) < inference.MERGE_OVERLAP * min(area(a.box), area(b.box))
+            assert intersection(a.box, b.box) < regions.MERGE_OVERLAP * min(area(a.box), area(b.box))
     for region in lines + repeats:
         assert sum(o.x0 <= region.x0 and o.y0 <= region.y0 and o.x1 >= region.x1 and o.y1 >= region.y1 for o in out) >= 1
     for o in out:
@@ -220,10 +221,10 @@ def test_a_small_line_the_first_pass_barely_answers_is_found_by_the_second_look(
 
 
 def test_a_region_reaches_past_its_line_s_ends_by_half_its_height():
-    assert _region((20, 10, 120, 30, 0.9), (100, 200)) == TextRegion(8, 8, 132, 32, 0.9)
-    assert _region((10, 20, 30, 120, 0.9), (200, 100)) == TextRegion(8, 8, 32, 132, 0.9)
-    assert _region((20, 10, 110, 30, 0.9), (100, 112)) == TextRegion(8, 8, 112, 32, 0.9), "clipped to the image"
-    assert line_box(_region((20, 10, 120, 30, 0.9), (100, 200))) == (18, 8, 122, 32), \
+    assert to_region((20, 10, 120, 30, 0.9), (100, 200)) == TextRegion(8, 8, 132, 32, 0.9)
+    assert to_region((10, 20, 30, 120, 0.9), (200, 100)) == TextRegion(8, 8, 32, 132, 0.9)
+    assert to_region((20, 10, 110, 30, 0.9), (100, 112)) == TextRegion(8, 8, 112, 32, 0.9), "clipped to the image"
+    assert line_box(to_region((20, 10, 120, 30, 0.9), (100, 200))) == (18, 8, 122, 32), \
         "the verifier sees the line as it was trained to, without the reach past its ends"
 
 
@@ -249,5 +250,5 @@ def test_a_faint_short_line_between_two_found_lines_is_covered(finder, monkeypat
     sample = generate(1000, 14, SynthConfig(font_split="test"))
     (line,) = [line.box for line in sample.lines if line.text == "8 yrs"]
     assert _covered(finder, sample.image, [line]) == [True]
-    monkeypatch.setattr(inference, "LINE_GAP_MAX", 0.0)
+    monkeypatch.setattr(regions, "LINE_GAP_MAX", 0.0)
     assert _covered(finder, sample.image, [line]) == [False]

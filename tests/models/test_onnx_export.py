@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from models.inference import DEFAULT_WEIGHTS, TextFinder, load_detector_module, load_recognizer_module, load_verifier_module
+from models.checkpoints import load_detector_module, load_recognizer_module, load_verifier_module
+from models.inference import DEFAULT_WEIGHTS, TextFinder
 from models.runtime import SOURCE_KEY, OnnxNet, TorchNet, sha256_of
 
 pytest.importorskip("onnxruntime")

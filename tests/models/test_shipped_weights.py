@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.inference import DEFAULT_WEIGHTS, TextFinder, TextRegion
+from models.inference import DEFAULT_WEIGHTS, TextFinder
+from models.regions import TextRegion
 from models.metrics import score
 from models.synth import SynthConfig, generate
 

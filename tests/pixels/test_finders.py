@@ -74,7 +74,8 @@ def test_an_optimisation_that_disagrees_is_not_used(monkeypatch):
 def test_onnx_runtime_keeps_the_real_detectors_boxes():
     if real_finder() is None:
         pytest.skip("no shipped detector weights")
-    from models.inference import DEFAULT_WEIGHTS, TextFinder, load_detector_module
+    from models.checkpoints import load_detector_module
+    from models.inference import DEFAULT_WEIGHTS, TextFinder
 
     plain = TextFinder.load(device="cpu")
     plain.detector = TorchNet(load_detector_module(DEFAULT_WEIGHTS).eval())  # eager PyTorch, BatchNorm unfolded
