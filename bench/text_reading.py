@@ -40,7 +40,7 @@ def load_lines(samples: Path | None, n_synth: int) -> list[dict]:
         gray = to_gray(sample.image)
         for line in sample.lines:
             x0, y0, x1, y1 = line.box
-            crop = crop_line(gray, line.box, line.rotated, None)
+            crop = crop_line(gray, line.box)
             if line.rotated:
                 crop = upright(crop, line)
             lines.append({"set": "synthetic", "crop": crop, "text": line.text, "height": min(x1 - x0, y1 - y0), "key": False})
@@ -52,7 +52,7 @@ def load_lines(samples: Path | None, n_synth: int) -> list[dict]:
                 if not text or not box or not has_contrast(gray, box) or (part == "value" and wrapped_value(a)):
                     continue
                 box = tuple(int(v) for v in box)
-                lines.append({"set": "jsl", "crop": crop_line(gray, box, False, None), "text": text,
+                lines.append({"set": "jsl", "crop": crop_line(gray, box), "text": text,
                               "height": min(box[2] - box[0], box[3] - box[1]), "key": part == "key"})
     return lines
 

@@ -143,7 +143,7 @@ def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
     for line in sample.lines:
         x0, y0, x1, y1 = line.box
         heights.append(min(x1 - x0, y1 - y0))
-        crop = crop_line(gray, line.box, line.rotated, None)
+        crop = crop_line(gray, line.box)
         if line.rotated:
             crop = upright(crop, line)
         crops.append(crop)
@@ -173,7 +173,7 @@ def _labelled_text_cer(finder: TextFinder, gray: np.ndarray, annotations: list[d
             if not has_contrast(gray, box) or (part == "value" and wrapped_value(a)):
                 left_out += 1
                 continue
-            crops.append(crop_line(gray, tuple(int(v) for v in box), False, None))
+            crops.append(crop_line(gray, tuple(int(v) for v in box)))
             truths.append(text)
             keys.append(part == "key")
     pairs = [cer(p.rstrip(": ") if key else p, t) for p, t, key in zip(_read_crops(finder, crops), truths, keys)]

@@ -63,7 +63,7 @@ class RecognizerTrainConfig(TrainConfig):
 LARGE_LINE = 12
 
 
-def crop_line(gray: np.ndarray, box, rotated: bool, rng: np.random.Generator | None = None, margin: float = 0.25) -> np.ndarray:
+def crop_line(gray: np.ndarray, box, rng: np.random.Generator | None = None, margin: float = 0.25) -> np.ndarray:
     """Cut a line with margins (random in training); `upright` turns a rotated one back."""
     x0, y0, x1, y1 = box
     short = min(x1 - x0, y1 - y0)
@@ -101,7 +101,7 @@ def lines_from_sample(sample, rng: np.random.Generator, large_line_keep: float =
         if large_line_keep < 1.0 and min(x1 - x0, y1 - y0) >= LARGE_LINE and rng.random() >= large_line_keep:
             continue
         for _ in range(views):
-            crop = crop_line(gray, line.box, line.rotated, rng)
+            crop = crop_line(gray, line.box, rng)
             if line.rotated:
                 # training sees the upright reading; direction is resolved at inference by confidence
                 crop = upright(crop, line)
