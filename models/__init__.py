@@ -5,6 +5,7 @@ Entry points: `models.inference.TextFinder` (detect / read), `models.phi.classif
 `python -m models.train_recognizer`; ONNX exports for CPU workers with
 `python -m models.export_onnx`; evaluation with `python -m models.evaluate`.
 
-Importing `models.inference`, `models.postprocess`, `models.reading` and `models.runtime` does not
-import PyTorch; `models.detector`, `models.recognizer` and the trainers do.
+Importing `models.inference`, `models.checkpoints`, `models.regions`, `models.postprocess`,
+`models.reading` and `models.runtime` does not import PyTorch; `models.detector`, `models.recognizer`
+and the trainers do.
 """
