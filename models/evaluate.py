@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from models.inference import TextFinder
-from models.metrics import Counts, false_predictions, score
+from models.metrics import COVER, Counts, false_predictions, score
 from models.phi import KEEP_SAFE_POLICY, Identifiers, classify, short_side
 from models.reading import cer, prepare_line
 from models.render import dataset_frame, to_gray
@@ -44,6 +44,21 @@ def _boxes(regions):
     return [r.box for r in regions]
 
 
+def _text_height(box) -> int:
+    """A line's height as it reads: the short side, so that a 90° line counts by its letters."""
+    x0, y0, x1, y1 = box
+    return min(x1 - x0, y1 - y0)
+
+
+def _band(height: int) -> int:
+    return next(k for k, (lo, hi) in enumerate(CER_BANDS) if lo <= height < hi)
+
+
+def _band_name(band: tuple[int, int]) -> str:
+    lo, hi = band
+    return f"{lo}-{hi - 1}px" if hi < 10_000 else f">={lo}px"
+
+
 def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "test", overflow: float = 0.0) -> dict:
     """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines
     (``fonts="train"`` and VALIDATION_SEED: the validation set). ``overflow``: the share of greyscale
@@ -53,6 +68,7 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
     safe_detected = safe_kept = 0
     errors = chars = big_errors = big_chars = 0
     band_errors, band_chars = [0] * len(CER_BANDS), [0] * len(CER_BANDS)
+    band_phi, band_phi_found = [0] * len(CER_BANDS), [0] * len(CER_BANDS)
     det_times, read_times, lines_read = [], [], 0
     for i in range(n):
         sample = generate(seed, i, config)
@@ -63,7 +79,11 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
         text_boxes = [line.box for line in sample.lines]
         phi_boxes = [line.box for line in sample.lines if line.phi]
         all_text.add(score(text_boxes, _boxes(regions), (h, w)))
-        phi.add(score(phi_boxes, _boxes(regions), (h, w), text_gt=text_boxes))
+        found = score(phi_boxes, _boxes(regions), (h, w), text_gt=text_boxes)
+        phi.add(found)
+        for line, covered in zip((line for line in sample.lines if line.phi), found.coverages):
+            k = _band(_text_height(line.box))
+            band_phi[k], band_phi_found[k] = band_phi[k] + 1, band_phi_found[k] + (covered >= COVER)
         if finder.recognizer is not None:
             t = time.perf_counter()
             readings = finder.readings(sample.image, regions)
@@ -79,21 +99,25 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
                 errors, chars = errors + e, chars + c
                 if height >= LEGIBLE_PX:
                     big_errors, big_chars = big_errors + e, big_chars + c
-                for k, (lo, hi) in enumerate(CER_BANDS):
-                    if lo <= height < hi:
-                        band_errors[k], band_chars[k] = band_errors[k] + e, band_chars[k] + c
+                k = _band(height)
+                band_errors[k], band_chars[k] = band_errors[k] + e, band_chars[k] + c
     return {
         "images": n,
         "all_text": all_text.row(),
         "phi": phi.row(),
+        # where the misses are, in the CER's bands
+        "phi_recall_by_text_height": {
+            _band_name(band): {"recall": f / g if g else None, "boxes": g}
+            for band, f, g in zip(CER_BANDS, band_phi_found, band_phi)
+        },
         "phi_keep_safe_policy": phi_keep.row() if finder.recognizer is not None else None,
         # of the detected lines that are not PHI, the share keep_safe leaves in place: what it is for
         "keep_safe_other_text_kept": safe_kept / safe_detected if safe_detected else None,
         "cer": errors / chars if chars else None,
         f"cer_text_height_ge_{LEGIBLE_PX}px": big_errors / big_chars if big_chars else None,
         "cer_by_text_height": {
-            f"{lo}-{hi - 1}px" if hi < 10_000 else f">={lo}px": {"cer": e / c if c else None, "characters": c}
-            for (lo, hi), e, c in zip(CER_BANDS, band_errors, band_chars)
+            _band_name(band): {"cer": e / c if c else None, "characters": c}
+            for band, e, c in zip(CER_BANDS, band_errors, band_chars)
         } if chars else None,
         "det_seconds_median": float(np.median(det_times)),
         "read_seconds_per_line": float(sum(read_times) / max(1, lines_read)) if read_times else None,
@@ -141,8 +165,7 @@ def _line_cer(finder: TextFinder, sample) -> list[tuple[int, int, int]]:
     gray = to_gray(sample.image)
     crops, truths, heights = [], [], []
     for line in sample.lines:
-        x0, y0, x1, y1 = line.box
-        heights.append(min(x1 - x0, y1 - y0))
+        heights.append(_text_height(line.box))
         crop = crop_line(gray, line.box)
         if line.rotated:
             crop = upright(crop, line)
@@ -362,6 +385,9 @@ def print_tables(result: dict) -> None:
         if name in ("validation", "synthetic"):
             print(f"recogniser CER: {_fmt(part['cer'])} (text >= {LEGIBLE_PX} px: {_fmt(part[f'cer_text_height_ge_{LEGIBLE_PX}px'])}); "
                   f"read {_fmt(part['read_seconds_per_line'])} s/line")
+            if part.get("phi_recall_by_text_height"):
+                print("PHI recall by text height: " + ", ".join(
+                    f"{band} {_fmt(b['recall'])} ({b['boxes']} boxes)" for band, b in part["phi_recall_by_text_height"].items()))
             if part.get("cer_by_text_height"):
                 print("CER by text height: " + ", ".join(
                     f"{band} {_fmt(b['cer'])} ({b['characters']} characters)" for band, b in part["cer_by_text_height"].items()))
