@@ -33,7 +33,7 @@ from models.checkpoints import (
 )
 from models.postprocess import Postprocess, boxes_from_prob, working_scale
 from models.regions import TextRegion, line_box, line_gaps, merged, not_yet_found, to_region
-from models.render import as_display, chroma, detector_view, to_gray
+from models.render import CHROMA_MIN, CHROMA_PIXELS, as_display, chroma, detector_view, hue_views, to_gray
 from models.runtime import OnnxNet, TorchNet
 
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
@@ -46,8 +46,8 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: merged (MERGE_OVERLAP in ``models.regions``), lines' ends covered (LINE_END_MARGIN), the second
 #: look triggered by fainter responses still, and the vertical look also by columns of specks;
 #: looks-5: a line reaches down to the next line of its block over a gap with room for a line
-#: (``line_gaps``).
-LOOKS_VERSION = "looks-5"
+#: (``line_gaps``); looks-6: the colour look also on the hue views (``models.render.hue_views``).
+LOOKS_VERSION = "looks-6"
 #: Tile side (working resolution) and overlap for large images.
 TILE = 1024
 OVERLAP = 96
@@ -84,11 +84,19 @@ COARSE_MAX_TEXT = 96
 #: look otherwise boxes the whole heart.
 COARSE_MAX_SHARE = 0.5
 COARSE_MIN_SIDE = 64
-#: Colour look: the working scale again, on the chroma of a colourful image (`models.render.chroma`),
-#: for text whose colour differs from its background more than its brightness. Only boxes whose
+#: Colour look: the working scale again, on the chroma of a colourful image (`models.render.chroma`)
+#: and on its two opponent channels (`models.render.hue_views`, since looks-6), for text whose colour
+#: differs from its background more than its brightness. Only boxes whose
 #: short side is at most COLOUR_MAX_TEXT working pixels are taken from it: at larger sizes it finds
 #: colour-Doppler boxes and colourful photographs' structure.
 COLOUR_MAX_TEXT = 48
+#: The hue views are looked at around colourful ground with this much context (original px), and on
+#: the whole image when those areas cover more than HUE_WHOLE_SHARE of it (`_colourful_areas`).
+HUE_CONTEXT = 24
+HUE_WHOLE_SHARE = 0.5
+#: A line seen only in a hue view is kept when the region verifier, shown that view, gives it at least
+#: this probability of text: unchecked, the hue views box colour-Doppler flow and colour scales.
+HUE_VERIFY_THRESHOLD = 0.8
 #: Rotated look: the working scale on the image turned a quarter turn, for lines set vertically
 #: (side labels). Only boxes that are lines there (at least ROTATED_MIN_ASPECT times as wide as
 #: tall) and that the recogniser reads, one way up or the other, as at least ROTATED_MIN_CHARS
@@ -189,6 +197,23 @@ def _crop_areas(seeds: np.ndarray, scale: float, shape: tuple[int, int]) -> list
     return [(int(x * 2 / scale), int(y * 2 / scale),
              min(w, int(np.ceil((x + bw) * 2 / scale))), min(h, int(np.ceil((y + bh) * 2 / scale))))
             for x, y, bw, bh, _ in stats[1:count]]
+
+
+def _colourful_areas(spread: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Where the hue views are looked at: around the colourful ground of an image (its chroma
+    ``spread`` over CHROMA_MIN), HUE_CONTEXT px on every side; the whole image when that is most of it.
+
+    Text that differs from its ground in hue alone is as colourful as its ground, so it lies there;
+    a grey ultrasound fan with one coloured label pays for the label, not for the fan."""
+    h, w = spread.shape
+    colourful = (spread > CHROMA_MIN).astype(np.uint8)
+    grown = cv2.dilate(colourful, np.ones((2 * HUE_CONTEXT + 1, 2 * HUE_CONTEXT + 1), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    seen = np.bincount(labels[colourful > 0], minlength=count)
+    areas = [(x, y, x + bw, y + bh) for k, (x, y, bw, bh, _) in enumerate(stats) if k and seen[k] >= CHROMA_PIXELS]
+    if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in areas) > HUE_WHOLE_SHARE * h * w:
+        return [(0, 0, w, h)]
+    return areas
 
 
 class TextFinder:
@@ -362,7 +387,7 @@ class TextFinder:
         h, w = gray.shape
         found, faint = self._first_pass(prob, scale)
         if self.extra_looks:
-            found += not_yet_found(self._colour_look(display, scale), found, (h, w))
+            found += self._colour_look(display, scale, found)
             if self.rotated_look:
                 found += self._rotated_look(display, gray, scale, found)
             else:
@@ -407,13 +432,43 @@ class TextFinder:
         logits = np.concatenate([self.verifier(x[k:k + READ_BATCH]) for k in range(0, len(x), READ_BATCH)])[:, 0]
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def _colour_look(self, display: np.ndarray, scale: float) -> list:
-        """Boxes of text found at the working scale in the chroma of a colourful display image."""
+    def _colour_look(self, display: np.ndarray, scale: float, found: list) -> list:
+        """Boxes of text, not yet ``found``, seen at the working scale in the chroma of a colourful
+        display image, and in the hue views of its colourful areas (with the region verifier only)."""
         spread = chroma(display)
         if spread is None:
             return []
-        work = cv2.resize(spread, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else spread
-        return [box for box in boxes_from_prob(self._prob_map(work), scale, self.postprocess)
+        shape = display.shape[:2]
+        boxes = not_yet_found(self._colour_boxes([spread], scale), found, shape)
+        if self.verifier is None:
+            return boxes
+        for xa, ya, xb, yb in _colourful_areas(spread):
+            for view in hue_views(display[ya:yb, xa:xb]):
+                lines = [(x0 + xa, y0 + ya, x1 + xa, y1 + ya, s)
+                         for x0, y0, x1, y1, s in self._colour_boxes([view], scale)]
+                boxes += self._verified_in_view(view, (xa, ya), lines, found + boxes, shape)
+        return boxes
+
+    def _verified_in_view(self, view: np.ndarray, origin: tuple[int, int], lines: list, found: list,
+                          shape: tuple[int, int]) -> list:
+        """``lines`` not yet ``found`` that the region verifier, shown the hue ``view`` they were seen in
+        (placed at ``origin``), believes hold text (HUE_VERIFY_THRESHOLD). Reading cannot check them:
+        two lines on one label are often one box in a hue view."""
+        pairs = [(line, region) for line in not_yet_found(lines, found, shape)
+                 if (region := to_region(line, shape)) is not None]
+        if not pairs:
+            return []
+        xa, ya = origin
+        canvas = np.full(shape, 128, np.uint8)  # the view where it was taken, neutral grey elsewhere
+        canvas[ya:ya + view.shape[0], xa:xa + view.shape[1]] = view
+        believed = self.text_probabilities(canvas, [region for _, region in pairs]) >= HUE_VERIFY_THRESHOLD
+        return [line for (line, _), keep in zip(pairs, believed, strict=True) if keep]
+
+    def _colour_boxes(self, views: list[np.ndarray], scale: float) -> list:
+        """Boxes of text no taller than COLOUR_MAX_TEXT found at the working scale in ``views``."""
+        works = [cv2.resize(v, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else v
+                 for v in views]
+        return [box for prob in self._prob_maps(works) for box in boxes_from_prob(prob, scale, self.postprocess)
                 if min(box[2] - box[0], box[3] - box[1]) * scale <= COLOUR_MAX_TEXT]
 
     def _rotated_look(self, display: np.ndarray, gray: np.ndarray, scale: float, found: list) -> list:
@@ -450,7 +505,8 @@ class TextFinder:
                 if x1 - x0 >= ROTATED_MIN_ASPECT * (y1 - y0)]
 
     def _confirmed(self, display: np.ndarray, lines: list, found: list) -> list:
-        """``lines`` not yet ``found`` that the recogniser reads as text (see ROTATED_MIN_CHARS)."""
+        """``lines`` not yet ``found`` that the recogniser reads as text in ``display`` (see
+        ROTATED_MIN_CHARS)."""
         shape = display.shape[:2]
         unique: list = []
         for line in not_yet_found(lines, found, shape):  # once, where crops overlap

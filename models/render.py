@@ -166,6 +166,28 @@ def chroma(image: np.ndarray) -> np.ndarray | None:
     return spread if np.count_nonzero(spread > CHROMA_MIN) >= CHROMA_PIXELS else None
 
 
+#: How far the hue views stretch the opponent channels around neutral grey: a stroke 20 levels of a*
+#: off its ground becomes 60, as plain as text the detector knows.
+HUE_GAIN = 3.0
+
+
+def hue_views(image: np.ndarray) -> list[np.ndarray]:
+    """The red-green and the blue-yellow opponent channels (CIE Lab a* and b*) of an RGB display
+    image, stretched around neutral grey (128).
+
+    Text can differ from its ground in hue alone: green on an orange label is as bright as the label
+    (luma hides it) and as colourful (so does the chroma), but it is the opposite on the red-green
+    axis. Each opponent channel is a greyscale image in which such text is plain dark-on-light or
+    light-on-dark text.
+    """
+    lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2LAB)
+    views = []
+    for channel in (1, 2):
+        opponent = lab[..., channel].astype(np.float32) - 128.0
+        views.append(np.clip(128.0 + HUE_GAIN * opponent, 0, 255).astype(np.uint8))
+    return views
+
+
 def as_display(image: np.ndarray) -> np.ndarray:
     """What the models accept: uint8 as-is, any other dtype rendered by percentiles."""
     image = np.asarray(image)
