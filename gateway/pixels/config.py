@@ -96,7 +96,8 @@ class PixelsConfig(Section):
     # every tile and frame), the instance has none and its pixels pass byte for byte. The
     # detector's false regions on step wedges, label maps, test cards and specular highlights then
     # cost text-free images nothing. An instance with text it believes keeps every region. With
-    # it, fainter lines are redacted too (models.inference.VERIFIED_MIN_SCORE). Needs verifier.pt
+    # it, fainter lines are redacted too (models.inference.VERIFIED_MIN_SCORE), and lines seen only
+    # in a colourful frame's opponent channels (models.inference.HUE_VERIFY_THRESHOLD). Needs verifier.pt
     # in the weights directory (see models/weights/MODEL_CARD.md).
     verifier: bool = True
     # Longest side of one detector input. Larger frames are cut into overlapping tiles of at
