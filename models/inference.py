@@ -453,7 +453,9 @@ class TextFinder:
                           shape: tuple[int, int]) -> list:
         """``lines`` not yet ``found`` that the region verifier, shown the hue ``view`` they were seen in
         (placed at ``origin``), believes hold text (HUE_VERIFY_THRESHOLD). Reading cannot check them:
-        two lines on one label are often one box in a hue view."""
+        two lines on one label are often one box in a hue view. They are scored as lines the detector
+        was sure of (VERIFY_SURE_SCORE): shown the luma, where they are nothing, the verifier would
+        doubt them, and ``holds_text`` would clear an image whose only text they are."""
         pairs = [(line, region) for line in not_yet_found(lines, found, shape)
                  if (region := to_region(line, shape)) is not None]
         if not pairs:
@@ -462,7 +464,8 @@ class TextFinder:
         canvas = np.full(shape, 128, np.uint8)  # the view where it was taken, neutral grey elsewhere
         canvas[ya:ya + view.shape[0], xa:xa + view.shape[1]] = view
         believed = self.text_probabilities(canvas, [region for _, region in pairs]) >= HUE_VERIFY_THRESHOLD
-        return [line for (line, _), keep in zip(pairs, believed, strict=True) if keep]
+        return [(*line[:4], max(line[4], VERIFY_SURE_SCORE))
+                for (line, _), keep in zip(pairs, believed, strict=True) if keep]
 
     def _colour_boxes(self, views: list[np.ndarray], scale: float) -> list:
         """Boxes of text no taller than COLOUR_MAX_TEXT found at the working scale in ``views``."""

@@ -129,6 +129,20 @@ def test_text_differing_from_its_label_in_hue_alone_is_found(finder, monkeypatch
     assert not any(_covered(finder, sample.image, dates))
 
 
+def test_an_image_whose_only_text_is_hidden_in_hue_keeps_it(finder):
+    """The orange label of that image alone on black: the verifier, shown the luma, sees nothing
+    there; shown the red-green view, it believes the dates, and the image is not cleared as
+    text-free."""
+    sample = generate(500, 136, SynthConfig(font_split="train"))
+    image = np.zeros((400, 500, 3), np.uint8)
+    image[100:160, 100:310] = sample.image[530:590, 20:230]
+    dates = [(x0 + 80, y0 - 430, x1 + 80, y1 - 430) for x0, y0, x1, y1 in
+             (line.box for line in sample.lines if line.text in ("10-SEP-1966 16:57:31", "+8:48:19 9/21/72"))]
+    (found,) = finder.find_batch([image])
+    assert found and finder.text_probabilities(image, found).max() < inference.VERIFY_THRESHOLD
+    assert len(dates) == 2 and all(_covered(finder, image, dates))
+
+
 def test_colour_doppler_flow_is_not_taken_for_text_in_the_hue_views(finder):
     """pydicom's power-Doppler ultrasound: in its red-green view the flow is a band of strokes the
     detector boxes; the region verifier, shown that view, does not believe it."""
