@@ -81,8 +81,8 @@ def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "t
         all_text.add(score(text_boxes, _boxes(regions), (h, w)))
         found = score(phi_boxes, _boxes(regions), (h, w), text_gt=text_boxes)
         phi.add(found)
-        for line, covered in zip((line for line in sample.lines if line.phi), found.coverages):
-            k = _band(_text_height(line.box))
+        for box, covered in zip(phi_boxes, found.coverages, strict=True):
+            k = _band(_text_height(box))
             band_phi[k], band_phi_found[k] = band_phi[k] + 1, band_phi_found[k] + (covered >= COVER)
         if finder.recognizer is not None:
             t = time.perf_counter()

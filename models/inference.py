@@ -199,6 +199,11 @@ def _crop_areas(seeds: np.ndarray, scale: float, shape: tuple[int, int]) -> list
             for x, y, bw, bh, _ in stats[1:count]]
 
 
+def _at_scale(image: np.ndarray, scale: float) -> np.ndarray:
+    """``image`` resized to the working scale (itself when that is 1)."""
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else image
+
+
 def _colourful_areas(spread: np.ndarray) -> list[tuple[int, int, int, int]]:
     """Where the hue views are looked at: around the colourful ground of an image (its chroma
     ``spread`` over CHROMA_MIN), HUE_CONTEXT px on every side; the whole image when that is most of it.
@@ -375,8 +380,7 @@ class TextFinder:
         displays = [as_display(image) for image in images]
         grays = [detector_view(display) for display in displays]
         scales = [working_scale(*gray.shape) for gray in grays]
-        works = [cv2.resize(g, None, fx=s, fy=s, interpolation=cv2.INTER_LINEAR) if s != 1 else g
-                 for g, s in zip(grays, scales, strict=True)]
+        works = [_at_scale(g, s) for g, s in zip(grays, scales, strict=True)]
         probs = self._prob_maps(works)
         if self.second_detector is not None:
             seconds = self._prob_maps(works, self.second_detector)
@@ -469,9 +473,7 @@ class TextFinder:
 
     def _colour_boxes(self, views: list[np.ndarray], scale: float) -> list:
         """Boxes of text no taller than COLOUR_MAX_TEXT found at the working scale in ``views``."""
-        works = [cv2.resize(v, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else v
-                 for v in views]
-        return [box for prob in self._prob_maps(works) for box in boxes_from_prob(prob, scale, self.postprocess)
+        return [box for prob in self._prob_maps([_at_scale(v, scale) for v in views]) for box in boxes_from_prob(prob, scale, self.postprocess)
                 if min(box[2] - box[0], box[3] - box[1]) * scale <= COLOUR_MAX_TEXT]
 
     def _rotated_look(self, display: np.ndarray, gray: np.ndarray, scale: float, found: list) -> list:
@@ -501,7 +503,7 @@ class TextFinder:
         turned a quarter turn: lines there, vertical here."""
         xa, ya, xb, yb = area
         turned = np.ascontiguousarray(np.rot90(gray[ya:yb, xa:xb]))  # turned[i, j] = crop[j, width - 1 - i]
-        work = cv2.resize(turned, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else turned
+        work = _at_scale(turned, scale)
         width = xb - xa
         return [(xa + width - y1, ya + x0, xa + width - y0, ya + x1, score)
                 for x0, y0, x1, y1, score in boxes_from_prob(self._prob_map(work), scale, self.postprocess)
