@@ -58,13 +58,23 @@ class Postprocess:
     extend_threshold: float | None = 0.15
 
 
+def components(binary: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+    """Count, labels and statistics of the 8-connected components of a uint8 0/1 image.
+
+    BBDT gives the labels OpenCV's default (Spaghetti) gives, a third faster with the statistics
+    (OpenCV 5.1, every probability map of 40 validation images); the looks label a dozen maps per
+    image."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, cv2.CCL_BBDT)
+    return count, labels, stats
+
+
 def boxes_from_prob(prob: np.ndarray, scale: float, params: Postprocess = Postprocess(), stride: int = STRIDE):
     """Connected components of the probability map -> (x0, y0, x1, y1, score) at original resolution."""
     binary = (prob > params.threshold).astype(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+    n, labels, stats = components(binary)
     if params.extend_threshold is not None:
         faint = (prob > params.extend_threshold).astype(np.uint8)
-        _, faint_labels, faint_stats, _ = cv2.connectedComponentsWithStats(faint, connectivity=8)
+        _, faint_labels, faint_stats = components(faint)
     out = []
     for i in range(1, n):
         x, y, bw, bh, area = stats[i]

@@ -161,14 +161,15 @@ def chroma(image: np.ndarray) -> np.ndarray | None:
     """
     if image.ndim != 3 or image.shape[2] < 3:
         return None
-    rgb = image[..., :3]
-    spread = cv2.subtract(rgb.max(axis=-1), rgb.min(axis=-1))
+    r, g, b = cv2.split(np.ascontiguousarray(image[..., :3]))  # numpy's reduction over 3 channels takes 80 times as long
+    spread = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
     return spread if np.count_nonzero(spread > CHROMA_MIN) >= CHROMA_PIXELS else None
 
 
 #: How far the hue views stretch the opponent channels around neutral grey: a stroke 20 levels of a*
 #: off its ground becomes 60, as plain as text the detector knows.
 HUE_GAIN = 3.0
+_HUE_STRETCH = np.clip(128.0 + HUE_GAIN * (np.arange(256) - 128.0), 0, 255).astype(np.uint8)
 
 
 def hue_views(image: np.ndarray) -> list[np.ndarray]:
@@ -180,12 +181,8 @@ def hue_views(image: np.ndarray) -> list[np.ndarray]:
     axis. Each opponent channel is a greyscale image in which such text is plain dark-on-light or
     light-on-dark text.
     """
-    lab = cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2LAB)
-    views = []
-    for channel in (1, 2):
-        opponent = lab[..., channel].astype(np.float32) - 128.0
-        views.append(np.clip(128.0 + HUE_GAIN * opponent, 0, 255).astype(np.uint8))
-    return views
+    _, a, b = cv2.split(cv2.cvtColor(np.ascontiguousarray(image[..., :3]), cv2.COLOR_RGB2LAB))
+    return [cv2.LUT(a, _HUE_STRETCH), cv2.LUT(b, _HUE_STRETCH)]
 
 
 def as_display(image: np.ndarray) -> np.ndarray:

@@ -74,7 +74,7 @@ class PixelsConfig(Section):
     # "rapidocr" uses the rapidocr package (optional dependency) with the same interface.
     detector: Literal["model", "rapidocr"] = "model"
     weights_dir: Path | None = None
-    # Detector threads (torch and ONNX Runtime) per worker process on CPU. 1 is fastest when
+    # Detector threads (torch, ONNX Runtime and OpenCV) per worker process on CPU. 1 is fastest when
     # workers (or other jobs) share the cores: small convolutions scale badly and
     # oversubscription costs 10x, not 10%. 0 leaves the libraries' defaults.
     cpu_threads: int = Field(default=1, ge=0)

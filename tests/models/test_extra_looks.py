@@ -175,6 +175,12 @@ def test_only_a_colourful_image_has_a_chroma():
     assert spread.dtype == np.uint8 and spread[0, 0] == 255 and spread[0, 255] == 0
 
 
+def test_chroma_is_the_spread_of_the_colour_channels_alpha_aside():
+    rgba = np.random.default_rng(1).integers(0, 256, (64, 80, 4), dtype=np.uint8)
+    rgb = rgba[..., :3].astype(int)
+    assert np.array_equal(chroma(rgba), rgb.max(axis=-1) - rgb.min(axis=-1))
+
+
 def _vertical_phi_missed_by_the_working_scale(finder, sample) -> list:
     missed = [line.box for line in sample.lines
               if line.rotated and line.phi and not all(_covered(finder.single_scale(), sample.image, [line.box]))]

@@ -1,8 +1,9 @@
 """From probability map to line boxes: a line whose end words are faint is still boxed whole."""
 
+import cv2
 import numpy as np
 
-from models.postprocess import Postprocess, boxes_from_prob
+from models.postprocess import Postprocess, boxes_from_prob, components
 
 #: A stride-2 map of one line, 6 output pixels tall: a confident middle and faint ends, as the
 #: detector gives a line whose last word lies over a darker background.
@@ -53,3 +54,14 @@ def test_boxes_are_in_original_pixels_at_any_working_scale():
     at_one = boxes_from_prob(_line_map(), 1.0, Postprocess(extend_threshold=0.15))[0]
     at_two = boxes_from_prob(_line_map(), 2.0, Postprocess(extend_threshold=0.15))[0]
     assert np.allclose(np.array(at_two[:4]) * 2, at_one[:4])
+
+
+def test_components_label_as_opencvs_default_does():
+    """The looks take components in label order; the faster algorithm must not reorder them."""
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        prob = cv2.GaussianBlur(rng.random((96, 128)).astype(np.float32), (0, 0), 1.5)
+        binary = (prob > 0.5).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
+        ours = components(binary)
+        assert ours[0] == count > 2 and np.array_equal(ours[1], labels) and np.array_equal(ours[2], stats)

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -46,6 +47,17 @@ def test_clean_image_and_raw_dtypes(finder):
     assert isinstance(finder.detect(raw), list)
     rgb = np.zeros((200, 240, 3), np.uint8)
     assert finder.detect_batch([rgb, rgb]) == [[], []]
+
+
+def test_a_thread_bound_holds_for_opencv_too():
+    """The looks around the network run in OpenCV; one thread per worker means one there too."""
+    before = cv2.getNumThreads()
+    try:
+        cv2.setNumThreads(2)
+        TextFinder.load(threads=1, verifier=False)
+        assert cv2.getNumThreads() == 1
+    finally:
+        cv2.setNumThreads(before)
 
 
 def test_read_returns_one_string_per_region(finder):
