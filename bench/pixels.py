@@ -352,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
     parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier", "audit_categories"], default=None,
                         help="also run the per-modality table with this pixels option switched from its "
-                             "default (second_detector and rotated_text on; verifier and audit_categories "
+                             "default (rotated_text on; second_detector, verifier and audit_categories "
                              "off), beside the default "
                              "(with --samples: run the samples with it switched)")
     args = parser.parse_args(argv)

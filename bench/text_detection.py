@@ -46,7 +46,7 @@ class Ours:
     name = "this detector"
 
     def __init__(self, weights: Path | None = None, threads: int = 1, single_scale: bool = False,
-                 second_detector: bool = False, verifier: bool = True):
+                 second_detector: bool = True, verifier: bool = True):
         from models.inference import TextFinder
 
         self.finder = TextFinder.load(weights, threads=threads, second_detector=second_detector, verifier=verifier)
@@ -134,7 +134,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(args.threads)
     items = load_images(args.samples, args.n_synth)
-    methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, second_detector=True),
+    methods = [Ours(args.weights, args.threads), Ours(args.weights, args.threads, second_detector=False),
                Ours(args.weights, args.threads, verifier=False),
                Ours(args.weights, args.threads, single_scale=True)]
     methods += available((RapidOCR, Tesseract), args.threads)

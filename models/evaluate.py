@@ -451,13 +451,14 @@ def main(argv=None) -> None:
                         help="share of the synthetic sets' greyscale images on backgrounds that overflowed 8 bits (SynthConfig.overflow)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rotated-look", action="store_true", help="also the rotated look (pixels.rotated_text)")
-    parser.add_argument("--second-detector", action="store_true", help="also the second detector (pixels.second_detector)")
+    parser.add_argument("--no-second-detector", action="store_true",
+                        help="without the second detector (pixels.second_detector: false)")
     parser.add_argument("--no-verifier", action="store_true", help="without the region verifier (pixels.verifier: false)")
     parser.add_argument("--no-residual", action="store_true", help="skip the rapidocr check of masked images")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    finder = TextFinder.load(args.weights, threads=args.threads, second_detector=args.second_detector,
+    finder = TextFinder.load(args.weights, threads=args.threads, second_detector=not args.no_second_detector,
                              verifier=not args.no_verifier)
     if args.rotated_look:
         finder = finder.with_rotated_look()

@@ -46,8 +46,10 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: merged (MERGE_OVERLAP in ``models.regions``), lines' ends covered (LINE_END_MARGIN), the second
 #: look triggered by fainter responses still, and the vertical look also by columns of specks;
 #: looks-5: a line reaches down to the next line of its block over a gap with room for a line
-#: (``line_gaps``); looks-6: the colour look also on the hue views (``models.render.hue_views``).
-LOOKS_VERSION = "looks-6"
+#: (``line_gaps``); looks-6: the colour look also on the hue views (``models.render.hue_views``);
+#: looks-7: the second detector, now on by default, only on greyscale images' tiles with a response
+#: (SECOND_DETECTOR_GATE), its components added after the looks.
+LOOKS_VERSION = "looks-7"
 #: Tile side (working resolution) and overlap for large images.
 TILE = 1024
 OVERLAP = 96
@@ -123,13 +125,21 @@ VERTICAL_COLUMN_MIN_HEIGHT = 16
 #: Working scales above this get no second look (a x4 image of a x4 image is not worth it).
 REFINE_MAX_SCALE = 2.0
 
-#: Second detector (optional, ``load(second_detector=True)``, ``pixels.second_detector``): the
+#: Second detector (on unless ``load(second_detector=False)`` or ``pixels.second_detector: false``): the
 #: weights of this name, detector-1.1 fine-tuned on the view it is shown at inference, also see
-#: the working scale, and each pixel keeps the higher of the two probabilities. Alone it is
-#: more precise and finds less; beside detector-1.1 each finds lines the other scores just under
-#: the bar (dark text on bright speckled tissue, a word on posterised lung), for no more false
-#: regions. Off by default: a second full pass, a third to a half more detection time.
+#: the working scale; the first pass's map, raised to the higher of the two probabilities, gives
+#: components that are added after the looks where nothing was found yet. Alone it is more
+#: precise and finds less; beside detector-1.1 each finds lines the other scores just under the
+#: bar (dark text on bright speckled tissue, a short age in a corner block), for no more false
+#: regions. Since looks-7 it sees only the tiles of a greyscale image in which the first pass
+#: reached SECOND_DETECTOR_GATE somewhere (a colourful image already pays for the hue views, and
+#: a tile the first detector saw nothing in is most of a text-free image's time), and it only
+#: adds: the looks see detector-1.1's map alone.
 SECOND_DETECTOR = "detector_eqview"
+#: Every PHI line the second detector added on the four synthetic sets lies in a tile whose first
+#: pass peaked at 1.0 (other text); gates from 0.1 to 0.8 keep all of them. This one is the bar a
+#: line's mean probability must reach.
+SECOND_DETECTOR_GATE = Postprocess().min_score
 #: Region verifier (`models.verifier`; on unless ``load(verifier=False)`` or ``pixels.verifier:
 #: false``): the weights of this name judge each region found, with its surroundings. It decides
 #: whether an image holds text at all (``holds_text``; the gateway asks it of a whole instance,
@@ -199,6 +209,20 @@ def _crop_areas(seeds: np.ndarray, scale: float, shape: tuple[int, int]) -> list
             for x, y, bw, bh, _ in stats[1:count]]
 
 
+def _tile_origins(h: int, w: int) -> list[tuple[int, int]]:
+    """Top-left corners of the TILE-sided tiles, OVERLAP apart, a working image is seen in."""
+    step = TILE - OVERLAP
+    ys = list(range(0, max(1, h - OVERLAP), step)) if h > TILE else [0]
+    xs = list(range(0, max(1, w - OVERLAP), step)) if w > TILE else [0]
+    return [(y, x) for y in ys for x in xs]
+
+
+def _keep_higher(out: np.ndarray, prob: np.ndarray, y: int, x: int) -> None:
+    """Raise ``out`` (a whole image's map, stride 2) to a tile's map ``prob`` from working pixel (y, x)."""
+    view = out[y // 2:y // 2 + prob.shape[0], x // 2:x // 2 + prob.shape[1]]
+    np.maximum(view, prob[: view.shape[0], : view.shape[1]], out=view)
+
+
 def _at_scale(image: np.ndarray, scale: float) -> np.ndarray:
     """``image`` resized to the working scale (itself when that is 1)."""
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_LINEAR) if scale != 1 else image
@@ -244,7 +268,7 @@ class TextFinder:
         #: The rotated look, with the extra looks, instead of the vertical look; off by default: it
         #: finds 0.2-0.4 % more PHI on the synthetic sets but costs a full pass on every image.
         self.rotated_look = False
-        #: Set by ``load(second_detector=True)``; off by default: a second full pass on every image.
+        #: Set by ``load()`` unless ``second_detector=False`` (see SECOND_DETECTOR).
         self.second_detector: Callable[[np.ndarray], np.ndarray] | None = None
         #: Set by ``load()`` unless ``verifier=False`` (see VERIFIER): regions in, logits of text out.
         self.verifier: Callable[[np.ndarray], np.ndarray] | None = None
@@ -281,7 +305,7 @@ class TextFinder:
 
     @classmethod
     def load(cls, weights_dir: str | Path | None = None, device: str = "cpu", threads: int | None = None,
-             second_detector: bool = False, verifier: bool = True) -> "TextFinder":
+             second_detector: bool = True, verifier: bool = True) -> "TextFinder":
         """On CPU the ONNX export is used when it matches the weights; otherwise PyTorch runs it.
         ``threads`` bounds PyTorch, ONNX Runtime and OpenCV (process-wide, as PyTorch's own setting
         is): OpenCV's pool would spread the looks over every core, 12 ms more CPU time on a 512²
@@ -342,15 +366,9 @@ class TextFinder:
         if h <= TILE and w <= TILE:
             return self._run_tiles([gray], network)[0]
         out = np.zeros(((h + 1) // 2, (w + 1) // 2), np.float32)
-        step = TILE - OVERLAP
-        ys = list(range(0, max(1, h - OVERLAP), step)) if h > TILE else [0]
-        xs = list(range(0, max(1, w - OVERLAP), step)) if w > TILE else [0]
-        for y in ys:
-            for x in xs:
-                (prob,) = self._run_tiles([gray[y:y + TILE, x:x + TILE]], network)
-                oy, ox = y // 2, x // 2
-                view = out[oy:oy + prob.shape[0], ox:ox + prob.shape[1]]
-                np.maximum(view, prob[: view.shape[0], : view.shape[1]], out=view)
+        for y, x in _tile_origins(h, w):
+            (prob,) = self._run_tiles([gray[y:y + TILE, x:x + TILE]], network)
+            _keep_higher(out, prob, y, x)
         return out
 
     def _prob_maps(self, works: list[np.ndarray], network: Callable | None = None) -> list[np.ndarray]:
@@ -387,12 +405,41 @@ class TextFinder:
         scales = [working_scale(*gray.shape) for gray in grays]
         works = [_at_scale(g, s) for g, s in zip(grays, scales, strict=True)]
         probs = self._prob_maps(works)
-        if self.second_detector is not None:
-            seconds = self._prob_maps(works, self.second_detector)
-            probs = [np.maximum(first, second) for first, second in zip(probs, seconds, strict=True)]
-        return [self._regions(d, g, s, p) for d, g, s, p in zip(displays, grays, scales, probs, strict=True)]
+        raised = ([None] * len(probs) if self.second_detector is None
+                  else self._raised_by_second_detector(displays, works, probs))
+        return [self._regions(d, g, s, p, r) for d, g, s, p, r in zip(displays, grays, scales, probs, raised, strict=True)]
 
-    def _regions(self, display: np.ndarray, gray: np.ndarray, scale: float, prob: np.ndarray) -> list[TextRegion]:
+    def _raised_by_second_detector(self, displays: list[np.ndarray], works: list[np.ndarray],
+                                   probs: list[np.ndarray]) -> list[np.ndarray | None]:
+        """Each first-pass map raised to the second detector's answer on the tiles of a greyscale
+        image where it reached SECOND_DETECTOR_GATE (None where no tile did). Tiles of one shape
+        share network calls, as in the first pass."""
+        chosen: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
+        for i, (display, work, prob) in enumerate(zip(displays, works, probs, strict=True)):
+            if chroma(display) is not None:
+                continue
+            for y, x in _tile_origins(*work.shape):
+                tile_shape = work[y:y + TILE, x:x + TILE].shape
+                seen = prob[y // 2:(y + tile_shape[0] + 1) // 2, x // 2:(x + tile_shape[1] + 1) // 2]
+                if seen.max() >= SECOND_DETECTOR_GATE:
+                    chosen.setdefault(tile_shape, []).append((i, y, x))
+        raised: list[np.ndarray | None] = [None] * len(probs)
+        for members in chosen.values():
+            for start in range(0, len(members), DETECT_BATCH):
+                chunk = members[start:start + DETECT_BATCH]
+                tiles = [works[i][y:y + TILE, x:x + TILE] for i, y, x in chunk]
+                for (i, y, x), second in zip(chunk, self._run_tiles(tiles, self.second_detector), strict=True):
+                    if raised[i] is None:
+                        raised[i] = probs[i].copy()
+                    _keep_higher(raised[i], second, y, x)
+        return raised
+
+    def _regions(self, display: np.ndarray, gray: np.ndarray, scale: float, prob: np.ndarray,
+                 raised: np.ndarray | None = None) -> list[TextRegion]:
+        """Regions from the first pass's map ``prob``, the looks and, where the second detector
+        ``raised`` that map, the components of the raised map not yet found. Those come after the
+        looks, which see detector-1.1's map alone: a raised map's components merge and split
+        otherwise, and steer the second look elsewhere (a test card's "60%" was lost so)."""
         h, w = gray.shape
         found, faint = self._first_pass(prob, scale)
         if self.extra_looks:
@@ -404,6 +451,10 @@ class TextFinder:
             found += self._coarse_look(gray, scale)
         if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += self._second_look(gray, prob, found, scale)
+        if raised is not None:
+            more, more_faint = self._first_pass(raised, scale)
+            found += not_yet_found(more, found, (h, w))
+            faint += more_faint
         if faint:  # after every look, so that the looks still see what they saw without them
             found += not_yet_found(faint, found, (h, w))
         regions = merged([region for box in found if (region := to_region(box, (h, w))) is not None])

@@ -40,7 +40,7 @@ class DetectorTrainConfig(TrainConfig):
     # Train on models.render.detector_view (luma half equalised locally), what inference shows the
     # detector since looks-2, instead of the plain luma detector-1.1 was trained on. Tried from 1.1
     # (model card): more precise, less recall, so not the default; that run is shipped beside
-    # detector-1.1 as the optional second detector (models/weights/detector_eqview.pt).
+    # detector-1.1 as the second detector (models/weights/detector_eqview.pt).
     equalised_view: bool = False
     # Share of the crops shown as their negative: bright text on dark, the detector's habit, becomes
     # dark text on bright, where it is weaker (shown the negative of the image, it finds lines it

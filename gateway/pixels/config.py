@@ -84,13 +84,13 @@ class PixelsConfig(Section):
     # more PHI boxes in a thousand and halves the pixel stage's throughput (see
     # models/weights/MODEL_CARD.md). For sites whose devices write vertical text.
     rotated_text: bool = False
-    # Also run a second detector network on every frame and keep what either finds: detector-1.1
-    # fine-tuned on the view it is shown, which finds lines the first scores just under its bar
-    # (dark text on bright speckled tissue, a word on posterised lung). A few more PHI boxes in a
-    # thousand on the synthetic sets and one more of 79 on the JohnSnowLabs files, for no more
-    # false regions; a third to a half more detection time, and the pixel stage takes up to 1.7x as
-    # long on frames without text (see models/weights/MODEL_CARD.md).
-    second_detector: bool = False
+    # Also run a second detector network and keep what either finds: detector-1.1 fine-tuned on the
+    # view it is shown, which finds lines the first scores just under its bar (dark text on bright
+    # speckled tissue, a word on posterised lung). It sees only the tiles of greyscale frames in
+    # which the first detector answered: about one more PHI box in a thousand on the synthetic sets,
+    # for no more false regions, up to a fifth more pixel-stage time on greyscale frames with text
+    # and next to none on frames without (see models/weights/MODEL_CARD.md). false: one detector only.
+    second_detector: bool = True
     # Ask a small network that sees each region whole, with its surroundings, whether an instance
     # whose regions the detector was not sure of holds text at all; when it doubts them all (in
     # every tile and frame), the instance has none and its pixels pass byte for byte. The

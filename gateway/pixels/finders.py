@@ -187,7 +187,7 @@ def optimize_for_inference(finder: Any, device: str = "cpu", threads: int = 1) -
 
 
 def load_finder(kind: str, weights_dir: Path | None, device: str, threads: int = 1,
-                rotated_text: bool = False, second_detector: bool = False, verifier: bool = True) -> TextFinderLike:
+                rotated_text: bool = False, second_detector: bool = True, verifier: bool = True) -> TextFinderLike:
     """Load the configured finder; errors propagate so the stage can quarantine, not pass."""
     if kind == "rapidocr":
         return RapidOcrFinder()

@@ -49,7 +49,7 @@ def test_an_export_of_other_weights_is_not_used(tmp_path):
     blob = torch.load(tmp_path / "detector.pt", weights_only=True)
     blob["state_dict"]["head.bias"] = blob["state_dict"]["head.bias"] + 1  # "retrained"
     torch.save(blob, tmp_path / "detector.pt")
-    assert TextFinder.load(tmp_path, device="cpu", verifier=False).detector.runtime == "torch"
+    assert TextFinder.load(tmp_path, device="cpu", second_detector=False, verifier=False).detector.runtime == "torch"
 
 
 def test_finding_and_reading_on_cpu_does_not_import_torch():

@@ -35,7 +35,7 @@ def test_a_batch_moves_to_the_device_whole():
 
 def test_the_detector_trainer_writes_weights_the_finder_loads(tmp_path):
     train_detector.main(FEW_STEPS + ["--batch", "2", "--crop", "128", "--width", "8", "--out", str(tmp_path)])
-    finder = TextFinder.load(tmp_path, verifier=False)
+    finder = TextFinder.load(tmp_path, second_detector=False, verifier=False)
     assert finder.version.startswith(train_detector.DETECTOR_VERSION + "+none")
     regions = finder.detect(generate(3, 0, SynthConfig(real_backgrounds=False)).image)
     assert isinstance(regions, list)
@@ -45,7 +45,7 @@ def test_the_recogniser_trainer_writes_weights_the_finder_reads_with(tmp_path):
     shutil.copy(DEFAULT_WEIGHTS / "detector.pt", tmp_path)
     shutil.copy(DEFAULT_WEIGHTS / "detector.json", tmp_path)
     train_recognizer.main(FEW_STEPS + ["--batch", "4", "--hidden", "16", "--out", str(tmp_path)])
-    finder = TextFinder.load(tmp_path, verifier=False)
+    finder = TextFinder.load(tmp_path, second_detector=False, verifier=False)
     assert train_recognizer.RECOGNIZER_VERSION in finder.version
     image = generate(3, 0, SynthConfig(real_backgrounds=False)).image
     regions = finder.detect(image)
@@ -64,7 +64,7 @@ def test_the_recogniser_trainer_widens_a_narrower_checkpoint_it_starts_from(tmp_
     assert (meta["hidden"], meta["width"]) == (24, 12)
     for name in ("detector.pt", "detector.json"):
         shutil.copy(DEFAULT_WEIGHTS / name, wide)
-    finder = TextFinder.load(wide, verifier=False)
+    finder = TextFinder.load(wide, second_detector=False, verifier=False)
     image = generate(3, 0, SynthConfig(real_backgrounds=False)).image
     assert len(finder.read(image, finder.detect(image))) >= 1
 
@@ -75,7 +75,7 @@ def test_the_detector_trainer_widens_a_narrower_checkpoint_it_starts_from(tmp_pa
     train_detector.main(detector + ["--width", "8", "--out", str(narrow)])
     train_detector.main(detector + ["--width", "12", "--init", str(narrow / "detector.pt"), "--out", str(wide)])
     assert torch.load(wide / "detector.pt", map_location="cpu", weights_only=True)["meta"]["width"] == 12
-    regions = TextFinder.load(wide, verifier=False).detect(generate(3, 0, SynthConfig(real_backgrounds=False)).image)
+    regions = TextFinder.load(wide, second_detector=False, verifier=False).detect(generate(3, 0, SynthConfig(real_backgrounds=False)).image)
     assert isinstance(regions, list)
 
 
@@ -85,4 +85,4 @@ def test_weights_trained_on_a_gpu_are_saved_for_the_cpu(tmp_path):
                                      "--out", str(tmp_path)])
     state = torch.load(tmp_path / "detector.pt", map_location=None, weights_only=True)["state_dict"]
     assert all(v.device.type == "cpu" for v in state.values())
-    assert isinstance(TextFinder.load(tmp_path, verifier=False).detect(np.zeros((64, 64), np.uint8)), list)
+    assert isinstance(TextFinder.load(tmp_path, second_detector=False, verifier=False).detect(np.zeros((64, 64), np.uint8)), list)

@@ -24,6 +24,10 @@ def finders():
     return TextFinder.load(verifier=False), TextFinder.load()
 
 
+def _inside(box, other) -> bool:
+    return other[0] <= box[0] and other[1] <= box[1] and box[2] <= other[2] and box[3] <= other[3]
+
+
 def _label_on_dark_image(text_value: int, label_value: int) -> np.ndarray:
     image = np.full((60, 120), 20, np.uint8)
     image[20:40, 10:110] = label_value  # a label behind the text
@@ -150,11 +154,12 @@ def test_a_faint_region_shows_text_only_when_the_verifier_is_fairly_sure_of_it(f
 @pytest.mark.parametrize("index", range(6))
 def test_the_faint_components_only_add_to_the_regions_found_without_them(finders, index):
     """They come after every look: taken before, a faint box kept the second look from looking
-    again where the first pass had peaked, and a PHI line was lost on fresh images."""
+    again where the first pass had peaked, and a PHI line was lost on fresh images. A region may
+    grow by merging with a faint neighbour, never shrink or go."""
     finder, verified = finders
     image = generate(4242, index, SynthConfig(font_split="test")).image
     (with_faint,) = verified.find_batch([image])
-    assert all(region in with_faint for region in finder.detect(image))
+    assert all(any(_inside(region.box, other.box) for other in with_faint) for region in finder.detect(image))
 
 
 @shipped
@@ -170,5 +175,5 @@ def test_a_verifier_missing_from_the_weights_is_an_error_not_a_silent_pass(tmp_p
 
     for name in ("detector.pt", "detector.json", "detector.onnx"):
         shutil.copy(DEFAULT_WEIGHTS / name, tmp_path / name)
-    with pytest.raises(FileNotFoundError):
-        TextFinder.load(tmp_path)
+    with pytest.raises(FileNotFoundError, match="verifier"):
+        TextFinder.load(tmp_path, second_detector=False)

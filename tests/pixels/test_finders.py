@@ -124,17 +124,17 @@ def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
     assert rotated.rotated_look and rotated.version.endswith(("+rotated (onnxruntime)", "+rotated (torch-fused)"))
 
 
-def test_the_second_detector_is_a_configured_choice_recorded_in_the_version():
+def test_the_second_detector_is_on_unless_configured_off_and_recorded_in_the_version():
     if real_finder() is None:
         pytest.skip("no shipped detector weights")
     from gateway.config import GatewayConfig
     from gateway.pixels.stage import PixelStage
 
-    plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
-    chosen = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "second_detector": True}})).finder
-    assert plain.second_detector is None and "detector-eqview" not in plain.version
-    assert chosen.second_detector.runtime == "onnxruntime"
-    assert f"+{LOOKS_VERSION}+detector-eqview-1.0+" in chosen.version
+    default = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
+    without = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "second_detector": False}})).finder
+    assert default.second_detector.runtime == "onnxruntime"
+    assert f"+{LOOKS_VERSION}+detector-eqview-1.0+" in default.version
+    assert without.second_detector is None and "detector-eqview" not in without.version
 
 
 def test_the_region_verifier_is_on_unless_configured_off_and_recorded_in_the_version():
@@ -145,7 +145,7 @@ def test_the_region_verifier_is_on_unless_configured_off_and_recorded_in_the_ver
 
     default = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
     without = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "verifier": False}})).finder
-    assert default.verifier.runtime == "onnxruntime" and f"+{LOOKS_VERSION}+verifier-1.1 (" in default.version
+    assert default.verifier.runtime == "onnxruntime" and "+detector-eqview-1.0+verifier-1.1 (" in default.version
     assert without.verifier is None and "verifier" not in without.version
 
 
@@ -156,5 +156,5 @@ def test_a_second_detector_missing_from_the_weights_is_an_error_not_a_silent_sin
 
     for name in ("detector.pt", "detector.json", "detector.onnx"):
         shutil.copy(DEFAULT_WEIGHTS / name, tmp_path / name)
-    with pytest.raises(FileNotFoundError):
-        TextFinder.load(tmp_path, second_detector=True)
+    with pytest.raises(FileNotFoundError, match="detector_eqview"):
+        TextFinder.load(tmp_path, verifier=False)
