@@ -249,7 +249,7 @@ def test_the_second_detector_sees_only_the_tiles_of_a_greyscale_image_the_first_
     grey = generate(1000, 122, SynthConfig(font_split="test"))
     both.detect(grey.image)
     assert counted.tiles == 1
-    # the same text at the left end of a wide image of three tiles, the rest of it plain tissue
+    # the same text at the left end of a wide image of three tiles, the rest of it plain grey
     wide = np.full((grey.image.shape[0], 2600), int(np.median(grey.image)), np.uint8)
     wide[:, : grey.image.shape[1]] = grey.image
     counted.tiles = 0
