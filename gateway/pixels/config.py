@@ -87,7 +87,7 @@ class PixelsConfig(Section):
     # Also run a second detector network and keep what either finds: detector-1.1 fine-tuned on the
     # view it is shown, which finds lines the first scores just under its bar (dark text on bright
     # speckled tissue, a word on posterised lung). It sees only the tiles of greyscale frames in
-    # which the first detector answered: about one more PHI box in a thousand on the synthetic sets,
+    # which the first detector is sure of something: about one more PHI box in a thousand on the synthetic sets,
     # for no more false regions, up to a fifth more pixel-stage time on greyscale frames with text
     # and next to none on frames without (see models/weights/MODEL_CARD.md). false: one detector only.
     second_detector: bool = True
