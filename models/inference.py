@@ -382,11 +382,14 @@ class TextFinder:
             else:
                 out[i] = self._prob_map(work, network)
         for members in same_shape.values():
-            for start in range(0, len(members), DETECT_BATCH):
-                chunk = members[start:start + DETECT_BATCH]
-                for i, prob in zip(chunk, self._run_tiles([works[i] for i in chunk], network), strict=True):
-                    out[i] = prob
+            for i, prob in zip(members, self._run_batched([works[i] for i in members], network), strict=True):
+                out[i] = prob
         return out
+
+    def _run_batched(self, tiles: list[np.ndarray], network: Callable | None = None) -> list[np.ndarray]:
+        """``_run_tiles`` over same-shaped tiles, DETECT_BATCH per network call."""
+        return [prob for start in range(0, len(tiles), DETECT_BATCH)
+                for prob in self._run_tiles(tiles[start:start + DETECT_BATCH], network)]
 
     def detect(self, image: np.ndarray) -> list[TextRegion]:
         return self.detect_batch([image])[0]
@@ -426,13 +429,11 @@ class TextFinder:
                     chosen.setdefault(tile_shape, []).append((i, y, x))
         raised: list[np.ndarray | None] = [None] * len(probs)
         for members in chosen.values():
-            for start in range(0, len(members), DETECT_BATCH):
-                chunk = members[start:start + DETECT_BATCH]
-                tiles = [works[i][y:y + TILE, x:x + TILE] for i, y, x in chunk]
-                for (i, y, x), second in zip(chunk, self._run_tiles(tiles, self.second_detector), strict=True):
-                    if raised[i] is None:
-                        raised[i] = probs[i].copy()
-                    _keep_higher(raised[i], second, y, x)
+            tiles = [works[i][y:y + TILE, x:x + TILE] for i, y, x in members]
+            for (i, y, x), second in zip(members, self._run_batched(tiles, self.second_detector), strict=True):
+                if raised[i] is None:
+                    raised[i] = probs[i].copy()
+                _keep_higher(raised[i], second, y, x)
         return raised
 
     def _regions(self, display: np.ndarray, gray: np.ndarray, scale: float, prob: np.ndarray,
