@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """Pixel-stage throughput, on CPU or (``--device cuda``) a GPU.
 
-Usage: .venv/bin/python bench/pixels.py [--study 300] [--per-modality 6] [--cli] [--queue]
+Usage: .venv/bin/python bench/pixels.py [--study 300] [--per-modality 6] [--rounds 3] [--cli] [--queue]
        [--device cpu|cuda|auto] [--backend telea|fill|sd2 --sd2-model DIR]
 
 1. Per modality: instances (and frames) per second through ``PixelStage`` alone, for generated
    instances with and without burned-in text (CT 512² int16, CR 2048×1680 uint16 MONOCHROME1,
    MR 256² int16, US 640×480 RGB, US cine 24×480×640 RGB, MG 2048×1536). Copying the dataset
    is not timed; decoding, rendering, detection, restoration, verification and encoding are.
+   With ``--option``, the default stage and the stage with that option switched take turns on
+   the same instances.
 2. End to end: a 300-instance 512×512 CT study without text through the pipeline the
    configuration builds (PixelStage + header stage), in process; with ``--cli`` also through
    ``deid-gateway deid IN OUT`` (wall clock, including reading and writing files).
 3. With ``--queue``: the same study, every fifth instance with text, through the queue's
    workers in process (SQLite, spool and outbox in a temporary folder): one ``all`` worker,
    against a ``pixels`` worker followed by a ``headers`` worker, each timed on its own.
+
+The first two are medians of ``--rounds`` (default 3); peers timed against each other take turns
+to go first, since on a small shared machine the order alone can be worth a tenth.
 
 The detector is the shipped models.inference.TextFinder (models/weights); the machine's load
 is printed with the results because the numbers mean little without it.
@@ -26,10 +31,12 @@ import copy
 import io
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -126,7 +133,16 @@ def load_average() -> str:
         return "unknown"
 
 
-def bench_modalities(stage, per: int) -> list[tuple]:
+def _turns(rounds: int, peers: int) -> list[list[int]]:
+    """The order the peers are timed in, round by round: each goes first as often as the others,
+    because on a small shared machine whoever runs second inherits warm caches or a busier core."""
+    return [[(r + k) % peers for k in range(peers)] for r in range(rounds)]
+
+
+def bench_modalities(stages: Sequence, per: int, rounds: int = 1) -> list[tuple]:
+    """Instances and frames per second for each stage on the same generated instances, per
+    modality and content: each stage's median over ``rounds``, the stages taking turns to go
+    first. Returns rows of (modality, content, instances, [instances/s], [frames/s], [quarantined])."""
     from gateway.pipeline.stage import InstanceContext, Quarantine
 
     rows = []
@@ -134,26 +150,37 @@ def bench_modalities(stage, per: int) -> list[tuple]:
         for text in (False, True):
             n = per if modality not in ("CR", "MG", "US-cine") else max(2, per // 3)
             inputs = [make(modality, text, seed) for seed in range(n)]
-            copies = [copy.deepcopy(ds) for ds in inputs]
-            stage(copy.deepcopy(inputs[0]), InstanceContext(original=inputs[0]))  # warm-up
-            elapsed, quarantined, frames = 0.0, 0, 0
-            for original, ds in zip(inputs, copies, strict=True):
-                frames += int(ds.get("NumberOfFrames", 1))
-                started = time.perf_counter()
-                try:
-                    stage(ds, InstanceContext(original=original))
-                except Quarantine:
-                    quarantined += 1
-                elapsed += time.perf_counter() - started
-            rows.append((modality, "text" if text else "no text", n, n / elapsed, frames / elapsed, quarantined))
+            frames = sum(int(ds.get("NumberOfFrames", 1)) for ds in inputs)
+            for stage in stages:
+                stage(copy.deepcopy(inputs[0]), InstanceContext(original=inputs[0]))  # warm-up
+            seconds: list[list[float]] = [[] for _ in stages]
+            quarantined = [0] * len(stages)
+            for order in _turns(rounds, len(stages)):
+                for k in order:
+                    copies = [copy.deepcopy(ds) for ds in inputs]  # copying is not timed
+                    elapsed = 0.0
+                    for original, ds in zip(inputs, copies, strict=True):
+                        started = time.perf_counter()
+                        try:
+                            stages[k](ds, InstanceContext(original=original))
+                        except Quarantine:
+                            quarantined[k] += 1
+                        elapsed += time.perf_counter() - started
+                    seconds[k].append(elapsed)
+            medians = [statistics.median(s) for s in seconds]
+            rows.append((modality, "text" if text else "no text", n, [n / s for s in medians],
+                         [frames / s for s in medians], [q // rounds for q in quarantined]))
     return rows
 
 
-def bench_study(config, n: int, device: str = "cpu") -> tuple[float, int]:
+def bench_study(configs: Sequence, n: int, device: str = "cpu", rounds: int = 1) -> list[tuple[float, int]]:
+    """Instances per second through the pipeline each configuration builds, on one text-free CT
+    study: each configuration's median over ``rounds``, taking turns to go first. Returns
+    (instances/s, quarantined) per configuration."""
     from gateway.pipeline.build import build_pipeline
     from gateway.pipeline.stage import Quarantine
 
-    pipeline = build_pipeline(config, None, b"bench-secret-0123456789abcdef", device=device)
+    pipelines = [build_pipeline(config, None, b"bench-secret-0123456789abcdef", device=device) for config in configs]
     study = generate_uid()
     inputs = []
     for seed in range(n):
@@ -161,15 +188,21 @@ def bench_study(config, n: int, device: str = "cpu") -> tuple[float, int]:
         ds.StudyInstanceUID = study
         ds.InstanceNumber = seed + 1
         inputs.append(ds)
-    pipeline.run(copy.deepcopy(inputs[0]))  # warm-up: models load
-    quarantined = 0
-    started = time.perf_counter()
-    for ds in inputs:
-        try:
-            pipeline.run(ds)
-        except Quarantine:
-            quarantined += 1
-    return n / (time.perf_counter() - started), quarantined
+    for pipeline in pipelines:
+        pipeline.run(copy.deepcopy(inputs[0]))  # warm-up: models load
+    seconds: list[list[float]] = [[] for _ in pipelines]
+    quarantined = [0] * len(pipelines)
+    for order in _turns(rounds, len(pipelines)):
+        for k in order:
+            copies = [copy.deepcopy(ds) for ds in inputs]
+            started = time.perf_counter()
+            for ds in copies:
+                try:
+                    pipelines[k].run(ds)
+                except Quarantine:
+                    quarantined[k] += 1
+            seconds[k].append(time.perf_counter() - started)
+    return [(n / statistics.median(s), q // rounds) for s, q in zip(seconds, quarantined, strict=True)]
 
 
 def bench_cli(n: int, jobs: int = 1, device: str = "cpu", pixels: bool = True) -> float | None:
@@ -345,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=["telea", "fill", "sd2"], default="telea",
                         help="restoration for the per-modality table")
     parser.add_argument("--sd2-model", help="with --backend sd2: a local save_pretrained directory")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="time every measurement this many times and report medians; peers measured "
+                             "against each other take turns to go first")
     parser.add_argument("--skip-modalities", action="store_true")
     parser.add_argument("--skip-study", action="store_true")
     parser.add_argument("--samples", type=Path, default=None,
@@ -382,24 +418,24 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(entry))
         return 0
     print(f"load average before: {load_average()}")
+    print(f"medians of {args.rounds} rounds")
     if not args.skip_modalities and args.option:
-        # the option's peer is the default stage, measured in the same run just before it
+        # the option's peer is the default stage, measured on the same instances in turn with it
         print(f"\n| modality | content | instances | instances/s | with {option_name} | time vs default |")
         print("|---|---|---|---|---|---|")
-        for row, with_option in zip(bench_modalities(stage, args.per_modality),
-                                    bench_modalities(optioned, args.per_modality), strict=True):
-            modality, text, n, ips = row[:4]
-            print(f"| {modality} | {text} | {n} | {ips:.1f} | {with_option[3]:.1f} | {ips / with_option[3]:.2f}x |")
+        for modality, text, n, (ips, with_option), _, _ in bench_modalities([stage, optioned], args.per_modality,
+                                                                            args.rounds):
+            print(f"| {modality} | {text} | {n} | {ips:.1f} | {with_option:.1f} | {ips / with_option:.2f}x |")
     elif not args.skip_modalities:
         print("\n| modality | content | instances | instances/s | frames/s | quarantined |")
         print("|---|---|---|---|---|---|")
-        for modality, text, n, ips, fps, q in bench_modalities(stage, args.per_modality):
+        for modality, text, n, (ips,), (fps,), (q,) in bench_modalities([stage], args.per_modality, args.rounds):
             print(f"| {modality} | {text} | {n} | {ips:.1f} | {fps:.1f} | {q} |")
     if not args.skip_study:
         # The peer in each pair is the same path with the pixel stage off: the ratio is what
         # looking for burned-in text costs on images that have none.
         headers_only = GatewayConfig.model_validate({"pixels": {**pixels, "enabled": False}})
-        (peer, _), (rate, quarantined) = (bench_study(c, args.study, args.device) for c in (headers_only, config))
+        (peer, _), (rate, quarantined) = bench_study([headers_only, config], args.study, args.device, args.rounds)
         if quarantined:
             print(f"  {quarantined} of {args.study} text-free instances were quarantined")
         rows = [("in process, header stage only", peer), ("in process, pixel + header stages", rate)]
