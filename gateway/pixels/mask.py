@@ -24,7 +24,7 @@ def frame_mask(boxes: Iterable[Box], frame: int, rows: int, cols: int, dilate: i
     return mask
 
 
-def components(mask: np.ndarray) -> list[Box]:
+def mask_parts(mask: np.ndarray) -> list[Box]:
     """Bounding boxes of the mask's connected parts (restoration and verification work per part)."""
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     return [Box(int(x), int(y), int(x + w), int(y + h)) for x, y, w, h, _ in stats[1:count]]

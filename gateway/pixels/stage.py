@@ -37,7 +37,7 @@ from gateway.pixels.inpaint import (
     restore_many,
 )
 from gateway.pixels.known import known_boxes
-from gateway.pixels.mask import components, frame_mask
+from gateway.pixels.mask import frame_mask, mask_parts
 from gateway.pixels.policy import display_region, judge, judge_regions, keeps, split
 from gateway.pixels.regions import Box
 from gateway.pixels.verify import check_frame
@@ -367,7 +367,7 @@ def _fallback_mask(found: list[Box], mask: np.ndarray | None, rows: int, cols: i
     """The failing boxes, plus every restored part they touch, to be solid-filled."""
     out = frame_mask([Box(b.x0, b.y0, b.x1, b.y1) for b in found], 0, rows, cols, dilate)
     if mask is not None:
-        for part in components(mask):
+        for part in mask_parts(mask):
             if any(part.intersects(b) for b in found):
                 out[part.y0:part.y1, part.x0:part.x1] |= mask[part.y0:part.y1, part.x0:part.x1]
     return out

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from gateway.pixels.detect import TextDetector
-from gateway.pixels.mask import components
+from gateway.pixels.mask import mask_parts
 from gateway.pixels.regions import Box
 
 # Context added around each restored part for the crop check.
@@ -49,7 +49,7 @@ def check_frame(
     """
     rows, cols = mask.shape
     inpainted = mask if filled is None else mask & ~filled
-    parts = [p.pad(CROP_CONTEXT, rows, cols) for p in components(mask)]
+    parts = [p.pad(CROP_CONTEXT, rows, cols) for p in mask_parts(mask)]
     found = detector.detect_image(display, frame, source="verify")
     found += [b for b in detector.detect_crops(display, parts, frame, source="verify")
               if mask[b.y0:b.y1, b.x0:b.x1].any()]

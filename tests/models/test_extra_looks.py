@@ -274,11 +274,7 @@ def test_a_second_detector_answering_nonsense_takes_nothing_away_from_the_first(
     without = plain.detect(image)
     assert len(without) >= 10
     with_nonsense = [r.box for r in both.detect(image)]
-    assert all(any(_inside(r.box, box) for box in with_nonsense) for r in without)
-
-
-def _inside(box, other) -> bool:
-    return other[0] <= box[0] and other[1] <= box[1] and box[2] <= other[2] and box[3] <= other[3]
+    assert all(any(intersection(r.box, box) == area(r.box) for box in with_nonsense) for r in without)
 
 
 def test_the_single_scale_twin_leaves_the_second_detector_out():

@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from models.evaluate import read_dicom
 from models.inference import DEFAULT_WEIGHTS, FAINT_SCORE, VERIFY_FAINT_THRESHOLD, VERIFY_THRESHOLD, TextFinder
-from models.metrics import coverage, union_mask
+from models.metrics import area, coverage, intersection, union_mask
 from models.reading import HEIGHT, REGION_WIDTH, prepare_region
 from models.synth import SynthConfig, generate
 from models.train_verifier import VerifierTrainConfig, balanced_batches, examples_of, jittered
@@ -22,10 +22,6 @@ shipped = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "verifier.pt").exists(
 @pytest.fixture(scope="module")
 def finders():
     return TextFinder.load(verifier=False), TextFinder.load()
-
-
-def _inside(box, other) -> bool:
-    return other[0] <= box[0] and other[1] <= box[1] and box[2] <= other[2] and box[3] <= other[3]
 
 
 def _label_on_dark_image(text_value: int, label_value: int) -> np.ndarray:
@@ -159,7 +155,8 @@ def test_the_faint_components_only_add_to_the_regions_found_without_them(finders
     finder, verified = finders
     image = generate(4242, index, SynthConfig(font_split="test")).image
     (with_faint,) = verified.find_batch([image])
-    assert all(any(_inside(region.box, other.box) for other in with_faint) for region in finder.detect(image))
+    assert all(any(intersection(region.box, other.box) == area(region.box) for other in with_faint)
+               for region in finder.detect(image))
 
 
 @shipped

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from gateway.pixels.inpaint.base import RestoreContext, paste
-from gateway.pixels.mask import components
+from gateway.pixels.mask import mask_parts
 
 
 class FillInpainter:
@@ -25,7 +25,7 @@ class FillInpainter:
         out = frame.copy()
         rows, cols = mask.shape
         labels_n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
-        boxes = components(mask)
+        boxes = mask_parts(mask)
         kernel = np.ones((2 * self.ring + 1, 2 * self.ring + 1), np.uint8)
         for label, box in zip(range(1, labels_n), boxes, strict=False):
             window = box.pad(self.ring + 1, rows, cols)

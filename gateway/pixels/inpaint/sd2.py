@@ -30,7 +30,7 @@ from gateway.pixels.inpaint.base import (
     paste,
     to_uint8,
 )
-from gateway.pixels.mask import components
+from gateway.pixels.mask import mask_parts
 from gateway.pixels.regions import Box
 
 MODALITY_PROMPTS = {
@@ -146,7 +146,7 @@ class Sd2Inpainter:
         prompt = prompt_for(ctx.modality, self.prompt_mode)
         done = np.zeros_like(mask)
         crops = []
-        for part in components(mask):
+        for part in mask_parts(mask):
             if done[part.y0:part.y1, part.x0:part.x1].all():
                 continue
             win = _crop_window(part, rows, cols, self.crop_size)
