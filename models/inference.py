@@ -408,19 +408,20 @@ class TextFinder:
         grays = [detector_view(display) for display in displays]
         scales = [working_scale(*gray.shape) for gray in grays]
         works = [_at_scale(g, s) for g, s in zip(grays, scales, strict=True)]
+        spreads = [chroma(display) for display in displays]
         probs = self._prob_maps(works)
         raised = ([None] * len(probs) if self.second_detector is None
-                  else self._raised_by_second_detector(displays, works, probs))
-        return [self._regions(d, g, s, p, r) for d, g, s, p, r in zip(displays, grays, scales, probs, raised, strict=True)]
+                  else self._raised_by_second_detector(spreads, works, probs))
+        return [self._regions(*each) for each in zip(displays, spreads, grays, scales, probs, raised, strict=True)]
 
-    def _raised_by_second_detector(self, displays: list[np.ndarray], works: list[np.ndarray],
+    def _raised_by_second_detector(self, spreads: list[np.ndarray | None], works: list[np.ndarray],
                                    probs: list[np.ndarray]) -> list[np.ndarray | None]:
         """Each first-pass map raised to the second detector's answer on the tiles of a greyscale
-        image where it reached SECOND_DETECTOR_GATE (None where no tile did). Tiles of one shape
-        share network calls, as in the first pass."""
+        image (no chroma ``spread``) where it reached SECOND_DETECTOR_GATE (None where no tile did).
+        Tiles of one shape share network calls, as in the first pass."""
         chosen: dict[tuple[int, int], list[tuple[int, int, int]]] = {}
-        for i, (display, work, prob) in enumerate(zip(displays, works, probs, strict=True)):
-            if chroma(display) is not None:
+        for i, (spread, work, prob) in enumerate(zip(spreads, works, probs, strict=True)):
+            if spread is not None:
                 continue
             for y, x in _tile_origins(*work.shape):
                 tile_shape = work[y:y + TILE, x:x + TILE].shape
@@ -436,8 +437,8 @@ class TextFinder:
                 _keep_higher(raised[i], second, y, x)
         return raised
 
-    def _regions(self, display: np.ndarray, gray: np.ndarray, scale: float, prob: np.ndarray,
-                 raised: np.ndarray | None = None) -> list[TextRegion]:
+    def _regions(self, display: np.ndarray, spread: np.ndarray | None, gray: np.ndarray, scale: float,
+                 prob: np.ndarray, raised: np.ndarray | None = None) -> list[TextRegion]:
         """Regions from the first pass's map ``prob``, the looks and, where the second detector
         ``raised`` that map, the components of the raised map not yet found. Those come after the
         looks, which see detector-1.1's map alone: a raised map's components merge and split
@@ -445,7 +446,7 @@ class TextFinder:
         h, w = gray.shape
         found, faint = self._first_pass(prob, scale)
         if self.extra_looks:
-            found += self._colour_look(display, scale, found)
+            found += self._colour_look(display, spread, scale, found)
             if self.rotated_look:
                 found += self._rotated_look(display, gray, scale, found)
             else:
@@ -494,10 +495,10 @@ class TextFinder:
         logits = np.concatenate([self.verifier(x[k:k + READ_BATCH]) for k in range(0, len(x), READ_BATCH)])[:, 0]
         return 1.0 / (1.0 + np.exp(-logits))
 
-    def _colour_look(self, display: np.ndarray, scale: float, found: list) -> list:
-        """Boxes of text, not yet ``found``, seen at the working scale in the chroma of a colourful
-        display image, and in the hue views of its colourful areas (with the region verifier only)."""
-        spread = chroma(display)
+    def _colour_look(self, display: np.ndarray, spread: np.ndarray | None, scale: float, found: list) -> list:
+        """Boxes of text, not yet ``found``, seen at the working scale in the chroma ``spread`` of a
+        colourful display image, and in the hue views of its colourful areas (with the region verifier
+        only)."""
         if spread is None:
             return []
         shape = display.shape[:2]
