@@ -1,8 +1,8 @@
 """Database engine and schema management.
 
 SQLite in WAL mode is the embedded default; any SQLAlchemy URL (PostgreSQL for several nodes)
-works unchanged. Every table derives from :class:`Base`, so creating the schema at start-up
-covers the tables of every room (queue, audit, pseudonym mapping).
+works unchanged. Every table derives from :class:`gateway.schema.Base`, so creating the schema at
+start-up covers the tables of every room (queue, audit, pseudonym mapping).
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-
-class Base(DeclarativeBase):
-    pass
+from gateway.schema import Base
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -63,9 +61,9 @@ class Database:
     def create_schema(self) -> None:
         """Create missing tables and add missing columns (additive migrations only)."""
         # Importing the model modules registers their tables on Base.metadata.
-        import gateway.audit.models  # noqa: F401
-        import gateway.queue.models  # noqa: F401
-        from gateway.deid import models as _deid_models  # noqa: F401
+        import gateway.audit.tables  # noqa: F401
+        import gateway.queue.tables  # noqa: F401
+        import gateway.deid.tables  # noqa: F401
 
         Base.metadata.create_all(self.engine)
         _add_missing_columns(self.engine)

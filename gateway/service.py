@@ -21,7 +21,7 @@ from gateway.egress.forwarder import Forwarder, purge_delivered
 from gateway.ingest.scp import start_receiver
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
-from gateway.queue.models import WorkerRole
+from gateway.queue.tables import WorkerRole
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 
 log = logging.getLogger("gateway")

@@ -4,7 +4,7 @@ from fastapi.testclient import TestClient
 
 from gateway.audit import events as audit
 from gateway.db import Database
-from gateway.queue.models import QuarantineEntry, Study
+from gateway.queue.tables import QuarantineEntry, Study
 from gateway.web.app import create_app
 
 

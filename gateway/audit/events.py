@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from gateway.audit.models import AuditEvent
-from gateway.queue.models import Study
+from gateway.audit.tables import AuditEvent
+from gateway.queue.tables import Study
 
 log = logging.getLogger("gateway.audit")
 

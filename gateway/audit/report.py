@@ -12,8 +12,8 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from gateway.audit.models import AuditEvent
-from gateway.queue.models import (
+from gateway.audit.tables import AuditEvent
+from gateway.queue.tables import (
     Delivery,
     DeliveryState,
     Instance,

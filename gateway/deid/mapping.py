@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from gateway.deid.config import MappingConfig, PseudonymConfig
-from gateway.deid.models import DeidSubject
+from gateway.deid.tables import DeidSubject
 
 if TYPE_CHECKING:
     from gateway.config import GatewayConfig

@@ -21,7 +21,7 @@ from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
 from gateway.egress import scu, stow
-from gateway.queue.models import (
+from gateway.queue.tables import (
     Delivery,
     DeliveryState,
     Instance,

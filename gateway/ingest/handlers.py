@@ -23,7 +23,7 @@ from gateway.db import Database
 from gateway.files import free_bytes, hashed_path, sha256_hex, write_durably
 from gateway.ingest.validate import InvalidInstance, validate_instance
 from gateway.queue.intake import Intake, register_instance
-from gateway.queue.models import QuarantineEntry, Study
+from gateway.queue.tables import QuarantineEntry, Study
 
 log = logging.getLogger("gateway.ingest")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.pipeline.pipeline import Pipeline
-from gateway.queue.models import WorkerRole
+from gateway.queue.tables import WorkerRole
 
 
 def profile_by_destination(config: GatewayConfig) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pydicom import Dataset
 
@@ -42,26 +43,34 @@ class Pipeline:
     def profiles(self) -> list[str]:
         return list(self.profile_stages)
 
-    def prefetch(self, workings: list[Dataset]) -> None:
+    def prepare(self, workings: list[Dataset]) -> list[dict[str, Any]]:
         """Let instance stages that can work on several instances at once (the pixel stage's
-        detection) do so ahead of ``run``; ``workings`` are the datasets ``run`` will get."""
+        detection) do so ahead of ``run``; ``workings`` are the datasets ``run`` will get, and
+        element i of the result goes with ``workings[i]`` to ``run(..., prepared=...)``."""
+        prepared: list[dict[str, Any]] = [{} for _ in workings]
         for stage in self.instance_stages:
-            ahead = getattr(stage, "prefetch", None)
-            if ahead is not None:
-                ahead(workings)
+            ahead = getattr(stage, "prepare", None)
+            if ahead is None:
+                continue
+            for slot, result in zip(prepared, ahead(workings), strict=True):
+                if result is not None:
+                    slot[stage.name] = result
+        return prepared
 
     def run(self, original: Dataset, profiles: Iterable[str] | None = None,
-            working: Dataset | None = None) -> list[ProfileResult]:
+            working: Dataset | None = None, prepared: dict[str, Any] | None = None) -> list[ProfileResult]:
         """De-identify ``original``; raises :class:`~gateway.pipeline.stage.Quarantine`.
 
         ``working`` is a second, independent reading of the same instance for the stages to
         edit; parsing the bytes twice is several times cheaper than deep-copying a dataset.
+        ``prepared`` is this instance's element of :meth:`prepare`'s result.
         """
-        return self.run_profiles(original, self.run_instance_stages(original, working), profiles)
+        return self.run_profiles(original, self.run_instance_stages(original, working, prepared), profiles)
 
-    def run_instance_stages(self, original: Dataset, working: Dataset | None = None) -> Cleaned:
+    def run_instance_stages(self, original: Dataset, working: Dataset | None = None,
+                            prepared: dict[str, Any] | None = None) -> Cleaned:
         """The first half of ``run``: what a pixel worker does before handing the job on."""
-        shared = InstanceContext(original=original)
+        shared = InstanceContext(original=original, prepared=dict(prepared or {}))
         ds = working if working is not None else copy.deepcopy(original)
         for stage in self.instance_stages:
             ds = stage(ds, shared)

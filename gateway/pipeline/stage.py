@@ -9,7 +9,14 @@ Two kinds of stage exist:
   destination asks for, on a copy of the instance stages' result.
 
 A stage that finds an instance unsafe to forward raises :class:`Quarantine`; the instance is
-then kept back, never forwarded, and listed for review.
+then kept back, never forwarded, and listed for review. A stage that cannot run *now*, through
+no fault of the instance (its database is briefly unreachable), raises
+:class:`StageUnavailable`; the whole job is then tried again later.
+
+An instance stage may also do part of its work for several instances at once (the pixel stage
+detects text in batches): it then implements :class:`PreparingStage`, the pipeline calls
+``prepare`` on a group of working datasets, and each instance's own result reaches ``__call__``
+as ``ctx.prepared[stage.name]``.
 """
 
 from __future__ import annotations
@@ -38,6 +45,12 @@ class Quarantine(Exception):
 
 
 @dataclass
+class StageUnavailable(Exception):
+    """Raised by a stage that cannot run now for a reason outside the instance (a service it
+    depends on is down): the job is put back and tried later, and nothing is quarantined."""
+
+
+@dataclass
 class StageReport:
     """What one stage did to one instance, for the audit log: counts and coordinates only."""
 
@@ -55,11 +68,13 @@ class InstanceContext:
 
     ``original`` is the instance as received, before any stage ran: the pixel stage matches
     burned-in text against its identifying values, and the header stage needs them to clean
-    descriptors. Stages must not modify it.
+    descriptors. Stages must not modify it. ``prepared`` holds, by stage name, what a
+    :class:`PreparingStage` computed for this instance ahead of its turn.
     """
 
     original: Dataset
     profile: str | None = None
+    prepared: dict[str, Any] = field(default_factory=dict)
     declared_options: set[str] = field(default_factory=set)
     reports: list[StageReport] = field(default_factory=list)
 
@@ -79,4 +94,14 @@ class Stage(Protocol):
     name: str
 
     def __call__(self, ds: Dataset, ctx: InstanceContext) -> Dataset:
+        ...
+
+
+class PreparingStage(Stage, Protocol):
+    """An instance stage that can do part of its work for several instances at once."""
+
+    def prepare(self, datasets: list[Dataset]) -> list[Any]:
+        """One result per dataset (None where it prepared nothing), handed back to ``__call__``
+        for that very dataset as ``ctx.prepared[self.name]``. Must not raise for one bad
+        instance: leave that instance's result None and let its own turn meet the problem."""
         ...

@@ -35,7 +35,7 @@ from gateway.pipeline.build import profile_by_destination
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
 from gateway.deid.pseudonyms import PseudonymUnavailable
 from gateway.pipeline.stage import Quarantine
-from gateway.queue.models import (
+from gateway.queue.tables import (
     Delivery,
     DeliveryState,
     Instance,

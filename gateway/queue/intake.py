@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from gateway.ingest.validate import InstanceHeader
 from gateway.keys import keyed_digest
-from gateway.queue.models import Instance, InstanceState, Study, StudyState, utcnow
+from gateway.queue.tables import Instance, InstanceState, Study, StudyState, utcnow
 
 
 class Intake(enum.Enum):

@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from gateway.audit import events as audit
-from gateway.queue.models import Delivery, DeliveryState, Job, JobState, Study, StudyState, utcnow
+from gateway.queue.tables import Delivery, DeliveryState, Job, JobState, Study, StudyState, utcnow
 
 
 def retry_study(session: Session, study: Study, actor: str = "operator") -> tuple[int, int]:

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
-from gateway.queue.models import (
+from gateway.queue.tables import (
     Instance,
     InstanceState,
     Job,

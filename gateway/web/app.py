@@ -14,7 +14,7 @@ from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import HTMLResponse
 from sqlalchemy import select
 
-from gateway.audit.models import AuditEvent
+from gateway.audit.tables import AuditEvent
 from gateway.audit.report import find_study, quarantine_lines, status_lines, study_summary
 from gateway.db import Database
 

@@ -16,7 +16,7 @@ from gateway.deid.mapping import (
     lookup_pseudonym,
     write_mapping_csv,
 )
-from gateway.deid.models import DeidSubject
+from gateway.deid.tables import DeidSubject
 from gateway.deid.pseudonyms import PseudonymService
 from gateway.deid.stage import HeaderStage
 from gateway.pipeline.stage import InstanceContext

@@ -11,12 +11,13 @@ import pytest
 from sqlalchemy import select
 
 from gateway.config import load_config
-from gateway.db import Base, Database
+from gateway.db import Database
+from gateway.schema import Base
 from gateway.ingest.validate import InstanceHeader
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.worker import Worker
 from gateway.queue.intake import Intake, register_instance
-from gateway.queue.models import Instance, InstanceState, Job, JobState
+from gateway.queue.tables import Instance, InstanceState, Job, JobState
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 
 from tests.postgres import PostgresServer

@@ -12,7 +12,7 @@ import pytest
 from pydicom import dcmread
 from sqlalchemy import select
 
-from gateway.audit.models import AuditEvent
+from gateway.audit.tables import AuditEvent
 from gateway.audit.report import status_lines
 from gateway.config import ConfigError, load_config
 from gateway.db import Database
@@ -21,7 +21,7 @@ from gateway.ingest.validate import InstanceHeader
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
 from gateway.queue.intake import register_instance
-from gateway.queue.models import Instance, InstanceState, Job, JobPhase, JobState, Output, WorkerRole
+from gateway.queue.tables import Instance, InstanceState, Job, JobPhase, JobState, Output, WorkerRole
 from gateway.queue.stability import queue_stable_studies
 
 from tests.pixels.synth import make_color

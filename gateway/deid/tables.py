@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import DateTime, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base
+from gateway.schema import Base
 
 
 def _now() -> datetime:

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import JSON, DateTime, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from gateway.db import Base
-from gateway.queue.models import utcnow
+from gateway.schema import Base
+from gateway.queue.tables import utcnow
 
 
 class AuditEvent(Base):
