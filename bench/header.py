@@ -48,7 +48,7 @@ def gateway_engine(profile: str) -> Callable[[pydicom.Dataset], object]:
     from gateway.deid.stage import HeaderStage
     from gateway.pipeline.stage import InstanceContext
 
-    stage = HeaderStage(load_config(), profile, b"bench-secret-0123456789abcdef")
+    stage = HeaderStage(load_config().deid, profile, b"bench-secret-0123456789abcdef")
 
     def run(ds: pydicom.Dataset) -> object:
         return stage(ds, InstanceContext(original=ds))

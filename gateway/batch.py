@@ -19,13 +19,13 @@ from tqdm import tqdm
 
 from gateway.config import GatewayConfig
 from gateway.db import Database
-from gateway.deid.secret import load_secret
 from gateway.files import write_durably
+from gateway.keys import load_secret
 from gateway.logs import quiet_libraries
 from gateway.pipeline.build import build_pipeline
+from gateway.pipeline.instance_io import check_output, encode, read_twice
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.stage import Quarantine
-from gateway.pipeline.worker import check_output, encode, read_twice
 
 log = logging.getLogger("gateway.batch")
 
@@ -48,7 +48,7 @@ _state: dict = {}
 def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> None:
     quiet_libraries()
     db = Database(config.database.url)
-    secret = load_secret(config)
+    secret = load_secret(config.deid, config.storage.root)
     _state["pipeline"] = build_pipeline(config, db, secret, device=device)
     _state["out"] = out_dir
     _state["profile"] = profile
@@ -68,17 +68,16 @@ def _group(paths: list[Path], pipeline: Pipeline, out_dir: Path, profile: str) -
     """Read a few files, let the pipeline detect their text together, then finish each."""
     result = BatchResult()
     pairs = [pair for pair in (_read(path, result) for path in paths) if pair is not None]
-    if len(pairs) > 1:
-        pipeline.prefetch([working for _, working in pairs])
-    for original, working in pairs:
-        result.merge(_one(original, working, pipeline, out_dir, profile))
+    prepared = pipeline.prepare([working for _, working in pairs]) if len(pairs) > 1 else [{}] * len(pairs)
+    for (original, working), ahead in zip(pairs, prepared, strict=True):
+        result.merge(_one(original, working, ahead, pipeline, out_dir, profile))
     return result
 
 
-def _one(original, working, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
+def _one(original, working, prepared, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:
     result = BatchResult()
     try:
-        (out,) = pipeline.run(original, [profile], working=working)
+        (out,) = pipeline.run(original, [profile], working=working, prepared=prepared)
         check_output(original, out)
     except Quarantine as q:
         result.quarantined[q.reason] += 1

@@ -13,14 +13,16 @@ from pathlib import Path
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
-from gateway.audit.config import LoggingConfig, WebConfig
+from gateway.db import DatabaseConfig
 from gateway.deid.config import DeidConfig
 from gateway.egress.config import EgressConfig
 from gateway.ingest.config import IngestConfig
+from gateway.logs import LoggingConfig
 from gateway.pixels.config import PixelsConfig
-from gateway.queue.config import DatabaseConfig, QueueConfig
+from gateway.queue.config import QueueConfig
 from gateway.settings_base import Section
 from gateway.storage_config import StorageConfig
+from gateway.web.config import WebConfig
 
 SECRET_ENV = "DEID_GATEWAY_SECRET"
 DATABASE_URL_ENV = "DEID_GATEWAY_DATABASE_URL"
@@ -50,6 +52,16 @@ class GatewayConfig(Section):
             if destination.profile is not None and destination.profile not in self.deid.profiles:
                 raise ValueError(f"egress.destinations.{i}.profile: unknown profile {destination.profile!r}")
         return self
+
+    def profile_by_destination(self) -> dict[str, str]:
+        """Destination name -> the de-identification profile whose output it receives: its own
+        ``profile``, else ``deid.profile``. The one place this is decided."""
+        return {d.name: d.profile or self.deid.profile for d in self.egress.destinations}
+
+    def profiles_in_use(self) -> list[str]:
+        """The profiles some destination receives, in the order destinations are listed; the
+        default profile alone when none is configured (the outbox still gets its files)."""
+        return list(dict.fromkeys(self.profile_by_destination().values())) or [self.deid.profile]
 
 
 def _apply_environment(raw: dict) -> dict:

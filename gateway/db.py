@@ -16,6 +16,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.schema import Base
+from gateway.settings_base import Section
+
+
+class DatabaseConfig(Section):
+    # Any SQLAlchemy URL; SQLite (WAL mode) is the embedded default, PostgreSQL for several nodes.
+    url: str = "sqlite:///var/gateway.db"
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

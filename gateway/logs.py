@@ -10,9 +10,17 @@ from __future__ import annotations
 import logging
 import warnings
 
-import pydicom.config
+from pathlib import Path
 
-from gateway.audit.config import LoggingConfig
+import pydicom.config
+from pydantic import Field
+
+from gateway.settings_base import Section
+
+
+class LoggingConfig(Section):
+    level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    file: Path | None = None
 
 
 def quiet_libraries() -> None:

@@ -35,7 +35,7 @@ def cmd_mapping(args, config) -> int:
     runtime = open_runtime(config)
     try:
         if args.mapping_command == "import":
-            result = mapping.import_mapping(config, runtime.db, Path(args.csv), runtime.secret)
+            result = mapping.import_mapping(config.deid, runtime.db, Path(args.csv), runtime.secret)
             _audit(runtime, action="import", added=result.added, updated=result.updated,
                    rejected=len(result.rejected))
             print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}, "
@@ -44,7 +44,7 @@ def cmd_mapping(args, config) -> int:
                 print(f"  line {line}: {reason}")
             return 1 if result.rejected else 0
         if args.mapping_command == "lookup":
-            record = mapping.lookup_pseudonym(config, runtime.db, args.pseudonym)
+            record = mapping.lookup_pseudonym(config.deid, runtime.db, args.pseudonym)
             _audit(runtime, action="lookup", pseudonym=args.pseudonym, found=record is not None)
             if record is None:
                 print(f"no subject {args.pseudonym}", file=sys.stderr)
@@ -52,7 +52,7 @@ def cmd_mapping(args, config) -> int:
             print(f"{record.pseudonym}\t{record.patient_id or ''}\t{record.patient_name or ''}\t{record.source}")
             return 0
         if args.mapping_command == "export":
-            count = mapping.write_mapping_csv(mapping.export_mapping(config, runtime.db), args.file)
+            count = mapping.write_mapping_csv(mapping.export_mapping(config.deid, runtime.db), args.file)
             _audit(runtime, action="export", rows=count)
             print(f"exported {count} subjects to {args.file} (mode 0600)")
             return 0

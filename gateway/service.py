@@ -16,13 +16,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway.config import GatewayConfig
 from gateway.db import Database
-from gateway.deid.secret import load_secret
 from gateway.egress.forwarder import Forwarder, purge_delivered
 from gateway.ingest.scp import start_receiver
+from gateway.keys import load_secret
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
-from gateway.queue.tables import WorkerRole
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
+from gateway.queue.tables import WorkerRole
 
 log = logging.getLogger("gateway")
 
@@ -41,7 +41,7 @@ def open_runtime(config: GatewayConfig) -> Runtime:
         directory.mkdir(parents=True, exist_ok=True)
     db = Database(config.database.url)
     db.create_schema()
-    return Runtime(config, db, load_secret(config))
+    return Runtime(config, db, load_secret(config.deid, config.storage.root))
 
 
 def _scheduler(runtime: Runtime) -> BackgroundScheduler:
@@ -49,9 +49,9 @@ def _scheduler(runtime: Runtime) -> BackgroundScheduler:
 
     def tick() -> None:
         try:
-            reclaim_expired_leases(db, config)
-            queue_stable_studies(db, config)
-            purge_delivered(db, config)
+            reclaim_expired_leases(db, config.queue)
+            queue_stable_studies(db, config.queue, config.pixels.enabled)
+            purge_delivered(db, config.storage.retention_hours)
         except Exception as exc:  # a locked database must not kill the scheduler
             log.error("scheduler tick failed: %s", type(exc).__name__)
 
@@ -86,12 +86,12 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     if "work" in parts:
         # Built before the receiver listens: a stage that cannot start stops start-up.
         pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
-        worker = Worker(config, runtime.db, pipeline, role=role)
+        worker = Worker.from_config(config, runtime.db, pipeline, role=role)
         threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name="worker"))
     if "forward" in parts:
-        forwarder = Forwarder(config, runtime.db)
+        forwarder = Forwarder(config.egress, runtime.db, calling_ae=config.ingest.ae_title)
         threads.append(threading.Thread(target=forwarder.run_forever, args=(stop,), name="forwarder"))
-    server = start_receiver(config, runtime.db, runtime.secret) if "receive" in parts else None
+    server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret) if "receive" in parts else None
     scheduler = _scheduler(runtime) if "schedule" in parts else None
     if scheduler:
         scheduler.start()

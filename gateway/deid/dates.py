@@ -9,16 +9,16 @@ consistent with the matching DT.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import date, timedelta
 
 from pydicom.multival import MultiValue
 
+from gateway import keys
+
 
 def offset_days(patient_key: str, secret: bytes, min_days: int, max_days: int) -> int:
     """A negative number of days in [-max_days, -min_days], stable for (patient, secret)."""
-    digest = hmac.new(secret, b"date-shift:" + patient_key.encode("utf-8"), hashlib.sha256).digest()
+    digest = keys.keyed_hash(secret, keys.DATE_SHIFT, patient_key.encode("utf-8"))
     span = max_days - min_days + 1
     return -(min_days + int.from_bytes(digest[:8], "big") % span)
 

@@ -22,11 +22,11 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from gateway.deid.config import MappingConfig, PseudonymConfig
+from gateway.deid.config import DeidConfig, MappingConfig, PseudonymConfig
+from gateway.deid.hashes import hash_pseudonym, patient_key
 from gateway.deid.tables import DeidSubject
 
 if TYPE_CHECKING:
-    from gateway.config import GatewayConfig
     from gateway.db import Database
 
 MAX_ATTEMPTS = 20
@@ -103,8 +103,6 @@ def ensure_subject(database: Database, settings: PseudonymConfig, secret: bytes,
     (project, seq) make a second concurrent allocation fail, and the loser retries and reads
     the winner's row. Imported (pre-assigned) rows are found first, so they take precedence.
     """
-    from gateway.deid.pseudonyms import hash_pseudonym
-
     project = settings.project
     for _ in range(MAX_ATTEMPTS):
         try:
@@ -155,7 +153,7 @@ def _csv_rows(source: Path | str | Iterable[str]) -> list[list[str]]:
     return [row for row in csv.reader(lines)]
 
 
-def import_mapping(config: GatewayConfig, database: Database, source: Path | str | Iterable[str],
+def import_mapping(deid: DeidConfig, database: Database, source: Path | str | Iterable[str],
                    secret: bytes, cipher: Fernet | None = None) -> ImportResult:
     """Import a coordinator's CSV of ``original PatientID,subject ID`` (header row optional).
 
@@ -164,10 +162,8 @@ def import_mapping(config: GatewayConfig, database: Database, source: Path | str
     Imported subject IDs take precedence over pseudonyms the gateway allocated itself; a
     subject ID already used by another patient is rejected, not reassigned.
     """
-    from gateway.deid.pseudonyms import patient_key
-
-    cipher = cipher or load_cipher(config.deid.mapping, required=True)
-    project = config.deid.pseudonyms.project
+    cipher = cipher or load_cipher(deid.mapping, required=True)
+    project = deid.pseudonyms.project
     result = ImportResult()
     rows = _csv_rows(source)
     with database.session() as session:
@@ -210,14 +206,14 @@ def import_mapping(config: GatewayConfig, database: Database, source: Path | str
     return result
 
 
-def lookup_pseudonym(config: GatewayConfig, database: Database, pseudonym: str,
+def lookup_pseudonym(deid: DeidConfig, database: Database, pseudonym: str,
                      cipher: Fernet | None = None) -> MappingRecord | None:
     """The original identity behind ``pseudonym``; None if unknown. Needs the mapping key."""
-    cipher = cipher or load_cipher(config.deid.mapping, required=True)
+    cipher = cipher or load_cipher(deid.mapping, required=True)
     with database.session() as session:
         row = session.execute(
             select(DeidSubject).where(
-                DeidSubject.project == config.deid.pseudonyms.project, DeidSubject.pseudonym == pseudonym.strip()
+                DeidSubject.project == deid.pseudonyms.project, DeidSubject.pseudonym == pseudonym.strip()
             )
         ).scalar_one_or_none()
         if row is None:
@@ -226,12 +222,12 @@ def lookup_pseudonym(config: GatewayConfig, database: Database, pseudonym: str,
         return MappingRecord(row.pseudonym, patient_id, patient_name, row.source, row.created_at)
 
 
-def export_mapping(config: GatewayConfig, database: Database, cipher: Fernet | None = None) -> list[MappingRecord]:
+def export_mapping(deid: DeidConfig, database: Database, cipher: Fernet | None = None) -> list[MappingRecord]:
     """Every pseudonym of the project with its decrypted identity. Needs the mapping key."""
-    cipher = cipher or load_cipher(config.deid.mapping, required=True)
+    cipher = cipher or load_cipher(deid.mapping, required=True)
     with database.session() as session:
         rows = session.execute(
-            select(DeidSubject).where(DeidSubject.project == config.deid.pseudonyms.project).order_by(DeidSubject.id)
+            select(DeidSubject).where(DeidSubject.project == deid.pseudonyms.project).order_by(DeidSubject.id)
         ).scalars().all()
         return [MappingRecord(r.pseudonym, *_decrypt(cipher, r.identity), r.source, r.created_at) for r in rows]
 

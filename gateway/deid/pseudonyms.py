@@ -12,17 +12,18 @@ configured, so without the key nothing in the database can be traced back to a p
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import logging
 import time
 from typing import TYPE_CHECKING
 
-from gateway.deid.config import PseudonymConfig
+from sqlalchemy.exc import SQLAlchemyError
+
+from gateway.deid.config import DeidConfig, PseudonymConfig
+from gateway.deid.hashes import accession_hash, hash_pseudonym, patient_key
+from gateway.deid.mapping import ensure_subject, load_cipher
+from gateway.pipeline.stage import StageUnavailable
 
 if TYPE_CHECKING:
-    from gateway.config import GatewayConfig
     from gateway.db import Database
 
 log = logging.getLogger(__name__)
@@ -30,41 +31,22 @@ log = logging.getLogger(__name__)
 CACHE_SECONDS = 30.0
 
 
-class PseudonymUnavailable(RuntimeError):
+class PseudonymUnavailable(StageUnavailable):
     """The pseudonym database cannot be reached; retry the instance later (no value inside)."""
-
-
-def patient_key(secret: bytes, patient_id: str) -> str:
-    """The database lookup key of a patient: HMAC-SHA256 of the original PatientID, hex."""
-    return hmac.new(secret, b"patient:" + patient_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def hash_pseudonym(settings: PseudonymConfig, secret: bytes, patient_id: str) -> str:
-    digest = hmac.new(secret, b"pseudonym:" + patient_id.strip().encode("utf-8"), hashlib.sha256).digest()
-    text = base64.b32encode(digest).decode("ascii").rstrip("=")[: settings.hash_length]
-    return settings.hash_pattern.format(project=settings.project, hash=text)[:64]
-
-
-def accession_hash(secret: bytes, value: str, length: int = 16) -> str:
-    digest = hmac.new(secret, b"accession:" + value.strip().encode("utf-8"), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode("ascii")[:length]
 
 
 class PseudonymService:
     """Pseudonyms for one gateway: database-backed when a database is given, keyed hash otherwise."""
 
-    def __init__(self, config: GatewayConfig | None, database: Database | None, secret: bytes):
-        self.settings = config.deid.pseudonyms if config is not None else PseudonymConfig()
-        self.config = config
+    def __init__(self, deid: DeidConfig | None, database: Database | None, secret: bytes):
+        self.settings = deid.pseudonyms if deid is not None else PseudonymConfig()
         self.database = database
         self.secret = secret
         self._cache: dict[str, tuple[float, str]] = {}
         self._hashes: dict[str, str] = {}
         self._cipher = None
-        if database is not None and config is not None:
-            from gateway.deid.mapping import load_cipher
-
-            self._cipher = load_cipher(config.deid.mapping, required=False)
+        if database is not None and deid is not None:
+            self._cipher = load_cipher(deid.mapping, required=False)
 
     def patient(self, patient_id: str, patient_name: str = "") -> str:
         """The pseudonym of ``patient_id``; used for both PatientID and PatientName."""
@@ -81,10 +63,6 @@ class PseudonymService:
         cached = self._cache.get(key)
         if cached is not None and now - cached[0] < CACHE_SECONDS:
             return cached[1]
-        from sqlalchemy.exc import SQLAlchemyError
-
-        from gateway.deid.mapping import ensure_subject
-
         try:
             pseudonym = ensure_subject(
                 self.database, self.settings, self.secret, key, key_source, patient_name, self._cipher

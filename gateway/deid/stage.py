@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
 
 from pydicom import Dataset
 
+from gateway.deid.config import DeidConfig
 from gateway.deid.engine import DeidSettings, deidentify
 from gateway.deid.profiles import compile_profile
-from gateway.deid.pseudonyms import PseudonymService, PseudonymUnavailable
-from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine
-
-if TYPE_CHECKING:
-    from gateway.config import GatewayConfig
+from gateway.deid.pseudonyms import PseudonymService
+from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine, StageUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -23,20 +21,20 @@ class HeaderStage:
 
     name = "header"
 
-    def __init__(self, config: GatewayConfig, profile: str, secret: bytes,
+    def __init__(self, deid: DeidConfig, profile: str, secret: bytes,
                  pseudonyms: PseudonymService | None = None):
-        specs = config.deid.profiles
+        specs = deid.profiles
         if profile not in specs:
             raise ValueError(f"unknown de-identification profile {profile!r}; known: {sorted(specs)}")
         if not secret:
             raise ValueError("the de-identification secret is empty")
         self.profile = compile_profile(profile, specs[profile])
         self.secret = secret
-        self.pseudonyms = pseudonyms or PseudonymService(config, None, secret)
+        self.pseudonyms = pseudonyms or PseudonymService(deid, None, secret)
         self.settings = DeidSettings(
-            method_text=config.deid.method_text,
-            shift_min_days=config.deid.date_shift.min_days,
-            shift_max_days=config.deid.date_shift.max_days,
+            method_text=deid.method_text,
+            shift_min_days=deid.date_shift.min_days,
+            shift_max_days=deid.date_shift.max_days,
         )
 
     def __call__(self, ds: Dataset, ctx: InstanceContext) -> Dataset:
@@ -51,8 +49,8 @@ class HeaderStage:
                 original=ctx.original,
                 declared=ctx.declared_options,
             )
-        except (Quarantine, PseudonymUnavailable):
-            raise  # PseudonymUnavailable: a transient failure, for the worker to retry
+        except (Quarantine, StageUnavailable):
+            raise  # StageUnavailable (the pseudonym database): transient, for the worker to retry
         except Exception as exc:  # noqa: BLE001 - any failure means the header is not known clean
             # The exception text may quote a value from the dataset: log and report its type only.
             log.warning("header de-identification failed (%s) for profile %s", type(exc).__name__, self.profile.name)
@@ -67,24 +65,8 @@ class HeaderStage:
         return ds
 
 
-def destination_profiles(config: GatewayConfig) -> list[str]:
-    """The profiles the destinations ask for (the default profile for those that name none)."""
-    wanted = [d.profile or config.deid.profile for d in config.egress.destinations] or [config.deid.profile]
-    return list(dict.fromkeys(wanted))
-
-
-def check_destination_profiles(config: GatewayConfig) -> None:
-    """Raise ValueError naming the setting when a destination asks for an unknown profile."""
-    for i, destination in enumerate(config.egress.destinations):
-        if destination.profile is not None and destination.profile not in config.deid.profiles:
-            raise ValueError(
-                f"egress.destinations.{i}.profile: unknown de-identification profile {destination.profile!r}"
-            )
-
-
-def build_header_stages(config: GatewayConfig, secret: bytes,
+def build_header_stages(deid: DeidConfig, profiles: Iterable[str], secret: bytes,
                         pseudonyms: PseudonymService | None = None) -> dict[str, HeaderStage]:
     """One HeaderStage per profile in use, sharing one pseudonym service (for Pipeline)."""
-    check_destination_profiles(config)
-    pseudonyms = pseudonyms or PseudonymService(config, None, secret)
-    return {name: HeaderStage(config, name, secret, pseudonyms) for name in destination_profiles(config)}
+    pseudonyms = pseudonyms or PseudonymService(deid, None, secret)
+    return {name: HeaderStage(deid, name, secret, pseudonyms) for name in profiles}

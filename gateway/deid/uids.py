@@ -9,14 +9,14 @@ or recomputed from a guessed original.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from functools import lru_cache
+
+from gateway import keys
 
 
 @lru_cache(maxsize=65536)
 def remap_uid(uid: str, secret: bytes) -> str:
     """Replace ``uid`` with ``2.25.<int>``; the same (uid, secret) always gives the same answer."""
     clean = uid.strip().rstrip("\x00")
-    digest = hmac.new(secret, b"uid:" + clean.encode("ascii", "replace"), hashlib.sha256).digest()
+    digest = keys.keyed_hash(secret, keys.UID, clean.encode("ascii", "replace"))
     return "2.25." + str(int.from_bytes(digest[:16], "big"))

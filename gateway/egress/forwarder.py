@@ -18,9 +18,9 @@ from pathlib import Path
 from sqlalchemy import func, or_, select
 
 from gateway.audit import events as audit
-from gateway.config import GatewayConfig
 from gateway.db import Database
 from gateway.egress import scu, stow
+from gateway.egress.config import EgressConfig
 from gateway.queue.tables import (
     Delivery,
     DeliveryState,
@@ -37,17 +37,19 @@ from gateway.queue.tables import (
 log = logging.getLogger("gateway.egress")
 
 
-def backoff_seconds(config: GatewayConfig, attempts: int) -> float:
-    egress = config.egress
+def backoff_seconds(egress: EgressConfig, attempts: int) -> float:
     return min(egress.backoff_max, egress.backoff_initial * 2 ** max(attempts - 1, 0))
 
 
 class Forwarder:
-    def __init__(self, config: GatewayConfig, db: Database, owner: str | None = None):
-        self.config = config
+    """Sends due deliveries as ``calling_ae`` (the gateway's own AE title)."""
+
+    def __init__(self, egress: EgressConfig, db: Database, calling_ae: str, owner: str | None = None):
+        self.egress = egress
         self.db = db
+        self.calling_ae = calling_ae
         self.owner = owner or f"forwarder@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.destinations = {d.name: d for d in config.egress.destinations}
+        self.destinations = {d.name: d for d in egress.destinations}
 
     def claim(self) -> tuple[str, list[scu.Item]] | None:
         """Take a batch of due deliveries for one destination."""
@@ -69,7 +71,7 @@ class Forwarder:
                 .join(Output, Output.id == Delivery.output_id)
                 .where(due, Delivery.destination == destination.name)
                 .order_by(Delivery.id)
-                .limit(self.config.egress.batch_size)
+                .limit(self.egress.batch_size)
             )
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=Delivery)
@@ -96,10 +98,10 @@ class Forwarder:
             self._record(item.delivery_id, ok, status)
 
         if destination.protocol == "stow-rs":
-            stow.send(destination, self.config.ingest.ae_title, items, on_result)
+            stow.send(destination, self.calling_ae, items, on_result)
         else:
             for batch in scu.split_for_association(items):
-                scu.send(destination, self.config.ingest.ae_title, batch, on_result)
+                scu.send(destination, self.calling_ae, batch, on_result)
         if failures:
             log.warning("%d deliveries to %s failed: %s", sum(failures.values()), name, dict(failures))
         self.close_finished_studies()
@@ -119,12 +121,12 @@ class Forwarder:
                 return
             delivery.attempts += 1
             delivery.last_error = status
-            if delivery.attempts >= self.config.egress.max_attempts:
+            if delivery.attempts >= self.egress.max_attempts:
                 delivery.state = DeliveryState.FAILED
             else:
                 delivery.state = DeliveryState.PENDING
                 delivery.next_attempt_at = utcnow() + timedelta(
-                    seconds=backoff_seconds(self.config, delivery.attempts)
+                    seconds=backoff_seconds(self.egress, delivery.attempts)
                 )
                 if delivery.attempts == 1 or delivery.attempts % 4 == 0:
                     audit.record(session, audit.DELIVERY_RETRY, study=session.get(Study, delivery.study_id),
@@ -177,12 +179,13 @@ class Forwarder:
                 log.error("forwarder loop error: %s", type(exc).__name__)
                 sent = 0
             if not sent:
-                stop.wait(self.config.egress.poll_interval)
+                stop.wait(self.egress.poll_interval)
 
 
-def purge_delivered(db: Database, config: GatewayConfig) -> int:
-    """Delete spooled originals (and outbox copies) of instances every destination accepted."""
-    cutoff = utcnow() - timedelta(hours=config.storage.retention_hours)
+def purge_delivered(db: Database, retention_hours: float) -> int:
+    """Delete spooled originals (and outbox copies) of instances every destination accepted
+    at least ``retention_hours`` (``storage.retention_hours``) ago."""
+    cutoff = utcnow() - timedelta(hours=retention_hours)
     removed = 0
     with db.session() as session:
         unsent = (

@@ -18,12 +18,13 @@ from pathlib import Path
 from pynetdicom import evt
 
 from gateway.audit import events as audit
-from gateway.config import GatewayConfig
 from gateway.db import Database
 from gateway.files import free_bytes, hashed_path, sha256_hex, write_durably
+from gateway.ingest.config import IngestConfig
 from gateway.ingest.validate import InvalidInstance, validate_instance
 from gateway.queue.intake import Intake, register_instance
 from gateway.queue.tables import QuarantineEntry, Study
+from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.ingest")
 
@@ -35,8 +36,7 @@ PROCESSING_FAILURE = 0x0110
 REJECT_CALLING_AE = (0x01, 0x01, 0x03)
 
 
-def caller_allowed(config: GatewayConfig, ae_title: str, address: str) -> bool:
-    ingest = config.ingest
+def caller_allowed(ingest: IngestConfig, ae_title: str, address: str) -> bool:
     if ingest.allow_any_caller:
         return True
     for rule in ingest.allowed_callers:
@@ -62,12 +62,13 @@ class _AssociationTally:
 class Receiver:
     """Holds what the handlers share: configuration, database, secret, per-association tallies."""
 
-    def __init__(self, config: GatewayConfig, db: Database, secret: bytes):
-        self.config = config
+    def __init__(self, ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes):
+        self.ingest = ingest
+        self.min_free_bytes = storage.min_free_bytes
         self.db = db
         self.secret = secret
-        self.spool = config.storage.spool
-        self.quarantine = config.storage.quarantine
+        self.spool = storage.spool
+        self.quarantine = storage.quarantine
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
 
@@ -76,7 +77,7 @@ class Receiver:
         assoc = event.assoc
         ae_title = assoc.requestor.primitive.calling_ae_title
         address = assoc.requestor.address
-        if caller_allowed(self.config, ae_title, address):
+        if caller_allowed(self.ingest, ae_title, address):
             return
         log.warning("rejected association from an unknown caller (%s)", address)
         with self.db.session() as session:
@@ -125,10 +126,10 @@ class Receiver:
     def _store(self, event: evt.Event) -> int:
         calling_ae = event.assoc.requestor.ae_title
         data = event.encoded_dataset(include_meta=True)
-        if len(data) > self.config.ingest.max_instance_bytes:
+        if len(data) > self.ingest.max_instance_bytes:
             self._quarantine(None, "instance larger than ingest.max_instance_bytes", calling_ae)
             return OUT_OF_RESOURCES
-        if free_bytes(self.spool) < self.config.storage.min_free_bytes + len(data):
+        if free_bytes(self.spool) < self.min_free_bytes + len(data):
             log.error("refusing an instance: spool free space below storage.min_free_bytes")
             return OUT_OF_RESOURCES
 

@@ -8,9 +8,10 @@ from pydicom import uid
 from pynetdicom import AE, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
-from gateway.config import GatewayConfig
 from gateway.db import Database
+from gateway.ingest.config import IngestConfig
 from gateway.ingest.handlers import Receiver
+from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.ingest")
 
@@ -35,8 +36,7 @@ ACCEPTED_TRANSFER_SYNTAXES = [
 ]
 
 
-def build_ae(config: GatewayConfig) -> AE:
-    ingest = config.ingest
+def build_ae(ingest: IngestConfig) -> AE:
     ae = AE(ae_title=ingest.ae_title)
     ae.maximum_associations = ingest.max_associations
     ae.maximum_pdu_size = ingest.max_pdu_length
@@ -49,14 +49,14 @@ def build_ae(config: GatewayConfig) -> AE:
     return ae
 
 
-def start_receiver(config: GatewayConfig, db: Database, secret: bytes):
+def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes):
     """Start the SCP in background threads; returns the server (call ``shutdown()``)."""
-    ae = build_ae(config)
-    receiver = Receiver(config, db, secret)
+    ae = build_ae(ingest)
+    receiver = Receiver(ingest, storage, db, secret)
     server = ae.start_server(
-        (config.ingest.host, config.ingest.port), block=False, evt_handlers=receiver.handlers()
+        (ingest.host, ingest.port), block=False, evt_handlers=receiver.handlers()
     )
     log.info(
-        "receiving as %s on %s:%d", config.ingest.ae_title, config.ingest.host, config.ingest.port
+        "receiving as %s on %s:%d", ingest.ae_title, ingest.host, ingest.port
     )
     return server

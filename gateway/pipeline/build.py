@@ -1,4 +1,4 @@
-"""Assembles the pipeline the configuration asks for."""
+"""Assembles the pipeline the configuration asks for: the one place that reads every section."""
 
 from __future__ import annotations
 
@@ -6,11 +6,6 @@ from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.pipeline.pipeline import Pipeline
 from gateway.queue.tables import WorkerRole
-
-
-def profile_by_destination(config: GatewayConfig) -> dict[str, str]:
-    """Destination name -> the profile whose output it receives."""
-    return {d.name: d.profile or config.deid.profile for d in config.egress.destinations}
 
 
 def build_pipeline(
@@ -26,7 +21,7 @@ def build_pipeline(
     if config.pixels.enabled and role != WorkerRole.HEADERS:
         from gateway.pixels.stage import PixelStage
 
-        instance_stages.append(PixelStage(config, device=device))
+        instance_stages.append(PixelStage(config.pixels, device=device))
     elif role == WorkerRole.PIXELS:
         raise ConfigError("a pixels worker needs the pixel stage: set pixels.enabled")
     profile_stages = {}
@@ -34,6 +29,7 @@ def build_pipeline(
         from gateway.deid.pseudonyms import PseudonymService
         from gateway.deid.stage import build_header_stages
 
-        header_stages = build_header_stages(config, secret, PseudonymService(config, db, secret))
+        pseudonyms = PseudonymService(config.deid, db, secret)
+        header_stages = build_header_stages(config.deid, config.profiles_in_use(), secret, pseudonyms)
         profile_stages = {profile: [stage] for profile, stage in header_stages.items()}
     return Pipeline(instance_stages, profile_stages)

@@ -44,7 +44,6 @@ class Quarantine(Exception):
         self.reason = reason
 
 
-@dataclass
 class StageUnavailable(Exception):
     """Raised by a stage that cannot run now for a reason outside the instance (a service it
     depends on is down): the job is put back and tried later, and nothing is quarantined."""

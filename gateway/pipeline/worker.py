@@ -1,8 +1,10 @@
-"""The worker: claims a job, de-identifies its instances, writes outputs and deliveries.
+"""The worker: claim a job, run the pipeline over its instances, record what came of each.
 
 Each instance is committed on its own (outputs in the outbox, rows for its deliveries), so a
 worker that dies loses at most the instance in hand; the job's lease then expires and another
-worker carries on with the instances still queued.
+worker carries on with the instances still queued. The job's states are the queue's
+(:mod:`gateway.queue.jobs`), reading and writing instances is :mod:`gateway.pipeline.instance_io`'s,
+and deliveries are egress's (:mod:`gateway.egress.deliveries`): what is left here is the loop.
 
 Workers of three roles can share one queue. An ``all`` worker runs whole jobs. A ``pixels``
 worker (the host with the GPU) runs only the instance stages, leaves each result beside the
@@ -12,135 +14,90 @@ spool (see :mod:`gateway.pipeline.intermediate`) and hands the job on; ``headers
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import socket
 import threading
 import uuid
 from collections import Counter, defaultdict
-from datetime import timedelta
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pydicom import Dataset, dcmread
-from sqlalchemy import or_, select, update
+from sqlalchemy import select
 
 from gateway.audit import events as audit
-from gateway.config import GatewayConfig
 from gateway.db import Database
+from gateway.egress.deliveries import schedule_deliveries
 from gateway.files import hashed_path, sha256_hex, write_durably
 from gateway.logs import describe_error
 from gateway.pipeline import intermediate
-from gateway.pipeline.build import profile_by_destination
+from gateway.pipeline.instance_io import check_output, encode, read_ahead, read_twice
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
-from gateway.deid.pseudonyms import PseudonymUnavailable
-from gateway.pipeline.stage import Quarantine
+from gateway.pipeline.stage import Quarantine, StageUnavailable
+from gateway.pixels.config import PixelsConfig
+from gateway.queue.config import QueueConfig
+from gateway.queue.jobs import JobLease, LeaseLost
 from gateway.queue.tables import (
-    Delivery,
-    DeliveryState,
     Instance,
     InstanceState,
-    Job,
     JobPhase,
-    JobState,
     Output,
     QuarantineEntry,
     Study,
-    StudyState,
     WorkerRole,
-    utcnow,
 )
+from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.worker")
 
 
-class LeaseLost(Exception):
-    """Another worker took the job over; stop without writing anything more."""
+@dataclass
+class _Ahead:
+    """An instance read (and prepared by the instance stages) together with its group."""
+
+    original: Dataset
+    working: Dataset
+    prepared: dict[str, Any]
 
 
-def read_twice(path: str | Path) -> tuple[Dataset, Dataset]:
-    """The instance as received, and an independent copy of it for the stages to edit."""
-    data = Path(path).read_bytes()
-    return dcmread(io.BytesIO(data)), dcmread(io.BytesIO(data))
-
-
-def _read_ahead(paths: list[str]) -> list[tuple[Dataset, Dataset] | None]:
-    """``read_twice`` of each path, None where that fails (the instance's own turn reports it)."""
-    out: list[tuple[Dataset, Dataset] | None] = []
-    for path in paths:
-        try:
-            out.append(read_twice(path))
-        except Exception:  # noqa: BLE001 - read again, and handled, in _process_instance
-            out.append(None)
-    return out
-
-
-def encode(ds: Dataset) -> bytes:
-    """The dataset in the DICOM file format, in its own transfer syntax."""
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
-
-
-def check_output(original: Dataset, result: ProfileResult) -> None:
-    """Last line of defence before anything reaches the outbox."""
-    ds = result.dataset
-    if ds.get("PatientIdentityRemoved") != "YES":
-        raise Quarantine("output lacks PatientIdentityRemoved = YES")
-    if ds.file_meta.get("MediaStorageSOPInstanceUID") != ds.get("SOPInstanceUID"):
-        raise Quarantine("output file meta does not match its SOP Instance UID")
-    if "113110" not in result.declared_options and ds.get("SOPInstanceUID") == original.get(
-        "SOPInstanceUID"
-    ):
-        raise Quarantine("output kept the original SOP Instance UID")
+@dataclass
+class _InstanceOutcome:
+    kind: str  # processed, quarantined, skipped
+    actions: dict[str, Counter] = field(default_factory=dict)
+    options: set[str] = field(default_factory=set)
 
 
 class Worker:
-    def __init__(self, config: GatewayConfig, db: Database, pipeline: Pipeline, owner: str | None = None,
+    """Runs jobs from the queue through ``pipeline``, as a worker of ``role``."""
+
+    def __init__(self, db: Database, pipeline: Pipeline, *, queue: QueueConfig, storage: StorageConfig,
+                 pixels: PixelsConfig, profile_by_destination: dict[str, str], owner: str | None = None,
                  role: str = WorkerRole.ALL):
-        if role not in WorkerRole.CHOICES:
-            raise ValueError(f"unknown worker role {role!r}")
-        self.config = config
         self.db = db
         self.pipeline = pipeline
         self.role = role
         self.owner = owner or f"worker@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.profiles_by_destination = profile_by_destination(config)
-        self.lease = timedelta(seconds=config.queue.lease_seconds)
+        self.jobs = JobLease(db, queue, self.owner, role)
+        self.poll_interval = queue.worker_poll_interval
+        self.storage = storage
+        self.pixels = pixels
+        self.destinations: dict[str, list[str]] = defaultdict(list)
+        for destination, profile in profile_by_destination.items():
+            self.destinations[profile].append(destination)
 
-    # -- claiming --------------------------------------------------------------------------
-    def claim(self) -> int | None:
-        """Take the oldest pending job. Atomic: BEGIN IMMEDIATE on SQLite, SKIP LOCKED elsewhere."""
-        with self.db.session() as session:
-            query = select(Job).where(Job.state == JobState.PENDING).order_by(Job.id).limit(1)
-            if self.role == WorkerRole.PIXELS:
-                query = query.where(or_(Job.phase == JobPhase.PIXELS, Job.phase.is_(None)))
-            elif self.role == WorkerRole.HEADERS:
-                query = query.where(Job.phase == JobPhase.HEADERS)
-            if not self.db.is_sqlite:
-                query = query.with_for_update(skip_locked=True)
-            job = session.scalars(query).first()
-            if job is None:
-                return None
-            job.state = JobState.RUNNING
-            job.attempts += 1
-            job.lease_owner = self.owner
-            job.lease_expires_at = utcnow() + self.lease
-            session.get(Study, job.study_id).state = StudyState.PROCESSING
-            return job.id
+    @classmethod
+    def from_config(cls, config, db: Database, pipeline: Pipeline, owner: str | None = None,
+                    role: str = WorkerRole.ALL) -> Worker:
+        """A worker with the sections of ``config`` (a :class:`gateway.config.GatewayConfig`) it uses."""
+        return cls(db, pipeline, queue=config.queue, storage=config.storage, pixels=config.pixels,
+                   profile_by_destination=config.profile_by_destination(), owner=owner, role=role)
 
-    def _renew(self, session, job_id: int) -> None:
-        renewed = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.lease_owner == self.owner, Job.state == JobState.RUNNING)
-            .values(lease_expires_at=utcnow() + self.lease)
-        ).rowcount
-        if not renewed:
-            raise LeaseLost()
-
-    # -- running ---------------------------------------------------------------------------
+    # -- the loop ----------------------------------------------------------------------------
     def run_once(self) -> bool:
-        job_id = self.claim()
+        job_id = self.jobs.claim()
         if job_id is None:
             return False
         try:
@@ -149,7 +106,7 @@ class Worker:
             log.warning("job %d was taken over by another worker", job_id)
         except Exception as exc:
             log.error("job %d failed: %s", job_id, describe_error(exc))
-            self._fail_or_retry(job_id, f"{type(exc).__name__}")
+            self.jobs.fail_or_retry(job_id, f"{type(exc).__name__}")
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
@@ -160,9 +117,10 @@ class Worker:
                 log.error("worker loop error: %s", type(exc).__name__)
                 busy = False
             if not busy:
-                stop.wait(self.config.queue.worker_poll_interval)
+                stop.wait(self.poll_interval)
 
     def process(self, job_id: int) -> None:
+        """Run one claimed job: this role's part of each queued instance, then the job's end."""
         with self.db.session() as session:
             queued = session.execute(
                 select(Instance.id, Instance.spool_path, Instance.sha256, Instance.intermediate_path,
@@ -173,127 +131,155 @@ class Worker:
         if self.role == WorkerRole.PIXELS:
             self._clean_pixels(job_id, [row for row in queued if row.intermediate_path is None])
             return
-        if self.role == WorkerRole.HEADERS and self.config.pixels.enabled and any(
+        if self.role == WorkerRole.HEADERS and self.pixels.enabled and any(
             row.intermediate_path is None for row in queued
         ):
             # Made before the pixel stage was switched on: its pixels were never looked at.
-            self._hand_over(job_id, JobPhase.PIXELS)
+            self.jobs.hand_over(job_id, JobPhase.PIXELS)
             return
         actions: dict[str, Counter] = defaultdict(Counter)
         outcome = Counter()
         options: set[str] = set()
-        for chunk, read in self._read_in_groups(queued):
-            for row, pair in zip(chunk, read, strict=True):
-                result = self._process_instance(job_id, row, pair)
-                outcome[result.kind] += 1
-                for stage, counts in result.actions.items():
-                    actions[stage].update(counts)
-                options |= result.options
-        self._finish(job_id, outcome, actions, options)
+        for row, ahead in self._read_in_groups(queued):
+            result = self._process_instance(job_id, row, ahead)
+            outcome[result.kind] += 1
+            for stage, counts in result.actions.items():
+                actions[stage].update(counts)
+            options |= result.options
+        self.jobs.finish(job_id, outcome, actions, options)
 
-    def _read_in_groups(self, rows: list):
-        """Rows in groups of ``pixels.batch_instances``, each with the instances read ahead
-        that still need the instance stages, which then detect text in the group at once."""
-        group = self.config.pixels.batch_instances if self.pipeline.instance_stages else 1
+    def _read_in_groups(self, rows: list) -> Iterator[tuple[Any, _Ahead | None]]:
+        """Each row with its instance read ahead, in groups of ``pixels.batch_instances`` that
+        the instance stages prepare together (the pixel stage detects their text at once).
+        Rows a pixel worker has already cleaned, and instances that fail to read, get None."""
+        group = self.pixels.batch_instances if self.pipeline.instance_stages else 1
         for start in range(0, len(rows), group):
             chunk = rows[start:start + group]
             fresh = [row.intermediate_path is None for row in chunk]
-            read = _read_ahead([row.spool_path for row in chunk if row.intermediate_path is None])
-            if len(read) > 1:
-                self.pipeline.prefetch([pair[1] for pair in read if pair is not None])
-            pairs = iter(read)
-            yield chunk, [next(pairs) if needs else None for needs in fresh]
+            read = read_ahead([row.spool_path for row in chunk if row.intermediate_path is None])
+            pairs = [pair for pair in read if pair is not None]
+            prepared = self.pipeline.prepare([working for _, working in pairs]) if len(read) > 1 else [{}] * len(pairs)
+            prepared_of = {id(pair): slot for pair, slot in zip(pairs, prepared, strict=True)}
+            reads = iter(read)
+            for row, needs in zip(chunk, fresh, strict=True):
+                pair = next(reads) if needs else None
+                yield row, None if pair is None else _Ahead(*pair, prepared_of.get(id(pair), {}))
 
+    # -- a pixel worker's part ------------------------------------------------------------------
     def _clean_pixels(self, job_id: int, rows: list) -> None:
         """The pixel worker's part of a job: instance stages, results beside the spool."""
         outcome = Counter()
-        for chunk, read in self._read_in_groups(rows):
-            for row, pair in zip(chunk, read, strict=True):
-                outcome[self._clean_instance(job_id, row, pair)] += 1
-        self._hand_over(job_id, JobPhase.HEADERS, outcome)
+        for row, ahead in self._read_in_groups(rows):
+            outcome[self._clean_instance(job_id, row, ahead)] += 1
+        self.jobs.hand_over(job_id, JobPhase.HEADERS, outcome)
 
-    def _clean_instance(self, job_id: int, row, read: tuple[Dataset, Dataset] | None) -> str:
+    def _clean_instance(self, job_id: int, row, ahead: _Ahead | None) -> str:
         try:
-            original, working = read if read is not None else read_twice(row.spool_path)
-            cleaned = self.pipeline.run_instance_stages(original, working)
+            original, working, prepared = _read(row, ahead)
+            cleaned = self.pipeline.run_instance_stages(original, working, prepared)
             context = intermediate.context_to_json(cleaned.context)
             data = encode(cleaned.dataset)
         except FileNotFoundError:
             return "skipped"
         except Exception as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
             return self._keep_back(job_id, row, exc)
-        path = intermediate.path_for(self.config.storage, row.sha256)
+        path = intermediate.path_for(self.storage, row.sha256)
         write_durably(path, data)
         with self.db.session() as session:
-            self._renew(session, job_id)
+            self.jobs.renew(session, job_id)
             instance = session.get(Instance, row.id)
-            if instance.job_id != job_id or instance.sha256 != row.sha256 or instance.state != InstanceState.QUEUED:
+            if not _still_queued(instance, job_id, row):
                 path.unlink(missing_ok=True)
                 return "skipped"  # a newer version arrived meanwhile
             instance.intermediate_path = str(path)
             instance.intermediate_context = context
         return "cleaned"
 
-    def _process_instance(self, job_id: int, row, read: tuple[Dataset, Dataset] | None = None) -> _InstanceOutcome:
-        """De-identify one instance; the commit at the end checks it was not replaced meanwhile.
-
-        ``read`` is the instance already read by ``read_twice`` (None: read it here, so that any
-        error in reading is met where it is handled). An instance a pixel worker has cleaned
-        goes through the profile stages only, from its intermediate file."""
+    # -- a whole instance -------------------------------------------------------------------------
+    def _process_instance(self, job_id: int, row, ahead: _Ahead | None = None) -> _InstanceOutcome:
+        """De-identify one instance: run, write, record. The record checks that the instance
+        was not replaced meanwhile."""
         try:
-            if row.intermediate_path is not None:
-                if not Path(row.intermediate_path).exists():
-                    raise Quarantine("the pixel worker's intermediate file is missing")
-                original = dcmread(row.spool_path)
-                cleaned = Cleaned(dcmread(row.intermediate_path),
-                                  intermediate.context_from_json(row.intermediate_context, original))
-                results = self.pipeline.run_profiles(original, cleaned)
-            else:
-                original, working = read if read is not None else read_twice(row.spool_path)
-                results = self.pipeline.run(original, working=working)
-            for result in results:
-                check_output(original, result)
+            original, results = self._run(row, ahead)
+            encoded = [(result, encode(result.dataset)) for result in results]
         except FileNotFoundError:
             return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
-        except PseudonymUnavailable:
-            raise  # the database, not the instance, is at fault: the job is tried again later
+        except StageUnavailable:
+            raise  # not the instance's fault: the whole job is tried again later
         except Exception as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
             return _InstanceOutcome(self._keep_back(job_id, row, exc))
+        # Not the instance's fault if this fails (a full disk): the job is tried again.
+        written = [self._write(result, data) for result, data in encoded]
+        if not self._record(job_id, row, written):
+            return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
+        first = written[0][0]
+        return _InstanceOutcome("processed", actions={r.stage: Counter(r.counts) for r in first.reports},
+                                options=set(first.declared_options))
 
-        written = []
+    def _run(self, row, ahead: _Ahead | None) -> tuple[Dataset, list[ProfileResult]]:
+        """The pipeline over one instance, checked; an instance a pixel worker has cleaned goes
+        through the profile stages only, from its intermediate file."""
+        if row.intermediate_path is not None:
+            if not Path(row.intermediate_path).exists():
+                raise Quarantine("the pixel worker's intermediate file is missing")
+            original = dcmread(row.spool_path)
+            cleaned = Cleaned(dcmread(row.intermediate_path),
+                              intermediate.context_from_json(row.intermediate_context, original))
+            results = self.pipeline.run_profiles(original, cleaned)
+        else:
+            original, working, prepared = _read(row, ahead)
+            results = self.pipeline.run(original, working=working, prepared=prepared)
         for result in results:
-            data = encode(result.dataset)
-            anon_uid = str(result.dataset.SOPInstanceUID)
-            path = hashed_path(self.config.storage.outbox / result.profile, sha256_hex(anon_uid.encode()))
-            write_durably(path, data)
-            written.append((result, path, anon_uid))
+            check_output(original, result)
+        return original, results
 
+    def _write(self, result: ProfileResult, data: bytes) -> tuple[ProfileResult, Path, str]:
+        """One profile's output in the outbox, named by the digest of its de-identified UID."""
+        anon_uid = str(result.dataset.SOPInstanceUID)
+        path = hashed_path(self.storage.outbox / result.profile, sha256_hex(anon_uid.encode()))
+        write_durably(path, data)
+        return result, path, anon_uid
+
+    def _record(self, job_id: int, row, written: list[tuple[ProfileResult, Path, str]]) -> bool:
+        """Outputs, deliveries and the stages' details, in one transaction; False (nothing
+        recorded) if the instance was replaced since the job began."""
         with self.db.session() as session:
-            self._renew(session, job_id)
+            self.jobs.renew(session, job_id)
             instance = session.get(Instance, row.id)
-            if instance.job_id != job_id or instance.sha256 != row.sha256 or instance.state != InstanceState.QUEUED:
-                return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
+            if not _still_queued(instance, job_id, row):
+                return False
             study = session.get(Study, instance.study_id)
             for result, path, anon_uid in written:
                 self._record_output(session, instance, study, result, path, anon_uid)
-            first = written[0][0].dataset
-            instance.anon_uid = written[0][2]
+            first, _, anon_uid = written[0]
+            instance.anon_uid = anon_uid
             instance.state = InstanceState.PROCESSED
             served = _forget_intermediate(instance)
             if study.anon_uid is None:
-                study.anon_uid = str(first.StudyInstanceUID)
-            for report in written[0][0].reports:
+                study.anon_uid = str(first.dataset.StudyInstanceUID)
+            for report in first.reports:
                 if report.details:
                     audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
                                  instance=instance.anon_uid, counts=report.counts, **report.details)
         _unlink(served)
-        reports = written[0][0].reports
-        return _InstanceOutcome(
-            "processed",
-            actions={r.stage: Counter(r.counts) for r in reports},
-            options=set(written[0][0].declared_options),
-        )
+        return True
 
+    def _record_output(self, session, instance: Instance, study: Study, result: ProfileResult,
+                       path: Path, anon_uid: str) -> None:
+        output = session.scalars(
+            select(Output).where(Output.instance_id == instance.id, Output.profile == result.profile)
+        ).one_or_none()
+        if output is None:
+            output = Output(instance_id=instance.id, profile=result.profile)
+            session.add(output)
+        output.path = str(path)
+        output.anon_uid = anon_uid
+        output.sop_class_uid = str(result.dataset.SOPClassUID)
+        output.transfer_syntax_uid = str(result.dataset.file_meta.TransferSyntaxUID)
+        session.flush()
+        schedule_deliveries(session, output, study.id, self.destinations.get(result.profile, []))
+
+    # -- keeping back ---------------------------------------------------------------------------
     def _keep_back(self, job_id: int, row, exc: Exception) -> str:
         """Quarantine an instance a stage refused or failed on: never forward what a stage
         could not finish."""
@@ -305,36 +291,9 @@ class Worker:
         self._quarantine(job_id, row.id, row.sha256, "pipeline", reason)
         return "quarantined"
 
-    def _record_output(self, session, instance, study, result, path, anon_uid) -> None:
-        output = session.scalars(
-            select(Output).where(Output.instance_id == instance.id, Output.profile == result.profile)
-        ).one_or_none()
-        ds = result.dataset
-        if output is None:
-            output = Output(instance_id=instance.id, profile=result.profile)
-            session.add(output)
-        output.path = str(path)
-        output.anon_uid = anon_uid
-        output.sop_class_uid = str(ds.SOPClassUID)
-        output.transfer_syntax_uid = str(ds.file_meta.TransferSyntaxUID)
-        session.flush()
-        for destination, profile in self.profiles_by_destination.items():
-            if profile != result.profile:
-                continue
-            delivery = session.scalars(
-                select(Delivery).where(Delivery.output_id == output.id, Delivery.destination == destination)
-            ).one_or_none()
-            if delivery is None:
-                session.add(Delivery(output_id=output.id, study_id=study.id, destination=destination))
-            else:  # a corrected version of an instance already sent: send it again
-                delivery.state = DeliveryState.PENDING
-                delivery.attempts = 0
-                delivery.next_attempt_at = utcnow()
-                delivery.delivered_at = None
-
     def _quarantine(self, job_id: int, instance_id: int, sha: str, stage: str, reason: str) -> None:
         with self.db.session() as session:
-            self._renew(session, job_id)
+            self.jobs.renew(session, job_id)
             instance = session.get(Instance, instance_id)
             if instance.sha256 != sha:
                 return
@@ -348,61 +307,18 @@ class Worker:
                          reason=reason, instance_id=instance.id)
         _unlink(served)
 
-    def _finish(self, job_id: int, outcome: Counter, actions: dict[str, Counter], options: set[str]) -> None:
-        with self.db.session() as session:
-            self._renew(session, job_id)
-            job = session.get(Job, job_id)
-            job.state = JobState.DONE
-            job.finished_at = utcnow()
-            job.lease_owner = None
-            job.lease_expires_at = None
-            study = session.get(Study, job.study_id)
-            pending = session.scalars(
-                select(Delivery.id).where(
-                    Delivery.study_id == study.id,
-                    Delivery.state.in_([DeliveryState.PENDING, DeliveryState.SENDING]),
-                ).limit(1)
-            ).first()
-            study.state = StudyState.FORWARDING if pending else StudyState.DONE
-            audit.record(
-                session, audit.PROCESSED, study=study, actor=self.owner, job=job_id,
-                instances=outcome.get("processed", 0), quarantined=outcome.get("quarantined", 0),
-                actions={stage: dict(counts) for stage, counts in actions.items()},
-                options=sorted(options),
-            )
 
-    def _hand_over(self, job_id: int, phase: str, outcome: Counter | None = None) -> None:
-        """Put the job back in the queue for workers of another role."""
-        with self.db.session() as session:
-            self._renew(session, job_id)
-            job = session.get(Job, job_id)
-            job.phase = phase
-            job.state = JobState.PENDING
-            job.attempts = 0  # the next phase gets attempts of its own
-            job.lease_owner = None
-            job.lease_expires_at = None
-            if outcome is not None:
-                audit.record(session, audit.PIXELS_CLEANED, study=session.get(Study, job.study_id),
-                             actor=self.owner, job=job_id, instances=outcome.get("cleaned", 0),
-                             quarantined=outcome.get("quarantined", 0))
+def _read(row, ahead: _Ahead | None) -> tuple[Dataset, Dataset, dict[str, Any]]:
+    """The instance read ahead, or read now (so that a reading error is met where errors are
+    handled)."""
+    if ahead is not None:
+        return ahead.original, ahead.working, ahead.prepared
+    return *read_twice(row.spool_path), {}
 
-    def _fail_or_retry(self, job_id: int, error: str) -> None:
-        with self.db.session() as session:
-            job = session.get(Job, job_id)
-            if job.lease_owner != self.owner:
-                return
-            study = session.get(Study, job.study_id)
-            job.error = error
-            job.lease_owner = None
-            job.lease_expires_at = None
-            if job.attempts >= self.config.queue.max_job_attempts:
-                job.state = JobState.FAILED
-                job.finished_at = utcnow()
-                study.state = StudyState.FAILED
-                audit.record(session, audit.FAILED, study=study, actor=self.owner, job=job_id,
-                             reason=f"processing failed ({error})", attempts=job.attempts)
-            else:
-                job.state = JobState.PENDING
+
+def _still_queued(instance: Instance, job_id: int, row) -> bool:
+    """Whether the row is still the version this job took (no newer one arrived meanwhile)."""
+    return instance.job_id == job_id and instance.sha256 == row.sha256 and instance.state == InstanceState.QUEUED
 
 
 def _forget_intermediate(instance: Instance) -> str | None:
@@ -417,10 +333,3 @@ def _forget_intermediate(instance: Instance) -> str | None:
 def _unlink(path: str | None) -> None:
     if path:
         Path(path).unlink(missing_ok=True)
-
-
-class _InstanceOutcome:
-    def __init__(self, kind: str, actions: dict[str, Counter] | None = None, options: set[str] | None = None):
-        self.kind = kind
-        self.actions = actions or {}
-        self.options = options or set()

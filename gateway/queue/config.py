@@ -1,13 +1,8 @@
-"""Settings of the state database, study stability and job leases."""
+"""Settings of study stability and job leases."""
 
 from pydantic import Field
 
 from gateway.settings_base import Section
-
-
-class DatabaseConfig(Section):
-    # Any SQLAlchemy URL; SQLite (WAL mode) is the embedded default, PostgreSQL for several nodes.
-    url: str = "sqlite:///var/gateway.db"
 
 
 class QueueConfig(Section):

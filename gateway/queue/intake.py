@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gateway.ingest.validate import InstanceHeader
-from gateway.keys import keyed_digest
+from gateway import keys
 from gateway.queue.tables import Instance, InstanceState, Study, StudyState, utcnow
 
 
@@ -20,11 +20,11 @@ class Intake(enum.Enum):
 
 
 def study_key(secret: bytes, study_uid: str) -> str:
-    return keyed_digest(secret, "study", study_uid)
+    return keys.keyed_digest(secret, keys.STUDY, study_uid)
 
 
 def instance_key(secret: bytes, sop_instance_uid: str) -> str:
-    return keyed_digest(secret, "instance", sop_instance_uid)
+    return keys.keyed_digest(secret, keys.INSTANCE, sop_instance_uid)
 
 
 def register_instance(

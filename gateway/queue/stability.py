@@ -11,8 +11,9 @@ from datetime import timedelta
 from sqlalchemy import func, select, update
 
 from gateway.audit import events as audit
-from gateway.config import GatewayConfig
 from gateway.db import Database
+from gateway.queue.config import QueueConfig
+from gateway.queue.jobs import give_up_or_requeue
 from gateway.queue.tables import (
     Instance,
     InstanceState,
@@ -25,14 +26,15 @@ from gateway.queue.tables import (
 )
 
 
-def queue_stable_studies(db: Database, config: GatewayConfig) -> int:
+def queue_stable_studies(db: Database, queue: QueueConfig, pixels_enabled: bool) -> int:
     """Give each quiet study's waiting instances a job; returns the number of jobs made.
 
     A study with a job still pending or running gets no second one: its newly arrived
     instances wait and become the follow-up job once the current one is finished, so two
-    workers never hold the same study.
+    workers never hold the same study. A job starts in the pixel phase when the pixel stage is
+    on, so that a split deployment's pixel worker sees it first.
     """
-    cutoff = utcnow() - timedelta(seconds=config.queue.stable_after)
+    cutoff = utcnow() - timedelta(seconds=queue.stable_after)
     busy = select(Job.study_id).where(Job.state.in_([JobState.PENDING, JobState.RUNNING]))
     waiting = (
         select(Instance.study_id, func.count(Instance.id))
@@ -46,7 +48,7 @@ def queue_stable_studies(db: Database, config: GatewayConfig) -> int:
     with db.session() as session:
         for study_id, count in session.execute(waiting).all():
             study = session.get(Study, study_id)
-            phase = JobPhase.PIXELS if config.pixels.enabled else JobPhase.HEADERS
+            phase = JobPhase.PIXELS if pixels_enabled else JobPhase.HEADERS
             job = Job(study_id=study_id, state=JobState.PENDING, phase=phase)
             session.add(job)
             session.flush()
@@ -61,7 +63,7 @@ def queue_stable_studies(db: Database, config: GatewayConfig) -> int:
     return made
 
 
-def reclaim_expired_leases(db: Database, config: GatewayConfig) -> int:
+def reclaim_expired_leases(db: Database, queue: QueueConfig) -> int:
     """Jobs whose lease ran out go back to pending, or fail after too many attempts."""
     now = utcnow()
     reclaimed = 0
@@ -70,19 +72,11 @@ def reclaim_expired_leases(db: Database, config: GatewayConfig) -> int:
             select(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
         ).all()
         for job in expired:
-            study = session.get(Study, job.study_id)
-            job.lease_owner = None
-            job.lease_expires_at = None
-            if job.attempts >= config.queue.max_job_attempts:
-                job.state = JobState.FAILED
-                job.finished_at = now
-                job.error = "lease expired too often"
-                study.state = StudyState.FAILED
-                audit.record(session, audit.FAILED, study=study, actor="scheduler", job=job.id,
-                             reason="worker lease expired too often", attempts=job.attempts)
-            else:
-                job.state = JobState.PENDING
-                audit.record(session, audit.LEASE_EXPIRED, study=study, actor="scheduler",
-                             job=job.id, attempts=job.attempts)
+            requeued = give_up_or_requeue(session, job, max_attempts=queue.max_job_attempts,
+                                          error="lease expired too often",
+                                          reason="worker lease expired too often", actor="scheduler")
+            if requeued:
+                audit.record(session, audit.LEASE_EXPIRED, study=session.get(Study, job.study_id),
+                             actor="scheduler", job=job.id, attempts=job.attempts)
             reclaimed += 1
     return reclaimed

@@ -65,7 +65,7 @@ def config() -> GatewayConfig:
 
 @cache
 def stage(profile: str) -> HeaderStage:
-    return HeaderStage(load_config(), profile, SECRET)
+    return HeaderStage(load_config().deid, profile, SECRET)
 
 
 def run_stage(profile: str, ds: pydicom.Dataset, declared: set[str] | None = None) -> tuple[pydicom.Dataset, InstanceContext]:

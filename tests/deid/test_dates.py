@@ -5,7 +5,7 @@ from datetime import date
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from gateway.deid.canary import SyntheticIdentity, base_dataset
+from tests.deid.canary import SyntheticIdentity, base_dataset
 from gateway.deid.dates import offset_days, shift_da, shift_dt, shift_value
 
 from .conftest import run_stage

@@ -3,7 +3,7 @@
 import pytest
 from pydicom.dataset import Dataset
 
-from gateway.deid.canary import SyntheticIdentity, base_dataset
+from tests.deid.canary import SyntheticIdentity, base_dataset
 from gateway.deid.descriptors import IdentityTerms, clean_text
 
 from .conftest import run_stage

@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from gateway.config import load_config
-from gateway.deid.canary import SyntheticIdentity, base_dataset
+from tests.deid.canary import SyntheticIdentity, base_dataset
 from gateway.deid.stage import HeaderStage
 from gateway.deid.uids import remap_uid
 from gateway.pipeline.stage import InstanceContext, Quarantine
@@ -72,7 +72,7 @@ def test_unlisted_free_text_is_emptied(ds):
 
 def test_unlisted_free_text_rule_is_configurable(ds):
     config = load_config(overrides={"deid": {"profiles": {"strict": {"unlisted_text": "remove"}}}})
-    out = HeaderStage(config, "strict", SECRET)(copy.deepcopy(ds), InstanceContext(original=ds))
+    out = HeaderStage(config.deid, "strict", SECRET)(copy.deepcopy(ds), InstanceContext(original=ds))
     assert "PositionReferenceIndicator" not in out
 
 
@@ -186,7 +186,7 @@ def test_per_tag_overrides(ds):
         "StudyDescription": "keep", "(0018,1210)": "remove", "PatientSex": "empty",
         "InstitutionName": {"replace": "SITE-A"},
     }}}}})
-    out = HeaderStage(config, "site", SECRET)(copy.deepcopy(ds), InstanceContext(original=ds))
+    out = HeaderStage(config.deid, "site", SECRET)(copy.deepcopy(ds), InstanceContext(original=ds))
     assert out.StudyDescription == ds.StudyDescription
     assert "ConvolutionKernel" not in out
     assert out.PatientSex == ""
@@ -229,13 +229,13 @@ def test_unsafe_instances_are_quarantined_without_values(ds, monkeypatch):
 
     monkeypatch.setattr(stage_module, "deidentify", broken)
     with pytest.raises(Quarantine) as info:
-        HeaderStage(load_config(), "basic", SECRET)(ds, InstanceContext(original=ds))
+        HeaderStage(load_config().deid, "basic", SECRET)(ds, InstanceContext(original=ds))
     assert "DOE" not in info.value.reason
 
 
 def test_unknown_profile_is_a_configuration_error():
     with pytest.raises(ValueError, match="unknown de-identification profile"):
-        HeaderStage(load_config(), "nope", SECRET)
+        HeaderStage(load_config().deid, "nope", SECRET)
 
 
 def test_unlisted_technical_labels_are_kept_but_cleaned(ds):

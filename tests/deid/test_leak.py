@@ -10,7 +10,7 @@ import warnings
 import pytest
 from pydicom.dataset import Dataset
 
-from gateway.deid.canary import SyntheticIdentity, canary_dataset, inject
+from tests.deid.canary import SyntheticIdentity, canary_dataset, inject
 
 from .conftest import PROFILES, corpus_names, dataset, run_stage, stage
 

@@ -13,7 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from gateway.config import ConfigError, load_config
-from gateway.deid.canary import SyntheticIdentity, base_dataset
+from tests.deid.canary import SyntheticIdentity, base_dataset
 from gateway.deid.stage import build_header_stages
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.stage import InstanceContext
@@ -45,7 +45,7 @@ def test_config_yaml_lists_and_overrides_profiles(tmp_path):
     config = load_config(path)
     assert set(config.deid.profiles) == {"basic", "research", "retain-dates", "site-b"}
     assert "clean_graphics" not in config.deid.profiles["research"].options
-    stages = build_header_stages(config, SECRET)
+    stages = build_header_stages(config.deid, config.profiles_in_use(), SECRET)
     assert set(stages) == {"research", "site-b"}
 
 
@@ -63,7 +63,7 @@ def test_several_profiles_run_side_by_side(tmp_path):
     path = tmp_path / "config.yaml"
     path.write_text(YAML)
     config = load_config(path)
-    stages = build_header_stages(config, SECRET)
+    stages = build_header_stages(config.deid, config.profiles_in_use(), SECRET)
     pipeline = Pipeline([], {name: [stage] for name, stage in stages.items()})
     ds = base_dataset(SyntheticIdentity.random(6))
     ds.StudyDescription, ds.PatientSex, ds.StudyInstanceUID = "CT 12345", "M", "1.2.3.4"
@@ -139,7 +139,7 @@ def test_retain_uids_and_institution_identity_keep_what_they_name():
 
     ds = base_dataset(SyntheticIdentity.random(11))
     ds.StudyInstanceUID, ds.InstitutionName, ds.InstitutionAddress = "1.2.3.4", "General Hospital", "Main St 1"
-    out = HeaderStage(config, "keep-ids", SECRET)(copy.deepcopy(ds), InstanceContext(original=ds))
+    out = HeaderStage(config.deid, "keep-ids", SECRET)(copy.deepcopy(ds), InstanceContext(original=ds))
     assert out.StudyInstanceUID == "1.2.3.4" and out.SOPInstanceUID == ds.SOPInstanceUID
     assert out.file_meta.MediaStorageSOPInstanceUID == ds.SOPInstanceUID
     assert (out.InstitutionName, out.InstitutionAddress) == ("General Hospital", "Main St 1")

@@ -60,10 +60,10 @@ def test_without_a_database_pseudonyms_are_keyed_hashes():
 
 
 def test_sequential_pseudonyms_follow_the_pattern_and_persist(config, database, key):
-    service = PseudonymService(config, database, SECRET)
+    service = PseudonymService(config.deid, database, SECRET)
     assert service.patient("111", "A^B") == "STUDY01-000001"
     assert service.patient("222", "C^D") == "STUDY01-000002"
-    restarted = PseudonymService(config, database, SECRET)
+    restarted = PseudonymService(config.deid, database, SECRET)
     assert restarted.patient("111", "A^B") == "STUDY01-000001"
 
 
@@ -74,7 +74,7 @@ def test_concurrent_workers_never_share_a_number(config, tmp_path, key):
 
     def worker(n: int) -> None:
         db = Database(f"sqlite:///{tmp_path}/gw.db")
-        service = PseudonymService(config, db, SECRET)
+        service = PseudonymService(config.deid, db, SECRET)
         for i in range(10):
             pseudonym = service.patient(f"P{(n * 7 + i) % 15}", "")
             with lock:
@@ -94,7 +94,7 @@ def test_concurrent_workers_never_share_a_number(config, tmp_path, key):
 
 
 def test_the_identity_is_encrypted_at_rest(config, database, key, tmp_path):
-    PseudonymService(config, database, SECRET).patient("PID-SECRET-4711", "DOE^JOHN")
+    PseudonymService(config.deid, database, SECRET).patient("PID-SECRET-4711", "DOE^JOHN")
     database.dispose()
     raw = (tmp_path / "gw.db").read_bytes() + b"".join(p.read_bytes() for p in tmp_path.glob("gw.db-*"))
     assert b"PID-SECRET-4711" not in raw and b"DOE^JOHN" not in raw
@@ -102,54 +102,54 @@ def test_the_identity_is_encrypted_at_rest(config, database, key, tmp_path):
 
 
 def test_lookup_and_export_need_the_key(config, database, key, monkeypatch, tmp_path):
-    PseudonymService(config, database, SECRET).patient("111", "DOE^JOHN")
-    record = lookup_pseudonym(config, database, "STUDY01-000001")
+    PseudonymService(config.deid, database, SECRET).patient("111", "DOE^JOHN")
+    record = lookup_pseudonym(config.deid, database, "STUDY01-000001")
     assert (record.patient_id, record.patient_name) == ("111", "DOE^JOHN")
-    records = export_mapping(config, database)
+    records = export_mapping(config.deid, database)
     assert [r.pseudonym for r in records] == ["STUDY01-000001"]
     assert write_mapping_csv(records, tmp_path / "out.csv") == 1
     monkeypatch.delenv("DEID_GATEWAY_MAPPING_KEY")
     with pytest.raises(MappingKeyError):
-        lookup_pseudonym(config, database, "STUDY01-000001")
+        lookup_pseudonym(config.deid, database, "STUDY01-000001")
     monkeypatch.setenv("DEID_GATEWAY_MAPPING_KEY", generate_key())
     with pytest.raises(MappingKeyError):
-        lookup_pseudonym(config, database, "STUDY01-000001")
+        lookup_pseudonym(config.deid, database, "STUDY01-000001")
 
 
 def test_without_the_key_pseudonyms_stay_consistent(config, database, monkeypatch):
     monkeypatch.delenv("DEID_GATEWAY_MAPPING_KEY", raising=False)
-    first = PseudonymService(config, database, SECRET).patient("111", "A")
-    assert PseudonymService(config, database, SECRET).patient("111", "A") == first
+    first = PseudonymService(config.deid, database, SECRET).patient("111", "A")
+    assert PseudonymService(config.deid, database, SECRET).patient("111", "A") == first
 
 
 def test_an_imported_mapping_takes_precedence(config, database, key):
-    service = PseudonymService(config, database, SECRET)
+    service = PseudonymService(config.deid, database, SECRET)
     assert service.patient("111", "A") == "STUDY01-000001"
-    result = import_mapping(config, database, "patient_id,subject_id\n111,SUBJ-A\n222,SUBJ-B\n333,SUBJ-A\n", SECRET)
+    result = import_mapping(config.deid, database, "patient_id,subject_id\n111,SUBJ-A\n222,SUBJ-B\n333,SUBJ-A\n", SECRET)
     assert (result.added, result.updated, len(result.rejected)) == (1, 1, 1)
     assert "333" not in repr(result)
-    fresh = PseudonymService(config, database, SECRET)
+    fresh = PseudonymService(config.deid, database, SECRET)
     assert fresh.patient("111", "A") == "SUBJ-A" and fresh.patient("222", "") == "SUBJ-B"
     assert fresh.patient("444", "") == "STUDY01-000002"
-    assert lookup_pseudonym(config, database, "SUBJ-B").patient_id == "222"
+    assert lookup_pseudonym(config.deid, database, "SUBJ-B").patient_id == "222"
 
 
 def test_the_stage_uses_the_database_pseudonym(config, database, key):
-    from gateway.deid.canary import SyntheticIdentity, base_dataset
+    from tests.deid.canary import SyntheticIdentity, base_dataset
 
     ds = base_dataset(SyntheticIdentity.random(5))
     ds.PatientID, ds.PatientName = "111", "DOE^JOHN"
-    stage = HeaderStage(config, "basic", SECRET, PseudonymService(config, database, SECRET))
+    stage = HeaderStage(config.deid, "basic", SECRET, PseudonymService(config.deid, database, SECRET))
     out = stage(ds, InstanceContext(original=ds.copy()))
     assert out.PatientID == "STUDY01-000001" and out.PatientName == "STUDY01-000001"
 
 
 def test_an_unreachable_database_asks_for_a_retry_not_a_quarantine(config, tmp_path, key):
-    from gateway.deid.canary import SyntheticIdentity, base_dataset
+    from tests.deid.canary import SyntheticIdentity, base_dataset
     from gateway.deid.pseudonyms import PseudonymUnavailable
 
     db = Database(f"sqlite:///{tmp_path}/missing/dir/gw.db")  # no table: every query fails
-    stage = HeaderStage(config, "basic", SECRET, PseudonymService(config, db, SECRET))
+    stage = HeaderStage(config.deid, "basic", SECRET, PseudonymService(config.deid, db, SECRET))
     ds = base_dataset(SyntheticIdentity.random(12))
     ds.PatientID = "PID-4711"
     with pytest.raises(PseudonymUnavailable) as info:

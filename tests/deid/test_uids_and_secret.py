@@ -3,7 +3,7 @@
 import stat
 
 from gateway.config import load_config
-from gateway.deid.secret import load_secret
+from gateway.keys import load_secret
 from gateway.deid.uids import remap_uid
 
 
@@ -24,20 +24,20 @@ def test_replacement_uids_are_valid_2_25_uids():
 def test_secret_from_the_environment_wins(monkeypatch, tmp_path):
     monkeypatch.setenv("DEID_GATEWAY_SECRET", "from-env")
     config = load_config(overrides={"storage": {"root": str(tmp_path)}})
-    assert load_secret(config) == b"from-env"
+    assert load_secret(config.deid, config.storage.root) == b"from-env"
 
 
 def test_secret_from_a_file(monkeypatch, tmp_path):
     monkeypatch.delenv("DEID_GATEWAY_SECRET", raising=False)
     (tmp_path / "s").write_text("file-secret\n")
     config = load_config(overrides={"deid": {"secret_file": str(tmp_path / "s")}})
-    assert load_secret(config) == b"file-secret"
+    assert load_secret(config.deid, config.storage.root) == b"file-secret"
 
 
 def test_secret_is_created_once_private_and_reused(monkeypatch, tmp_path):
     monkeypatch.delenv("DEID_GATEWAY_SECRET", raising=False)
     config = load_config(overrides={"storage": {"root": str(tmp_path)}})
-    first = load_secret(config)
+    first = load_secret(config.deid, config.storage.root)
     path = tmp_path / "keys" / "uid-secret"
     assert path.exists() and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert load_secret(config) == first and len(first) >= 32
+    assert load_secret(config.deid, config.storage.root) == first and len(first) >= 32

@@ -76,9 +76,9 @@ def jobs(db) -> list[tuple[int, list[str]]]:
 
 def test_a_study_becomes_a_job_only_once_it_is_quiet(db, config):
     receive(db, "1.2.3", "1.2.3.1")
-    assert queue_stable_studies(db, config) == 0
+    assert queue_stable_studies(db, config.queue, config.pixels.enabled) == 0
     time.sleep(0.3)
-    assert queue_stable_studies(db, config) == 1
+    assert queue_stable_studies(db, config.queue, config.pixels.enabled) == 1
     assert jobs(db)[0][1] == ["1.2.3.1"]
 
 
@@ -94,17 +94,17 @@ def test_instances_arriving_during_processing_form_a_follow_up_job(db, config):
     receive(db, "1.2.3", "1.2.3.1")
     receive(db, "1.2.3", "1.2.3.2")
     time.sleep(0.3)
-    queue_stable_studies(db, config)
-    worker = Worker(config, db, Pipeline([], {}))
-    first = worker.claim()
+    queue_stable_studies(db, config.queue, config.pixels.enabled)
+    worker = Worker.from_config(config, db, Pipeline([], {}))
+    first = worker.jobs.claim()
 
     receive(db, "1.2.3", "1.2.3.3")  # arrives while the first job runs
     time.sleep(0.3)
-    assert queue_stable_studies(db, config) == 0  # never two jobs for one study at once
+    assert queue_stable_studies(db, config.queue, config.pixels.enabled) == 0  # never two jobs for one study at once
 
     with db.session() as session:
         session.get(Job, first).state = JobState.DONE
-    assert queue_stable_studies(db, config) == 1
+    assert queue_stable_studies(db, config.queue, config.pixels.enabled) == 1
     assert jobs(db) == [(first, ["1.2.3.1", "1.2.3.2"]), (first + 1, ["1.2.3.3"])]
 
 
@@ -112,15 +112,15 @@ def test_two_workers_never_claim_the_same_job(db, config):
     for n in range(20):
         receive(db, f"1.2.{n}", f"1.2.{n}.1")
     time.sleep(0.3)
-    assert queue_stable_studies(db, config) == 20
+    assert queue_stable_studies(db, config.queue, config.pixels.enabled) == 20
 
     claimed: list[int] = []
     lock = threading.Lock()
 
     def claim_all():
         database = Database(config.database.url)  # its own connections, as another process has
-        worker = Worker(config, database, Pipeline([], {}))
-        while (job := worker.claim()) is not None:
+        worker = Worker.from_config(config, database, Pipeline([], {}))
+        while (job := worker.jobs.claim()) is not None:
             with lock:
                 claimed.append(job)
         database.dispose()
@@ -136,14 +136,14 @@ def test_two_workers_never_claim_the_same_job(db, config):
 def test_a_job_whose_worker_died_is_taken_again_then_fails_after_too_many_attempts(db, config):
     receive(db, "1.2.3", "1.2.3.1")
     time.sleep(0.3)
-    queue_stable_studies(db, config)
-    worker = Worker(config, db, Pipeline([], {}))
-    job_id = worker.claim()
+    queue_stable_studies(db, config.queue, config.pixels.enabled)
+    worker = Worker.from_config(config, db, Pipeline([], {}))
+    job_id = worker.jobs.claim()
     time.sleep(0.6)  # the worker "died": its lease runs out
-    assert reclaim_expired_leases(db, config) == 1
-    assert worker.claim() == job_id
+    assert reclaim_expired_leases(db, config.queue) == 1
+    assert worker.jobs.claim() == job_id
     time.sleep(0.6)
-    reclaim_expired_leases(db, config)
+    reclaim_expired_leases(db, config.queue)
     with db.session() as session:
         job = session.get(Job, job_id)
         assert job.state == JobState.FAILED and job.attempts == 2

@@ -76,13 +76,13 @@ def _gateway(root: Path, pixels: bool = True):
     for data in _instances():
         _receive(db, config, data)
     time.sleep(0.02)
-    assert queue_stable_studies(db, config) == 1
+    assert queue_stable_studies(db, config.queue, config.pixels.enabled) == 1
     return config, db
 
 
 def _worker(config, db, role: str) -> Worker:
     pipeline = build_pipeline(config, db, SECRET, device="cpu", role=role)
-    return Worker(config, db, pipeline, owner=f"{role}-worker", role=role)
+    return Worker.from_config(config, db, pipeline, owner=f"{role}-worker", role=role)
 
 
 def _outputs(db) -> dict[str, bytes]:
