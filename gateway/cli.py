@@ -127,7 +127,17 @@ def build_parser() -> argparse.ArgumentParser:
         return _add_parser(name, parents=[common], **kwargs)
 
     sub.add_parser = add_parser
+    _add_running(sub)
+    _add_batch(sub)
+    _add_reviewing(sub, common)
 
+    from gateway.mapping_cli import add_parser as add_mapping_parser
+
+    add_mapping_parser(sub, common)
+    return parser
+
+
+def _add_running(sub) -> None:
     for name, text in [
         ("serve", "run receiver, scheduler, worker and forwarder in one process"),
         ("receive", "run only the DICOM receiver (and the stability scheduler)"),
@@ -145,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "(the GPU host); headers: only handed-on jobs, no models loaded")
         p.set_defaults(func=cmd_serve)
 
+
+def _add_batch(sub) -> None:
     p = sub.add_parser("deid", help="de-identify a folder of files with no network")
     p.add_argument("in_dir")
     p.add_argument("out_dir")
@@ -155,6 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_deid)
 
+
+def _add_reviewing(sub, common: argparse.ArgumentParser) -> None:
     sub.add_parser("status", help="queue depth, failures and the last deliveries").set_defaults(func=cmd_status)
 
     p = sub.add_parser("audit", help="review the audit trail")
@@ -177,11 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("check-config", help="validate the configuration and print it").set_defaults(
         func=cmd_check_config)
-
-    from gateway.mapping_cli import add_parser as add_mapping_parser
-
-    add_mapping_parser(sub, common)
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,10 @@ libraries are held at levels where they say nothing about a dataset's content.
 from __future__ import annotations
 
 import logging
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pathlib import Path
 
@@ -64,3 +67,31 @@ def describe_error(exc: BaseException) -> str:
 def _short_path(filename: str) -> str:
     parts = filename.replace("\\", "/").split("/")
     return "/".join(parts[-2:])
+
+
+_quiet_lock = threading.Lock()
+_quiet_depth = 0
+_quiet_saved: tuple[int, int] | None = None
+
+
+@contextmanager
+def quiet_pydicom() -> Iterator[None]:
+    """pydicom's value-validation warnings quote the offending value, which may be PHI; they
+    would reach the log through pydicom's logger. Validation is switched to IGNORE while any
+    engine run decodes values; the setting is process-wide, so it is reference-counted across
+    threads and restored when the last concurrent run ends."""
+    global _quiet_depth, _quiet_saved
+    settings = pydicom.config.settings
+    with _quiet_lock:
+        if _quiet_depth == 0:
+            _quiet_saved = (settings.reading_validation_mode, settings.writing_validation_mode)
+            settings.reading_validation_mode = pydicom.config.IGNORE
+            settings.writing_validation_mode = pydicom.config.IGNORE
+        _quiet_depth += 1
+    try:
+        yield
+    finally:
+        with _quiet_lock:
+            _quiet_depth -= 1
+            if _quiet_depth == 0 and _quiet_saved is not None:
+                settings.reading_validation_mode, settings.writing_validation_mode = _quiet_saved

@@ -3,7 +3,8 @@
 Modules, one concept each: ``table`` (the standard's rows, from data/annex_e.json),
 ``options`` (option names and CID 7050 codes), ``profiles`` (profile -> tag/action dict),
 ``engine`` (the walk), ``dummies``, ``uids``, ``dates``, ``descriptors``, ``private``,
-``iod_types`` (combined-action resolution), ``pseudonyms`` / ``mapping`` / ``models``
-(pseudonym allocation and the encrypted identity table), ``secret``, ``canary`` (leak-test
-datasets) and ``stage`` (HeaderStage, the pipeline interface).
+``iod_types`` (combined-action resolution), ``method`` (what the output declares of its
+de-identification), ``hashes`` / ``pseudonyms`` / ``mapping`` / ``tables``
+(pseudonym allocation and the encrypted identity table) and ``stage`` (HeaderStage, the
+pipeline interface). The key behind every keyed hash is :mod:`gateway.keys`.
 """

@@ -7,27 +7,24 @@ the walk is fast and why Pixel Data bytes are untouched.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from pydicom import config as pydicom_config
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
-from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID_dictionary
 
 from gateway.deid.dates import offset_days, shift_value
 from gateway.deid.descriptors import IdentityTerms, clean_text
 from gateway.deid.dummies import DUMMY_TEXT, dummy_code_item, dummy_for, empty_for
 from gateway.deid.iod_types import is_type2_sequence, is_type3
-from gateway.deid.options import BASIC, DECLARED_MEANINGS, OPTIONS
+from gateway.deid.method import applied_options, write_method
 from gateway.deid.private import creator_of, safe_private
 from gateway.deid.profiles import CompiledProfile, vr_of
 from gateway.deid.uids import remap_uid
+from gateway.logs import quiet_pydicom
 from gateway.pipeline.stage import Quarantine
 
 # File meta elements that name the sender; the rest of the group is structural.
@@ -338,36 +335,8 @@ def deidentify(ds: Dataset, profile: CompiledProfile, secret: bytes, pseudonyms:
                settings: DeidSettings | None = None, original: Dataset | None = None,
                declared: Iterable[str] = ()) -> EngineResult:
     """De-identify ``ds`` in place under ``profile``; returns counts per action, never values."""
-    with _quiet_pydicom():
+    with quiet_pydicom():
         return _deidentify(ds, profile, secret, pseudonyms, settings, original, declared)
-
-
-_quiet_lock = threading.Lock()
-_quiet_depth = 0
-_quiet_saved: tuple[int, int] | None = None
-
-
-@contextmanager
-def _quiet_pydicom() -> Iterator[None]:
-    """pydicom's value-validation warnings quote the offending value, which may be PHI; they
-    would reach the log through pydicom's logger. Validation is switched to IGNORE while any
-    engine run decodes values; the setting is process-wide, so it is reference-counted across
-    threads and restored when the last concurrent run ends."""
-    global _quiet_depth, _quiet_saved
-    settings = pydicom_config.settings
-    with _quiet_lock:
-        if _quiet_depth == 0:
-            _quiet_saved = (settings.reading_validation_mode, settings.writing_validation_mode)
-            settings.reading_validation_mode = pydicom_config.IGNORE
-            settings.writing_validation_mode = pydicom_config.IGNORE
-        _quiet_depth += 1
-    try:
-        yield
-    finally:
-        with _quiet_lock:
-            _quiet_depth -= 1
-            if _quiet_depth == 0 and _quiet_saved is not None:
-                settings.reading_validation_mode, settings.writing_validation_mode = _quiet_saved
 
 
 def _deidentify(ds: Dataset, profile: CompiledProfile, secret: bytes, pseudonyms: PseudonymSource,
@@ -382,8 +351,8 @@ def _deidentify(ds: Dataset, profile: CompiledProfile, secret: bytes, pseudonyms
     old_sop_instance = _text(ds, 0x00080018)
     run.walk(ds, 0)
     _file_meta(ds, run, old_sop_instance)
-    options = _applied_options(profile)
-    _write_method(ds, profile, settings, options, declared)
+    options = applied_options(profile)
+    write_method(ds, profile, settings.method_text, options, declared)
     return EngineResult(counts=run.counts, options=options)
 
 
@@ -401,50 +370,3 @@ def _file_meta(ds: Dataset, run: _Run, old_sop_instance: str) -> None:
     elif "MediaStorageSOPInstanceUID" in meta and "retain_uids" not in run.profile.options:
         meta.MediaStorageSOPInstanceUID = remap_uid(str(meta.MediaStorageSOPInstanceUID), run.secret)
         run.count("U")
-
-
-def _applied_options(profile: CompiledProfile) -> list[str]:
-    """Every option the profile enabled ran over the whole instance (see options.PRECEDENCE)."""
-    return [name for name in OPTIONS if name in profile.options]
-
-
-_CODE_VALUE, _SCHEME, _MEANING = Tag(0x00080100), Tag(0x00080102), Tag(0x00080104)
-
-
-def _element(tag: BaseTag, vr: str, value: str) -> DataElement:
-    """A new element from a value the gateway made itself (known valid: no validation pass)."""
-    return DataElement(tag, vr, value, already_converted=True, validation_mode=pydicom_config.IGNORE)
-
-
-def _write_method(ds: Dataset, profile: CompiledProfile, settings: DeidSettings,
-                  options: list[str], declared: Iterable[str]) -> None:
-    """PatientIdentityRemoved, DeidentificationMethod (+ code sequence), temporal flag.
-
-    Elements are built directly (not through keyword attributes): this runs for every instance.
-    """
-    ds[0x00120062] = DataElement(0x00120062, "CS", "YES")
-    values = [settings.method_text]
-    line = "Options:"
-    for option in options:  # option names on as many 64-character values as they need
-        name = OPTIONS[option][2]
-        if len(line) + 1 + len(name) > 64:
-            values.append(line)
-            line = name
-        else:
-            line = f"{line} {name}"
-    if options:
-        values.append(line)
-    ds[0x00120063] = DataElement(0x00120063, "LO", values if len(values) > 1 else values[0])
-    own = [OPTIONS[o][0] for o in options]
-    codes = [BASIC] + sorted(set(declared) - set(own) - {BASIC}) + own
-    items = [
-        Dataset({
-            _CODE_VALUE: _element(_CODE_VALUE, "SH", code),
-            _SCHEME: _element(_SCHEME, "SH", "DCM"),
-            _MEANING: _element(_MEANING, "LO", DECLARED_MEANINGS.get(code, code)[:64]),
-        })
-        for code in codes
-    ]
-    ds[0x00120064] = DataElement(0x00120064, "SQ", Sequence(items))
-    flag = {"shift": "MODIFIED", "full": "UNMODIFIED"}.get(profile.date_mode, "REMOVED")
-    ds[0x00280303] = DataElement(0x00280303, "CS", flag)

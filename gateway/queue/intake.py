@@ -42,13 +42,7 @@ def register_instance(
     version's spool file and intermediate), which the caller deletes after commit.
     """
     now = utcnow()
-    skey = study_key(secret, header.study_instance_uid)
-    study = session.scalars(select(Study).where(Study.study_key == skey)).one_or_none()
-    if study is None:
-        study = Study(study_key=skey, calling_ae=calling_ae, state=StudyState.RECEIVING)
-        session.add(study)
-        session.flush()
-
+    study = _study(session, study_key(secret, header.study_instance_uid), calling_ae)
     ikey = instance_key(secret, header.sop_instance_uid)
     instance = session.scalars(select(Instance).where(Instance.sop_key == ikey)).one_or_none()
     if instance is not None and instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
@@ -59,33 +53,39 @@ def register_instance(
         study.state = StudyState.RECEIVING
 
     if instance is None:
-        session.add(
-            Instance(
-                study_id=study.id,
-                sop_key=ikey,
-                sop_class_uid=header.sop_class_uid,
-                transfer_syntax_uid=header.transfer_syntax_uid,
-                spool_path=str(spool_path),
-                sha256=sha256,
-                size=size,
-                state=InstanceState.RECEIVED,
-                received_at=now,
-            )
-        )
+        instance = Instance(study_id=study.id, sop_key=ikey)
+        session.add(instance)
+        _received(instance, header, spool_path, sha256, size, now)
         return Intake.NEW, study, []
 
     superseded = [path for path in (instance.spool_path, instance.intermediate_path)
                   if path and path != str(spool_path)]
     instance.study_id = study.id
+    _received(instance, header, spool_path, sha256, size, now)
+    instance.job_id = None
+    instance.error = None
+    instance.intermediate_path = None
+    instance.intermediate_context = None
+    return Intake.REPLACED, study, superseded
+
+
+def _study(session: Session, key: str, calling_ae: str) -> Study:
+    """The study of that key, created (and flushed, so it has an id) on its first instance."""
+    study = session.scalars(select(Study).where(Study.study_key == key)).one_or_none()
+    if study is None:
+        study = Study(study_key=key, calling_ae=calling_ae, state=StudyState.RECEIVING)
+        session.add(study)
+        session.flush()
+    return study
+
+
+def _received(instance: Instance, header: InstanceHeader, spool_path: Path, sha256: str, size: int,
+              now) -> None:
+    """What an instance row holds of the version just received."""
     instance.sop_class_uid = header.sop_class_uid
     instance.transfer_syntax_uid = header.transfer_syntax_uid
     instance.spool_path = str(spool_path)
     instance.sha256 = sha256
     instance.size = size
     instance.state = InstanceState.RECEIVED
-    instance.job_id = None
-    instance.error = None
-    instance.intermediate_path = None
-    instance.intermediate_context = None
     instance.received_at = now
-    return Intake.REPLACED, study, superseded
