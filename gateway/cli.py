@@ -60,7 +60,7 @@ def cmd_status(args, config) -> int:
     from gateway.audit.report import status_lines
 
     runtime = _runtime(config)
-    with runtime.db.session() as session:
+    with runtime.db.reading() as session:
         print("\n".join(status_lines(session)))
     return 0
 
@@ -69,7 +69,7 @@ def cmd_audit(args, config) -> int:
     from gateway.audit.report import audit_lines, find_study, study_summary
 
     runtime = _runtime(config)
-    with runtime.db.session() as session:
+    with runtime.db.reading() as session:
         if args.audit_command == "show":
             study = find_study(session, args.study)
             if study is None:
@@ -87,7 +87,7 @@ def cmd_quarantine(args, config) -> int:
     from gateway.audit.report import quarantine_lines
 
     runtime = _runtime(config)
-    with runtime.db.session() as session:
+    with runtime.db.reading() as session:
         print("\n".join(quarantine_lines(session, limit=args.limit)) or "quarantine is empty")
     return 0
 

@@ -51,11 +51,14 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # SQLite's own BEGIN is deferred, so two writers can both read a row as free.
             # BEGIN IMMEDIATE takes the write lock up front, which is what makes job claims atomic.
-            event.listen(self.engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
+            # A reader (``reading``) begins deferred: in WAL mode it then never holds up a writer,
+            # so a status page being polled cannot delay a C-STORE acknowledgement.
+            event.listen(self.engine, "begin", _sqlite_begin)
             _disable_pysqlite_autobegin(self.engine)
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = sessionmaker(self.engine.execution_options(**{READ_ONLY: True}), expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -63,6 +66,17 @@ class Database:
         with self.sessions() as session:
             with session.begin():
                 yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A transaction for looking only (reports, pages): it takes no write lock and is rolled
+        back at the end, so nothing written through it by mistake is kept."""
+        with self.readers() as session:
+            session.begin()
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def create_schema(self) -> None:
         """Create missing tables and add missing columns (additive migrations only)."""
@@ -76,6 +90,15 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+#: The execution option that marks a reader's connection (see ``Database.reading``).
+READ_ONLY = "deid_read_only"
+
+
+def _sqlite_begin(conn) -> None:
+    deferred = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
 
 def _disable_pysqlite_autobegin(engine: Engine) -> None:

@@ -57,12 +57,12 @@ def create_app(db: Database) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse)
     def status() -> HTMLResponse:
-        with db.session() as session:
+        with db.reading() as session:
             return _page("Gateway status", f"<pre>{escape(chr(10).join(status_lines(session)))}</pre>")
 
     @app.get("/audit", response_class=HTMLResponse)
     def audit(event: str | None = None, limit: int = Query(200, le=5000)) -> HTMLResponse:
-        with db.session() as session:
+        with db.reading() as session:
             query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
             if event:
                 query = query.where(AuditEvent.event == event)
@@ -71,7 +71,7 @@ def create_app(db: Database) -> FastAPI:
 
     @app.get("/studies/{ref:path}", response_class=HTMLResponse)
     def study(ref: str) -> HTMLResponse:
-        with db.session() as session:
+        with db.reading() as session:
             found = find_study(session, ref)
             if found is None:
                 raise HTTPException(404, "no such study")
@@ -83,7 +83,7 @@ def create_app(db: Database) -> FastAPI:
 
     @app.get("/quarantine", response_class=HTMLResponse)
     def quarantine() -> HTMLResponse:
-        with db.session() as session:
+        with db.reading() as session:
             lines = quarantine_lines(session) or ["quarantine is empty"]
             return _page("Quarantine", f"<pre>{escape(chr(10).join(lines))}</pre>")
 
