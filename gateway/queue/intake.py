@@ -6,10 +6,11 @@ import enum
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gateway.ingest.validate import InstanceHeader
 from gateway import keys
+from gateway.ingest.validate import InstanceHeader
 from gateway.queue.tables import Instance, InstanceState, Study, StudyState, utcnow
 
 
@@ -40,9 +41,12 @@ def register_instance(
 
     Returns the outcome, the study, and the files no longer referenced (the superseded
     version's spool file and intermediate), which the caller deletes after commit.
+    Safe when two associations bring the same new study (or instance) at once: see :func:`_row`.
     """
     now = utcnow()
-    study = _study(session, study_key(secret, header.study_instance_uid), calling_ae)
+    skey = study_key(secret, header.study_instance_uid)
+    study, _ = _row(session, Study, Study.study_key == skey,
+                    lambda: Study(study_key=skey, calling_ae=calling_ae, state=StudyState.RECEIVING))
     ikey = instance_key(secret, header.sop_instance_uid)
     instance = session.scalars(select(Instance).where(Instance.sop_key == ikey)).one_or_none()
     if instance is not None and instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
@@ -53,10 +57,13 @@ def register_instance(
         study.state = StudyState.RECEIVING
 
     if instance is None:
-        instance = Instance(study_id=study.id, sop_key=ikey)
-        session.add(instance)
-        _received(instance, header, spool_path, sha256, size, now)
-        return Intake.NEW, study, []
+        instance, made = _row(session, Instance, Instance.sop_key == ikey,
+                              lambda: _received(Instance(study_id=study.id, sop_key=ikey), header,
+                                                spool_path, sha256, size, now))
+        if made:
+            return Intake.NEW, study, []
+        if instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
+            return Intake.DUPLICATE, study, []  # the other association's copy is this one
 
     superseded = [path for path in (instance.spool_path, instance.intermediate_path)
                   if path and path != str(spool_path)]
@@ -69,18 +76,30 @@ def register_instance(
     return Intake.REPLACED, study, superseded
 
 
-def _study(session: Session, key: str, calling_ae: str) -> Study:
-    """The study of that key, created (and flushed, so it has an id) on its first instance."""
-    study = session.scalars(select(Study).where(Study.study_key == key)).one_or_none()
-    if study is None:
-        study = Study(study_key=key, calling_ae=calling_ae, state=StudyState.RECEIVING)
-        session.add(study)
-        session.flush()
-    return study
+def _row(session: Session, table, where, make):
+    """The row of ``table`` matching ``where`` (a unique key), inserted from ``make()`` if there
+    is none; returns it and whether it was made here.
+
+    On PostgreSQL two transactions can both find no row and both insert; the second insert waits
+    for the first to commit and then breaks the unique constraint. The insert runs in a
+    savepoint, so that loser only rolls back the savepoint and reads the winner's row. (SQLite's
+    BEGIN IMMEDIATE serialises intakes, so there the race cannot happen.)
+    """
+    row = session.scalars(select(table).where(where)).one_or_none()
+    if row is not None:
+        return row, False
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+            session.flush()
+        return row, True
+    except IntegrityError:
+        return session.scalars(select(table).where(where)).one(), False
 
 
 def _received(instance: Instance, header: InstanceHeader, spool_path: Path, sha256: str, size: int,
-              now) -> None:
+              now) -> Instance:
     """What an instance row holds of the version just received."""
     instance.sop_class_uid = header.sop_class_uid
     instance.transfer_syntax_uid = header.transfer_syntax_uid
@@ -89,3 +108,4 @@ def _received(instance: Instance, header: InstanceHeader, spool_path: Path, sha2
     instance.size = size
     instance.state = InstanceState.RECEIVED
     instance.received_at = now
+    return instance

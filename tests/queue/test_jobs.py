@@ -148,3 +148,20 @@ def test_a_job_whose_worker_died_is_taken_again_then_fails_after_too_many_attemp
         job = session.get(Job, job_id)
         assert job.state == JobState.FAILED and job.attempts == 2
         assert session.scalars(select(Instance)).one().state == InstanceState.QUEUED
+
+
+def test_two_associations_bringing_one_new_study_at_once_both_succeed(db, config):
+    """The second intake finds no study, inserts one, waits on the first's uncommitted row and
+    then breaks the unique key (PostgreSQL): it must read the first's row instead of failing."""
+    outcome: list[Intake] = []
+    header = InstanceHeader("1.2.840.10008.5.1.4.1.1.2", "1.2.9.1", "1.2.9", "1.2.9.0", "1.2.840.10008.1.2.1")
+    with db.session() as session:
+        register_instance(session, SECRET, header, Path("/spool/a"), "a", 10, "SCU_A")
+        second = threading.Thread(target=lambda: outcome.append(receive(db, "1.2.9", "1.2.9.2")))
+        second.start()
+        time.sleep(0.5 if not db.is_sqlite else 0)  # let it reach its insert, behind ours
+    second.join(30)
+    assert outcome == [Intake.NEW]
+    with db.session() as session:
+        studies = {row.study_id for row in session.scalars(select(Instance))}
+    assert len(studies) == 1
