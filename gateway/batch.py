@@ -2,7 +2,12 @@
 
 Outputs are named by their de-identified UIDs (``OUT/<study>/<series>/<instance>.dcm``), so
 nothing of the input's names or paths carries over. With the same key, the UIDs are the ones
-the network path produces.
+the network path produces. A UID that is not a valid UID (a profile that keeps UIDs lets the
+sender's through) never becomes a path: its SHA-256 names the file instead, and it is counted.
+
+Every file ends written, skipped (not DICOM) or quarantined with a reason; one bad file never
+stops the others. The command exits 0 when nothing was quarantined, 1 when something was, and
+2 when it could not start (a configuration error).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
 from tqdm import tqdm
 
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
-from gateway.files import write_durably
+from gateway.files import sha256_hex, write_durably
 from gateway.keys import load_secret
 from gateway.logs import quiet_libraries
 from gateway.pipeline.build import build_pipeline
@@ -35,11 +41,13 @@ class BatchResult:
     written: int = 0
     skipped: int = 0  # not DICOM
     quarantined: Counter = field(default_factory=Counter)  # reason -> count
+    renamed: int = 0  # written under a hash, for a UID that could not be a file name
 
     def merge(self, other: BatchResult) -> None:
         self.written += other.written
         self.skipped += other.skipped
         self.quarantined.update(other.quarantined)
+        self.renamed += other.renamed
 
 
 _state: dict = {}
@@ -49,7 +57,7 @@ def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> No
     quiet_libraries()
     db = Database(config.database.url)
     secret = load_secret(config.deid, config.storage.root)
-    _state["pipeline"] = build_pipeline(config, db, secret, device=device)
+    _state["pipeline"] = build_pipeline(config, db, secret, device=device, profiles=[profile])
     _state["out"] = out_dir
     _state["profile"] = profile
 
@@ -79,17 +87,33 @@ def _one(original, working, prepared, pipeline: Pipeline, out_dir: Path, profile
     try:
         (out,) = pipeline.run(original, [profile], working=working, prepared=prepared)
         check_output(original, out)
+        data = encode(out.dataset)
+        target, result.renamed = output_path(out_dir, out.dataset)
     except Quarantine as q:
         result.quarantined[q.reason] += 1
         return result
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is this file's alone
         result.quarantined[f"internal error ({type(exc).__name__})"] += 1
         return result
-    ds = out.dataset
-    target = out_dir / str(ds.StudyInstanceUID) / str(ds.SeriesInstanceUID) / f"{ds.SOPInstanceUID}.dcm"
-    write_durably(target, encode(ds), fsync=False)
+    write_durably(target, data, fsync=False)
     result.written += 1
     return result
+
+
+def output_path(out_dir: Path, ds) -> tuple[Path, int]:
+    """``out_dir/<study>/<series>/<instance>.dcm`` from the output's UIDs, each that is not a
+    valid UID replaced by its SHA-256; returns the path and how many were replaced. The path
+    always lies under ``out_dir``."""
+    parts, renamed = [], 0
+    for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+        value = str(ds.get(keyword, "") or "")
+        if not UID(value).is_valid:
+            value, renamed = sha256_hex(value.encode("utf-8", "replace")), renamed + 1
+        parts.append(value)
+    target = out_dir.joinpath(*parts[:2], f"{parts[2]}.dcm")
+    if not target.resolve().is_relative_to(out_dir.resolve()):  # cannot happen with the digits and dots above
+        raise Quarantine("output path would leave the output folder")
+    return target, renamed
 
 
 def _worker(paths: list[Path]) -> BatchResult:
@@ -99,6 +123,8 @@ def _worker(paths: list[Path]) -> BatchResult:
 def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profile: str | None = None,
                       jobs: int = 1, device: str = "auto", progress: bool = True) -> BatchResult:
     profile = profile or config.deid.profile
+    if profile not in config.deid.profiles:
+        raise ConfigError(f"unknown de-identification profile {profile!r}; known: {sorted(config.deid.profiles)}")
     files = sorted(p for p in Path(in_dir).rglob("*") if p.is_file())
     db = Database(config.database.url)
     db.create_schema()

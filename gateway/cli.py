@@ -52,6 +52,8 @@ def cmd_deid(args, config) -> int:
           f"quarantined: {sum(result.quarantined.values())}")
     for reason, count in sorted(result.quarantined.items()):
         print(f"  {count:>6}  {reason}")
+    if result.renamed:
+        print(f"non-conformant UIDs, their files named by hash: {result.renamed}")
     return 1 if result.quarantined else 0
 
 

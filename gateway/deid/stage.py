@@ -9,6 +9,7 @@ from pydicom import Dataset
 
 from gateway.deid.config import DeidConfig
 from gateway.deid.engine import DeidSettings, deidentify
+from gateway.deid.options import OPTIONS
 from gateway.deid.profiles import compile_profile
 from gateway.deid.pseudonyms import PseudonymService
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine, StageUnavailable
@@ -58,6 +59,8 @@ class HeaderStage:
         if CLEAN_PIXEL_DATA in ctx.declared_options and "PixelData" in ds:
             # The pixel stage checked every frame and found (or left) no text.
             ds.BurnedInAnnotation = "NO"
+        for option in result.options:  # what this instance now satisfies, e.g. Retain UIDs
+            ctx.declare(OPTIONS[option][0])
         for action, n in result.counts.items():
             report.count(action, n)
         report.details["profile"] = self.profile.name

@@ -10,13 +10,18 @@ from gateway.queue.tables import WorkerRole
 
 def build_pipeline(
     config: GatewayConfig, db: Database | None, secret: bytes, device: str = "auto",
-    role: str = WorkerRole.ALL,
+    role: str = WorkerRole.ALL, profiles: list[str] | None = None,
 ) -> Pipeline:
-    """The pixel stage (when enabled) once per instance, then one header stage per profile in use.
+    """The pixel stage (when enabled) once per instance, then one header stage per profile:
+    ``profiles`` (batch mode's ``--profile``), else every profile some destination receives.
 
     A ``pixels`` worker gets only the first half and a ``headers`` worker only the second, so a
     header worker never loads a model.
     """
+    profiles = profiles or config.profiles_in_use()
+    unknown = sorted(set(profiles) - set(config.deid.profiles))
+    if unknown:
+        raise ConfigError(f"unknown de-identification profile {unknown[0]!r}; known: {sorted(config.deid.profiles)}")
     instance_stages = []
     if config.pixels.enabled and role != WorkerRole.HEADERS:
         from gateway.pixels.stage import PixelStage
@@ -30,6 +35,6 @@ def build_pipeline(
         from gateway.deid.stage import build_header_stages
 
         pseudonyms = PseudonymService(config.deid, db, secret)
-        header_stages = build_header_stages(config.deid, config.profiles_in_use(), secret, pseudonyms)
+        header_stages = build_header_stages(config.deid, profiles, secret, pseudonyms)
         profile_stages = {profile: [stage] for profile, stage in header_stages.items()}
     return Pipeline(instance_stages, profile_stages)

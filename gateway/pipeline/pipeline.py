@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from pydicom import Dataset
 
 from gateway.pipeline.stage import InstanceContext, Stage, StageReport
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,13 +49,23 @@ class Pipeline:
     def prepare(self, workings: list[Dataset]) -> list[dict[str, Any]]:
         """Let instance stages that can work on several instances at once (the pixel stage's
         detection) do so ahead of ``run``; ``workings`` are the datasets ``run`` will get, and
-        element i of the result goes with ``workings[i]`` to ``run(..., prepared=...)``."""
+        element i of the result goes with ``workings[i]`` to ``run(..., prepared=...)``.
+
+        A stage whose preparation fails prepares nothing: each instance then meets the problem,
+        if it is its own, in its own turn, and the others go one at a time.
+        """
         prepared: list[dict[str, Any]] = [{} for _ in workings]
         for stage in self.instance_stages:
             ahead = getattr(stage, "prepare", None)
             if ahead is None:
                 continue
-            for slot, result in zip(prepared, ahead(workings), strict=True):
+            try:
+                results = ahead(workings)
+            except Exception as exc:  # noqa: BLE001 - see the docstring
+                log.warning("stage %s could not prepare a group (%s); one at a time instead",
+                            stage.name, type(exc).__name__)
+                continue
+            for slot, result in zip(prepared, results, strict=True):
                 if result is not None:
                     slot[stage.name] = result
         return prepared
