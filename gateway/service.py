@@ -14,8 +14,10 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
+from gateway.files import sweep_leftovers
 from gateway.egress.forwarder import Forwarder, purge_delivered
 from gateway.ingest.scp import start_receiver
 from gateway.keys import load_secret
@@ -44,6 +46,22 @@ def open_runtime(config: GatewayConfig) -> Runtime:
     return Runtime(config, db, load_secret(config.deid, config.storage.root))
 
 
+#: How often the scheduler looks for files abandoned mid-write (besides once at start).
+SWEEP_INTERVAL = 300.0
+
+
+def sweep_leftovers_audited(runtime: Runtime) -> int:
+    """Remove abandoned half-written files from the spool, outbox and quarantine; audit the count."""
+    storage = runtime.config.storage
+    idle = max(60.0, 2 * runtime.config.ingest.network_timeout)  # longer than any transfer stalls
+    removed = sweep_leftovers([storage.spool, storage.outbox, storage.quarantine], idle)
+    if removed:
+        log.warning("removed %d half-written files left by a process that stopped mid-write", removed)
+        with runtime.db.session() as session:
+            audit.record(session, audit.LEFTOVERS_REMOVED, actor=audit.process_actor("gateway"), files=removed)
+    return removed
+
+
 def _scheduler(runtime: Runtime) -> BackgroundScheduler:
     config, db = runtime.config, runtime.db
 
@@ -58,7 +76,18 @@ def _scheduler(runtime: Runtime) -> BackgroundScheduler:
     scheduler = BackgroundScheduler()
     scheduler.add_job(tick, "interval", seconds=config.queue.scan_interval, max_instances=1,
                       coalesce=True, id="queue-tick")
+    scheduler.add_job(_guarded(sweep_leftovers_audited, runtime), "interval", seconds=SWEEP_INTERVAL,
+                      max_instances=1, coalesce=True, id="sweep")
     return scheduler
+
+
+def _guarded(task, *args):
+    def run() -> None:
+        try:
+            task(*args)
+        except Exception as exc:  # a locked database must not kill the scheduler
+            log.error("scheduled %s failed: %s", task.__name__, type(exc).__name__)
+    return run
 
 
 def _web_server(runtime: Runtime):
@@ -77,6 +106,7 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set); ``role`` is the
     worker's (see :mod:`gateway.pipeline.worker`)."""
     runtime = open_runtime(config)
+    sweep_leftovers_audited(runtime)
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):

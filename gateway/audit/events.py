@@ -32,6 +32,7 @@ RETRY = "retry"
 LEASE_EXPIRED = "lease_expired"
 PURGED = "purged"
 MAPPING_ACCESS = "mapping_access"
+LEFTOVERS_REMOVED = "leftovers_removed"  # half-written files of a process that died mid-write
 
 
 def process_actor(role: str) -> str:

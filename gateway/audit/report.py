@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from gateway.audit import events as audit
 from gateway.audit.tables import AuditEvent
 from gateway.queue.tables import (
     Delivery,
@@ -52,6 +53,8 @@ def status_lines(session: Session, last: int = 10) -> list[str]:
     deliveries = dict(session.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).all())
     instances = dict(session.execute(select(Instance.state, func.count()).group_by(Instance.state)).all())
     quarantined = session.scalar(select(func.count()).select_from(QuarantineEntry))
+    leftovers = sum(int(e.detail.get("files", 0)) for e in session.scalars(
+        select(AuditEvent).where(AuditEvent.event == audit.LEFTOVERS_REMOVED)))
     lines = [
         "studies:    " + _counts(studies),
         "instances:  " + _counts(instances),
@@ -59,6 +62,7 @@ def status_lines(session: Session, last: int = 10) -> list[str]:
         "pending by role: " + _counts(waiting),
         "deliveries: " + _counts(deliveries),
         f"quarantine: {quarantined} entr{'y' if quarantined == 1 else 'ies'}",
+        f"half-written files removed after crashes: {leftovers}",
         "",
     ]
     failed = session.scalars(
