@@ -15,12 +15,13 @@ from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.egress import scu, stow
 from gateway.egress.config import EgressConfig
+from gateway.queue.heartbeat import Heartbeat
 from gateway.queue.tables import (
     Delivery,
     DeliveryState,
@@ -39,6 +40,11 @@ log = logging.getLogger("gateway.egress")
 
 def backoff_seconds(egress: EgressConfig, attempts: int) -> float:
     return min(egress.backoff_max, egress.backoff_initial * 2 ** max(attempts - 1, 0))
+
+
+def _lease(destination) -> timedelta:
+    """How long a claimed delivery is the claimer's: its network timeout several times over."""
+    return timedelta(seconds=destination.timeout * 4 + 60)
 
 
 class Forwarder:
@@ -75,7 +81,7 @@ class Forwarder:
             )
             if not self.db.is_sqlite:
                 query = query.with_for_update(skip_locked=True, of=Delivery)
-            lease = now + timedelta(seconds=destination.timeout * 4 + 60)
+            lease = now + _lease(destination)
             items = []
             for delivery, output in session.execute(query).all():
                 delivery.state = DeliveryState.SENDING
@@ -97,15 +103,33 @@ class Forwarder:
                 failures[status] += 1
             self._record(item.delivery_id, ok, status)
 
-        if destination.protocol == "stow-rs":
-            stow.send(destination, self.calling_ae, items, on_result)
-        else:
-            for batch in scu.split_for_association(items):
-                scu.send(destination, self.calling_ae, batch, on_result)
+        with self._heartbeat(destination, [item.delivery_id for item in items]):
+            if destination.protocol == "stow-rs":
+                stow.send(destination, self.calling_ae, items, on_result)
+            else:
+                for batch in scu.split_for_association(items):
+                    scu.send(destination, self.calling_ae, batch, on_result)
         if failures:
             log.warning("%d deliveries to %s failed: %s", sum(failures.values()), name, dict(failures))
         self.close_finished_studies()
         return len(items)
+
+    def _heartbeat(self, destination, delivery_ids: list[int]) -> Heartbeat:
+        """Keeps the claimed deliveries' lease alive while the batch is being sent: a slow
+        archive must not make another forwarder send them a second time."""
+        length = _lease(destination)
+
+        def beat() -> bool:
+            with self.db.session() as session:
+                held = session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(delivery_ids), Delivery.lease_owner == self.owner,
+                           Delivery.state == DeliveryState.SENDING)
+                    .values(lease_expires_at=utcnow() + length)
+                ).rowcount
+            return held > 0
+
+        return Heartbeat(beat, length.total_seconds() / 3, name="delivery-lease")
 
     def _record(self, delivery_id: int, ok: bool, status: str) -> None:
         with self.db.session() as session:

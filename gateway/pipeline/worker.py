@@ -101,7 +101,8 @@ class Worker:
         if job_id is None:
             return False
         try:
-            self.process(job_id)
+            with self.jobs.heartbeat(job_id):
+                self.process(job_id)
         except LeaseLost:
             log.warning("job %d was taken over by another worker", job_id)
         except Exception as exc:

@@ -2,8 +2,9 @@
 
 A job moves ``pending -> running -> done``, or back to ``pending`` (retried, handed to workers
 of another role), or to ``failed`` after ``queue.max_job_attempts``. A running job is leased:
-its owner renews the lease in every transaction that records progress, and a worker that finds
-its lease gone (:class:`LeaseLost`) stops writing, because another worker has the job now.
+its owner renews the lease on a timer while it works (:meth:`JobLease.heartbeat`) and in every
+transaction that records progress, and a worker that finds its lease gone (:class:`LeaseLost`)
+stops writing, because another worker has the job now.
 Expired leases are taken back by the scheduler (:func:`gateway.queue.stability.reclaim_expired_leases`)
 with the same rule as a failed attempt: :func:`give_up_or_requeue`.
 """
@@ -19,6 +20,7 @@ from sqlalchemy.orm import Session
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.queue.config import QueueConfig
+from gateway.queue.heartbeat import Heartbeat
 from gateway.queue.tables import (
     Delivery,
     DeliveryState,
@@ -99,6 +101,20 @@ class JobLease:
         ).rowcount
         if not renewed:
             raise LeaseLost()
+
+    def heartbeat(self, job_id: int) -> Heartbeat:
+        """Keeps the lease on ``job_id`` alive while the worker is on it: renewed every third
+        of its length, so a slow instance never looks like a dead worker."""
+
+        def beat() -> bool:
+            try:
+                with self.db.session() as session:
+                    self.renew(session, job_id)
+            except LeaseLost:
+                return False
+            return True
+
+        return Heartbeat(beat, self.lease.total_seconds() / 3, name=f"lease-{job_id}")
 
     def finish(self, job_id: int, outcome: Counter, actions: dict[str, Counter], options: set[str]) -> None:
         """The job is done; its study forwards, or is done if no delivery is outstanding."""

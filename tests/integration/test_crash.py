@@ -1,6 +1,9 @@
 """An acknowledged instance survives a SIGKILL of the gateway and is delivered once."""
 
 import re
+import sqlite3
+from contextlib import closing
+from pathlib import Path
 
 from tests.integration.conftest import destination_for
 from tests.peers import storescu, wait_for
@@ -22,6 +25,18 @@ def test_instances_acknowledged_before_a_kill_are_delivered_after_restart(archiv
     assert archive.stores_received() == len(study.files)
 
 
+def _job_half_done(database: Path) -> bool:
+    """A job is running and has committed some of its instances, not all: the worker is mid-job."""
+    if not database.exists():
+        return False
+    with closing(sqlite3.connect(database, timeout=5)) as db:
+        running = db.execute("SELECT id FROM jobs WHERE state = 'running'").fetchall()
+        if not running:
+            return False
+        states = [row[0] for row in db.execute("SELECT state FROM instances WHERE job_id = ?", running[0])]
+    return "processed" in states and "queued" in states
+
+
 def test_a_job_held_by_a_killed_worker_is_taken_again_after_its_lease(archive, gateway_factory, study):
     gateway = gateway_factory(
         [destination_for(archive)],
@@ -30,11 +45,16 @@ def test_a_job_held_by_a_killed_worker_is_taken_again_after_its_lease(archive, g
         egress={"poll_interval": 30},
     ).start()
     storescu(gateway.port, study.files)
-    wait_for(lambda: "processed" in gateway.cli("audit", "list").stdout or
-             "processing" in gateway.cli("status").stdout, 60, what="the worker to start")
+    database = gateway.workdir / "var" / "gateway.db"
+    wait_for(lambda: _job_half_done(database), 120, interval=0.005, what="the worker to be mid-job")
     gateway.kill()
 
     gateway.settings["egress"] = {"poll_interval": 0.2}
     gateway.start()
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="delivery after restart")
-    assert archive.stores_received() == len(study.files)
+    wait_for(lambda: "forwarded" in gateway.cli("audit", "list").stdout, 30, what="study closed")
+    events = gateway.cli("audit", "list", "--limit", "500").stdout
+    assert "lease_expired" in events  # the dead worker's lease ran out ...
+    with closing(sqlite3.connect(database)) as db:
+        assert db.execute("SELECT state, attempts FROM jobs").fetchall() == [("done", 2)]  # ... and it ran again
+    assert archive.stores_received() == len(study.files)  # each instance delivered exactly once
