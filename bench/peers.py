@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from models.evaluate import JSL, read_dicom
+from models.training.evaluate import JSL, read_dicom
 
 
 def rapidocr_engine(threads: int):

@@ -76,7 +76,7 @@ def _ink(rows: int, cols: int, scale: float) -> np.ndarray:
 
 
 def make(modality: str, text: bool, seed: int) -> FileDataset:
-    from models.synth import backgrounds
+    from models.training.synth import backgrounds
 
     rng = np.random.default_rng(seed)
     if modality in ("CT", "MR"):
@@ -267,11 +267,11 @@ def bench_queue(n: int, device: str = "cpu") -> dict[str, float]:
                                         ExplicitVRLittleEndian)
                 register_instance(session, secret, header, path, sha256_hex(data), len(data), "BENCH")
         time.sleep(0.02)
-        queue_stable_studies(db, config)
+        queue_stable_studies(db, config.queue, config.pixels.enabled)
         return config, db
 
     def timed(config, db, role: str) -> float:
-        worker = Worker(config, db, build_pipeline(config, db, secret, device=device, role=role), role=role)
+        worker = Worker.from_config(config, db, build_pipeline(config, db, secret, device=device, role=role), role=role)
         if worker.pipeline.instance_stages:  # warm-up: models load
             worker.pipeline.run_instance_stages(copy.deepcopy(files[0]))
         started = time.perf_counter()

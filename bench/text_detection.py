@@ -22,9 +22,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine, time_ratio  # noqa: E402
-from models.evaluate import TEST_SEED  # noqa: E402
 from models.metrics import Counts, score  # noqa: E402
-from models.synth import SynthConfig, generate  # noqa: E402
+from models.training.evaluate import TEST_SEED  # noqa: E402
+from models.training.synth import SynthConfig, generate  # noqa: E402
 
 
 def load_images(samples: Path | None, n_synth: int) -> list[dict]:

@@ -2,11 +2,11 @@
 
     python bench/text_reading.py --samples ../shared/samples [--n-synth 40] [--threads 1]
 
-Each reader gets the same line crops in the same run, cut the way `models.evaluate` cuts them for
+Each reader gets the same line crops in the same run, cut the way `models.training.evaluate` cuts them for
 the recogniser's CER: the ground-truth lines of synthetic test images (held-out fonts, another
 seed; 90-degree lines turned upright), and, with --samples, the labelled keys and values of the
 JohnSnowLabs files (real burned-in text; boxes with nothing visible and wrapped values left out,
-as `models.evaluate` does). The character error rate is reported overall and per text-height
+as `models.training.evaluate` does). The character error rate is reported overall and per text-height
 band, since most errors are on the smallest text; time is milliseconds per line, one line at a
 time (rapidocr in recognition-only mode, Tesseract as one line, ``--psm 7``), with the median
 per-line time ratio against this recogniser. Every reader gets the same thread count.
@@ -24,11 +24,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.peers import TesseractCommand, arguments, available, jsl_files, rapidocr_engine, time_ratio  # noqa: E402
-from models.evaluate import CER_BANDS, TEST_SEED, has_contrast, wrapped_value  # noqa: E402
 from models.reading import cer  # noqa: E402
 from models.render import to_gray  # noqa: E402
-from models.synth import SynthConfig, generate  # noqa: E402
-from models.train_recognizer import crop_line, upright  # noqa: E402
+from models.training.evaluate import CER_BANDS, TEST_SEED, has_contrast, wrapped_value  # noqa: E402
+from models.training.synth import SynthConfig, generate  # noqa: E402
+from models.training.train_recognizer import crop_line, upright  # noqa: E402
 
 
 def load_lines(samples: Path | None, n_synth: int) -> list[dict]:

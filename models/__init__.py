@@ -1,11 +1,13 @@
-"""Burned-in text models: synthetic data, detector, recogniser, PHI classification.
+"""Burned-in text models: detector, recogniser, region verifier, PHI classification.
 
-Entry points: `models.inference.TextFinder` (detect / read), `models.phi.classify`,
-`models.render.display_image`; training with `python -m models.train_detector` and
-`python -m models.train_recognizer`; ONNX exports for CPU workers with
-`python -m models.export_onnx`; evaluation with `python -m models.evaluate`.
+The runtime the gateway imports: `models.inference.TextFinder` (detect / read; its detection
+passes are `models.looks`), `models.phi.classify`, `models.render.display_image`. Importing
+`models.inference`, `models.looks`, `models.checkpoints`, `models.regions`, `models.postprocess`,
+`models.reading` and `models.runtime` does not import PyTorch; `models.detector`,
+`models.recognizer` and `models.verifier` (the networks) do.
 
-Importing `models.inference`, `models.checkpoints`, `models.regions`, `models.postprocess`,
-`models.reading` and `models.runtime` does not import PyTorch; `models.detector`, `models.recognizer`
-and the trainers do.
+What makes and measures the weights is `models.training`, which the runtime never imports: the
+synthetic data (`models.training.synth`), the trainers (`python -m models.training.train_detector`,
+`train_recognizer`, `train_verifier`), the ONNX exports for CPU workers
+(`python -m models.training.export_onnx`) and the evaluation (`python -m models.training.evaluate`).
 """

@@ -9,14 +9,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from models.synth.text import UNICODE_EXTRAS
-
+#: Symbols seen on scanner overlays beyond printable ASCII (degrees, micro, plus-minus, squares,
+#: accented names). The recogniser's alphabet, so the runtime owns it; the generator draws from it.
+UNICODE_EXTRAS = "\u00b0\u00b5\u00b1\u00b2\u00b3\u00d7\u00b7\u00a9\u00ae\u00e9\u00fc\u00f6\u00e4\u00c5\u00f8"
 #: Printable ASCII plus symbols seen on scanner overlays.  Index 0 is the CTC blank.
 CHARSET = "".join(chr(c) for c in range(32, 127)) + UNICODE_EXTRAS
 HEIGHT = 32
 MAX_WIDTH = 1024
 #: Horizontal down-sampling of the conv stack (one CTC step per this many input pixels).
 TIME_STRIDE = 4
+#: Lines (regions, for the verifier) per network call.
+READ_BATCH = 32
 #: Width of the region verifier's input (`models.verifier`): regions are drawn at HEIGHT px high
 #: from the left, zero-padded on the right, and squeezed into it when longer.
 REGION_WIDTH = 256

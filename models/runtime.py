@@ -3,7 +3,7 @@
 Both runners take a float32 NCHW array and return the network's output as an array, so the code
 around them (tiling, boxes, line batching, decoding) is the same whichever runs. A CPU worker uses
 ``detector.onnx`` and ``recognizer.onnx``, exported from the ``.pt`` weights by
-``python -m models.export_onnx``: ONNX Runtime runs the detector's depthwise convolutions and the
+``python -m models.training.export_onnx``: ONNX Runtime runs the detector's depthwise convolutions and the
 recogniser's LSTM in well under half of eager PyTorch's time, and a worker never imports PyTorch
 (about two seconds of every start). An export records the SHA-256 of the weights it came from and
 is used only while they match, so weights retrained without a new export are run by PyTorch

@@ -4,7 +4,7 @@ The detector judges a pixel by a receptive field a few characters wide, so a ste
 test card's bars or a photograph's glints can score like a line of text. The verifier sees the
 whole region with its surroundings, normalised as the recogniser sees a line
 (`models.reading.prepare_region`), and answers one probability per region. What happens around
-it (cropping, batching, the gate's thresholds) is in `models.reading` and `models.inference`, free
+it (cropping, batching, the gate's thresholds) is in `models.reading` and `models.looks.verdict`, free
 of PyTorch.
 """
 

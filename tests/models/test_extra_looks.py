@@ -8,10 +8,12 @@ from PIL import Image, ImageDraw, ImageFont
 
 from models import inference, regions
 from models.inference import DEFAULT_WEIGHTS, TextFinder
-from models.regions import TextRegion, line_box, line_gaps, merged, to_region
+from models.looks import coarse, refine
+from models.looks import colour as colour_look
 from models.metrics import area, coverage, intersection, union_mask
+from models.regions import TextRegion, line_box, line_gaps, merged, to_region
 from models.render import chroma, dataset_frame, detector_view, hue_views, to_gray
-from models.synth import SynthConfig, generate
+from models.training.synth import SynthConfig, generate
 
 pytestmark = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "detector.pt").exists(), reason="no shipped weights")
 BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -63,11 +65,11 @@ def test_the_coarse_look_boxes_no_shape_as_tall_as_half_the_image():
     finder = TextFinder(_bright_is_text, None, "stand-in")
     small = np.zeros((64, 64), np.uint8)
     small[8:60, 6:58] = 255
-    assert finder._coarse_look(small, 2.0) == []
+    assert coarse.look(finder, small, 2.0) == []
 
     large = np.zeros((400, 400), np.uint8)
     large[100:156, 40:360] = 255
-    (box,) = finder._coarse_look(large, 1.0)
+    (box,) = coarse.look(finder, large, 1.0)
     assert coverage((40, 100, 360, 156), union_mask([box[:4]], 400, 400)) >= 0.7
 
 
@@ -125,7 +127,7 @@ def test_text_differing_from_its_label_in_hue_alone_is_found(finder, monkeypatch
     dates = [line.box for line in sample.lines if line.text in ("10-SEP-1966 16:57:31", "+8:48:19 9/21/72")]
     assert len(dates) == 2, "the generator no longer draws this image: pick another"
     assert all(_covered(finder, sample.image, dates))
-    monkeypatch.setattr(inference, "hue_views", lambda image: [])
+    monkeypatch.setattr(colour_look, "hue_views", lambda image: [])
     assert not any(_covered(finder, sample.image, dates))
 
 
@@ -159,11 +161,11 @@ def test_the_hue_views_are_looked_at_around_colourful_ground_only():
     """A grey fan with one orange label pays for the label; a colourful photograph for all of it."""
     fan = np.full((400, 600, 3), 90, np.uint8)
     fan[300:330, 400:520] = (255, 200, 100)
-    ((x0, y0, x1, y1),) = inference._colourful_areas(chroma(fan))
-    context = inference.HUE_CONTEXT
+    ((x0, y0, x1, y1),) = colour_look.colourful_areas(chroma(fan))
+    context = colour_look.HUE_CONTEXT
     assert (x0, y0, x1, y1) == (400 - context, 300 - context, 520 + context, 330 + context)
     photo = np.random.default_rng(0).integers(0, 256, (400, 600, 3), dtype=np.uint8)
-    assert inference._colourful_areas(chroma(photo)) == [(0, 0, 600, 400)]
+    assert colour_look.colourful_areas(chroma(photo)) == [(0, 0, 600, 400)]
 
 
 def test_only_a_colourful_image_has_a_chroma():
@@ -326,8 +328,8 @@ def test_a_small_line_the_first_pass_barely_answers_is_found_by_the_second_look(
     sample = generate(500, index, SynthConfig(font_split="train"))
     phi = [line.box for line in sample.lines if line.phi]
     found = _covered(finder, sample.image, phi)
-    monkeypatch.setattr(inference, "REFINE_PEAK", 0.2)
-    monkeypatch.setattr(inference, "REFINE_THRESHOLD", 0.1)
+    monkeypatch.setattr(refine, "REFINE_PEAK", 0.2)
+    monkeypatch.setattr(refine, "REFINE_THRESHOLD", 0.1)
     found_before = _covered(finder, sample.image, phi)
     assert all(found[i] for i in range(len(phi)) if found_before[i])
     assert sum(found) > sum(found_before), "the generator no longer draws this image: pick another"

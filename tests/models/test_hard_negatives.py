@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from models.synth import SynthConfig, generate
-from models.synth import hard_negatives
+from models.training.synth import SynthConfig, generate
+from models.training.synth import hard_negatives
 from tests.models.samples import same_sample
 
 CONFIG = SynthConfig(real_backgrounds=False)

@@ -1,5 +1,5 @@
-"""What ``models.offline_kit`` packs lets a machine without the font packages or pydicom's test
-images draw the very samples this one draws (``models/train_on_gpu.sh`` trains there)."""
+"""What ``models.training.offline_kit`` packs lets a machine without the font packages or pydicom's test
+images draw the very samples this one draws (``models/training/train_on_gpu.sh`` trains there)."""
 
 import os
 import shutil
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import numpy as np
 
-from models import offline_kit
-from models.offline_kit import font_root
-from models.synth import backgrounds, fonts
+from models.training import offline_kit
+from models.training.offline_kit import font_root
+from models.training.synth import backgrounds, fonts
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Run in a fresh process: how many fonts come from SYNTH_FONT_DIRS, and a digest of 8 samples.
 SAMPLES_DRAWN = """
 import hashlib, os
-from models.synth import SynthConfig, backgrounds, fonts, generate
+from models.training.synth import SynthConfig, backgrounds, fonts, generate
 if "SYNTH_REAL_FRAMES" in os.environ:
     backgrounds._decoded_frames = None  # nothing may be decoded: the frames come from the file
 folder = os.environ.get("SYNTH_FONT_DIRS", "/usr/share/fonts")

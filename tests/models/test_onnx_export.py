@@ -27,7 +27,7 @@ INPUTS = {"detector": DETECTOR_INPUTS, "detector_eqview": DETECTOR_INPUTS, "reco
 def test_each_export_records_the_weights_it_came_from(name):
     net = OnnxNet((DEFAULT_WEIGHTS / f"{name}.onnx").read_bytes())
     assert net.metadata[SOURCE_KEY] == sha256_of(DEFAULT_WEIGHTS / f"{name}.pt"), \
-        f"{name}.pt changed: run python -m models.export_onnx"
+        f"{name}.pt changed: run python -m models.training.export_onnx"
 
 
 @pytest.mark.parametrize("name,shape", [(n, s) for n, shapes in INPUTS.items() for s in shapes])

@@ -3,8 +3,8 @@ to the default stream, and only on greyscale images."""
 
 import numpy as np
 
-from models.synth import SynthConfig, generate
-from models.synth.generator import overflowed
+from models.training.synth import SynthConfig, generate
+from models.training.synth.generator import overflowed
 from tests.models.samples import same_sample
 
 CONFIG = SynthConfig(real_backgrounds=False)

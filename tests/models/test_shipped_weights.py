@@ -9,7 +9,7 @@ import pytest
 from models.inference import DEFAULT_WEIGHTS, TextFinder
 from models.regions import TextRegion
 from models.metrics import score
-from models.synth import SynthConfig, generate
+from models.training.synth import SynthConfig, generate
 
 pytestmark = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "detector.pt").exists(), reason="no shipped weights")
 
@@ -37,7 +37,7 @@ def test_finds_text_on_fresh_images(finder):
         counts = score([l.box for l in sample.lines], [r.box for r in regions], (h, w))
         found += counts.found
         total += counts.gt
-    assert total > 0 and found / total >= 0.6  # a smoke check; quality is measured by models.evaluate
+    assert total > 0 and found / total >= 0.6  # a smoke check; quality is measured by models.training.evaluate
 
 
 def test_clean_image_and_raw_dtypes(finder):

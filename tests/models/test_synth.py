@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from models.synth import SynthConfig, generate
+from models.training.synth import SynthConfig, generate
 
 CONFIG = SynthConfig(real_backgrounds=False)
 
@@ -38,7 +38,7 @@ def test_boxes_inside_image_and_labelled():
 
 
 def test_test_split_uses_held_out_fonts():
-    from models.synth import fonts
+    from models.training.synth import fonts
 
     train, test = set(fonts.split("train")), set(fonts.split("test"))
     if train != test:  # machines without the Debian fonts fall back to one shared list
@@ -50,7 +50,7 @@ def test_symbol_and_script_fonts_are_not_drawn_with():
     drawn with one would be labelled with letters it does not show."""
     from pathlib import Path
 
-    from models.synth import fonts
+    from models.training.synth import fonts
 
     names = {Path(path).name for path in fonts.all_fonts()}
     assert not any(name.startswith(("D050000L", "StandardSymbolsPS", "Z003", "LinBiolinum_K", "LinLibertine_I.",
@@ -60,7 +60,7 @@ def test_symbol_and_script_fonts_are_not_drawn_with():
 def test_a_line_its_font_cannot_draw_falls_back_to_a_font_that_can():
     import pytest
 
-    from models.synth import fonts
+    from models.training.synth import fonts
 
     font = next((f for f in fonts.split("train") if f and not f.endswith(fonts.FALLBACK_NAME)), None)
     if font is None:
@@ -72,8 +72,9 @@ def test_a_line_its_font_cannot_draw_falls_back_to_a_font_that_can():
 
 def test_a_header_bar_is_not_painted_over_lines_already_drawn():
     """Half a line hidden under a bar would stay labelled while the other lines' visible halves would not."""
-    from models.synth import text
-    from models.synth.generator import Canvas, block_header
+    from models.training.synth import text
+    from models.training.synth.canvas import Canvas
+    from models.training.synth.layout import block_header
 
     style = dict(color=(255, 255, 255), box=None, antialias=True, opacity=1.0, low_contrast=False)
     for seed in range(40):
@@ -90,8 +91,8 @@ def test_a_header_bar_is_not_painted_over_lines_already_drawn():
 def _drawn(background, colour: int, box: int | None = None, size: int = 7, words: str = "DOE^JANE"):
     """One line drawn at (10, 10) on `background` (a grey level or an image): the line, the display
     image and the line's ink."""
-    from models.synth import text
-    from models.synth.generator import Canvas
+    from models.training.synth import text
+    from models.training.synth.canvas import Canvas
 
     image = np.broadcast_to(np.asarray(background, np.float32), (40, 160)).copy()
     canvas = Canvas(image, color=False)
@@ -103,14 +104,14 @@ def _drawn(background, colour: int, box: int | None = None, size: int = 7, words
 
 def test_text_the_colour_of_the_box_behind_it_is_not_labelled():
     """Small text's box leaves a pixel of margin, so what lies beyond it must not count as the text's background."""
-    from models.synth.generator import labelled
+    from models.training.synth.labels import labelled
 
     assert labelled(*_drawn(0.5, colour=171, box=173)) is None
     assert labelled(*_drawn(0.5, colour=255, box=173)) is not None
 
 
 def test_a_line_running_from_white_into_black_is_labelled_where_it_shows():
-    from models.synth.generator import labelled
+    from models.training.synth.labels import labelled
 
     white_then_black = np.where(np.arange(160) < 84, 1.0, 0.0)[None, :].repeat(40, 0)
     line, image, ink = _drawn(white_then_black, colour=255, size=14, words="JANE DOE 12345")
@@ -123,7 +124,7 @@ def test_a_line_running_from_white_into_black_is_labelled_where_it_shows():
 def test_a_word_half_on_a_grey_of_its_own_is_labelled_for_the_characters_that_show():
     """A date whose first half lies on tissue of its own grey shows only its end: the label says so,
     character by character, and its box holds only what shows."""
-    from models.synth.generator import labelled
+    from models.training.synth.labels import labelled
 
     grey_then_black = np.where(np.arange(160) < 70, 1.0, 0.0)[None, :].repeat(40, 0)
     line, image, ink = _drawn(grey_then_black, colour=255, size=14, words="06-12-1996")
@@ -137,9 +138,9 @@ def test_a_word_half_on_a_grey_of_its_own_is_labelled_for_the_characters_that_sh
 def test_a_turned_one_word_line_is_turned_back_the_way_it_was_drawn(turns):
     """A single word has no word order to tell its way up from, so the line keeps the turns it was drawn
     with; guessed, half of them were read (and learned) upside down."""
-    from models.synth import text
-    from models.synth.generator import Canvas
-    from models.train_recognizer import upright
+    from models.training.synth import text
+    from models.training.synth.canvas import Canvas
+    from models.training.train_recognizer import upright
 
     def drawn(rotate):
         canvas = Canvas(np.zeros((160, 160), np.float32), color=False)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from models import train_detector, train_recognizer
 from models.inference import DEFAULT_WEIGHTS, TextFinder
-from models.synth import SynthConfig, generate
-from models.training import TrainConfig, config_from_command_line, to_device
+from models.training import train_detector, train_recognizer
+from models.training.loop import TrainConfig, config_from_command_line, to_device
+from models.training.synth import SynthConfig, generate
 
 FEW_STEPS = ["--max-steps", "2", "--workers", "0", "--checkpoint-minutes", "60", "--real-backgrounds", "false"]
 

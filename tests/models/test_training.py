@@ -5,9 +5,9 @@ import torch
 
 from models.detector import TextDetector
 from models.recognizer import CRNN
-from models.synth import SynthConfig, generate
-from models.train_detector import crops_from_sample, detector_loss
-from models.train_recognizer import collate, ctc_loss, lines_from_sample
+from models.training.synth import SynthConfig, generate
+from models.training.train_detector import crops_from_sample, detector_loss
+from models.training.train_recognizer import collate, ctc_loss, lines_from_sample
 
 CONFIG = SynthConfig(real_backgrounds=False)
 
@@ -73,7 +73,7 @@ def test_the_equalised_view_option_changes_the_image_and_not_the_targets():
 def test_the_recogniser_can_train_on_fewer_large_lines():
     """``--large-line-keep 0``: only the lines under LARGE_LINE px tall are trained on."""
     from models.recognizer import encode
-    from models.train_recognizer import LARGE_LINE
+    from models.training.train_recognizer import LARGE_LINE
 
     samples = [generate(4, i, CONFIG) for i in range(6)]
     height = {tuple(encode(line.text)): min(line.box[2] - line.box[0], line.box[3] - line.box[1])
@@ -87,7 +87,7 @@ def test_the_recogniser_can_train_on_fewer_large_lines():
 def test_restyled_lines_keep_their_height_and_change_their_proportions():
     """``--style-augment``: condensed, widened and slanted copies of a line, labels unchanged."""
     from models.recognizer import encode
-    from models.train_recognizer import restyle
+    from models.training.train_recognizer import restyle
 
     crop = np.zeros((20, 100), np.uint8)
     crop[5:15, 10:90] = 255

@@ -8,12 +8,12 @@ import pytest
 import torch
 from pydicom.data import get_testdata_file
 
-from models.evaluate import read_dicom
 from models.inference import DEFAULT_WEIGHTS, FAINT_SCORE, VERIFY_FAINT_THRESHOLD, VERIFY_THRESHOLD, TextFinder
 from models.metrics import area, coverage, intersection, union_mask
 from models.reading import HEIGHT, REGION_WIDTH, prepare_region
-from models.synth import SynthConfig, generate
-from models.train_verifier import VerifierTrainConfig, balanced_batches, examples_of, jittered
+from models.training.evaluate import read_dicom
+from models.training.synth import SynthConfig, generate
+from models.training.train_verifier import VerifierTrainConfig, balanced_batches, examples_of, jittered
 from models.verifier import RegionVerifier
 
 shipped = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "verifier.pt").exists(), reason="no shipped verifier")

@@ -5,7 +5,7 @@ import torch
 
 from models.detector import TextDetector
 from models.recognizer import CRNN
-from models.widen import widened, widened_detector
+from models.training.widen import widened, widened_detector
 
 
 def as_trained(model: torch.nn.Module, *input_shape: int) -> torch.nn.Module:

@@ -1,6 +1,6 @@
 """Train the CRNN line recogniser with CTC on lines cut from synthetic samples.
 
-    python -m models.train_recognizer --minutes 45 --out models/weights
+    python -m models.training.train_recognizer --minutes 45 --out models/weights
 
 Crops are cut around the ground-truth line boxes with random margins that mimic the detector's
 boxes, from the same rendered images the detector sees (backgrounds, storage, JPEG and all).
@@ -27,9 +27,9 @@ from models.recognizer import (
     prepare_line,
 )
 from models.render import to_gray
-from models.synth import SynthConfig, generate
-from models.training import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights
-from models.widen import widened
+from models.training.loop import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights
+from models.training.synth import SynthConfig, generate
+from models.training.widen import widened
 
 RECOGNIZER_VERSION = "recognizer-1.6"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train the detector and the recogniser side by side on a lent GPU machine that cannot fetch anything.
 #
-#   here:  python -m models.offline_kit --out .kit          (fonts, real backgrounds, pydicom's wheel)
-#   there: bash models/train_on_gpu.sh .kit "$OUT" 6        (minutes of training for each network)
+#   here:  python -m models.training.offline_kit --out .kit          (fonts, real backgrounds, pydicom's wheel)
+#   there: bash models/training/train_on_gpu.sh .kit "$OUT" 6        (minutes of training for each network)
 #
 # The examples are drawn on the CPU, so the machine's cores are split between the two trainers'
 # data workers; on this project's 2-core machine one worker draws about 60 detector crops or 6.2
@@ -14,7 +14,7 @@
 # script is tried on a CPU first. Weights and logs land in OUT/detector and OUT/recognizer.
 set -euo pipefail
 
-kit=$(realpath "${1:?the kit folder from models.offline_kit}")
+kit=$(realpath "${1:?the kit folder from models.training.offline_kit}")
 out=$(realpath -m "${2:?a folder for the weights}")
 minutes=${3:-6}
 python=${PYTHON:-python3}
@@ -33,11 +33,11 @@ fi
 export SYNTH_FONT_DIRS="$work/fonts" SYNTH_REAL_FRAMES="$kit/real_frames.npz" PYTHONUNBUFFERED=1
 
 # shellcheck disable=SC2086  # the arguments are meant to split
-"$python" -m models.train_detector --device "$device" --workers "$workers" --minutes "$minutes" \
+"$python" -m models.training.train_detector --device "$device" --workers "$workers" --minutes "$minutes" \
     --out "$out/detector" ${DETECTOR_ARGS:-} >"$out/detector/train.log" 2>&1 &
 detector=$!
 # shellcheck disable=SC2086
-"$python" -m models.train_recognizer --device "$device" --workers "$workers" --minutes "$minutes" \
+"$python" -m models.training.train_recognizer --device "$device" --workers "$workers" --minutes "$minutes" \
     --out "$out/recognizer" ${RECOGNIZER_ARGS:-} >"$out/recognizer/train.log" 2>&1 &
 recognizer=$!
 status=0

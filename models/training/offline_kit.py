@@ -1,16 +1,16 @@
 """Pack what the trainers need on a machine that cannot fetch it: a GPU lent without network access.
 
-    python -m models.offline_kit --out .kit
+    python -m models.training.offline_kit --out .kit
 
 Such a machine has PyTorch, OpenCV, Pillow and NumPy, but not pydicom, the Debian font packages
 or pydicom's test images. Without them the generator would draw other samples: Pillow's default
 font, procedural backgrounds only. The kit holds
 
-  fonts.tar.xz       every font ``models.synth.fonts`` uses here, with its path under its font folder;
-  real_frames.npz    the real backgrounds (``models.synth.backgrounds.write_real_frames``);
+  fonts.tar.xz       every font ``models.training.synth.fonts`` uses here, with its path under its font folder;
+  real_frames.npz    the real backgrounds (``models.training.synth.backgrounds.write_real_frames``);
   wheels/            pydicom's wheel, when pip can fetch it here.
 
-``models/train_on_gpu.sh`` unpacks it there and trains. With the same libraries, the generator
+``models/training/train_on_gpu.sh`` unpacks it there and trains. With the same libraries, the generator
 draws there the samples it draws here. The kit is about 25 MB, well inside what travels with the
 working tree.
 """
@@ -23,7 +23,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from models.synth import backgrounds, fonts
+from models.training.synth import backgrounds, fonts
 
 #: pydicom as installed here: the generator stores its samples as datasets.
 PYDICOM = "pydicom"

@@ -1,14 +1,14 @@
 """Restoration quality of the pixel stage's backends where the clean image is known.
 
-    python -m models.evaluate_inpaint [--n 24] [--sd2-model DIR] [--steps 20] [--json out.json]
+    python -m bench.inpaint [--n 24] [--sd2-model DIR] [--steps 20] [--json out.json]
 
-Generated images: a modality-like background (models.synth.backgrounds, display space), text
+Generated images: a modality-like background (models.training.synth.backgrounds, display space), text
 burned in with the fonts the detector trains on, mask = the glyph mask dilated as the stage
 dilates its boxes. Each backend (telea, fill, sd2) restores the masked pixels through the very
 classes the gateway uses; MSE, PSNR and SSIM are measured against the clean background
 inside the mask and over the whole image (8-bit scale).
 
-Without --sd2-model the sd2 row uses a tiny randomly initialised pipeline (gateway.pixels.tiny_sd2):
+Without --sd2-model the sd2 row uses a tiny randomly initialised pipeline (tests/pixels/tiny_sd2.py):
 it exercises the code path, its quality numbers mean nothing. Reference (seed paper): Telea
 SSIM 0.96, diffusion MSE ≈ 912.
 """
@@ -43,7 +43,7 @@ class Sample:
 
 
 def make_sample(seed: int, size: int = 256, dilate: int = 3) -> Sample:
-    from models.synth import backgrounds
+    from models.training.synth import backgrounds
 
     rng = np.random.default_rng(seed)
     kind = KINDS[seed % len(KINDS)]
@@ -105,7 +105,7 @@ def backends(sd2_model: str | None, steps: int, crop: int, tmp: str) -> dict:
         from gateway.pixels.inpaint.sd2 import Sd2Inpainter
 
         if sd2_model is None:
-            from gateway.pixels.tiny_sd2 import build_tiny_sd2
+            from tests.pixels.tiny_sd2 import build_tiny_sd2
 
             sd2_model = str(build_tiny_sd2(tmp))
             crop = min(crop, 64)

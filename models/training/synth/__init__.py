@@ -3,6 +3,7 @@
 `generate(seed, index)` returns a `Sample`; the same (seed, index, config) always yields the same sample.
 """
 
-from models.synth.generator import Line, Sample, SynthConfig, Word, generate
+from models.training.synth.canvas import Line, Word
+from models.training.synth.generator import Sample, SynthConfig, generate
 
 __all__ = ["Line", "Sample", "SynthConfig", "Word", "generate"]

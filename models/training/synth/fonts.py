@@ -7,7 +7,7 @@ unseen typefaces.
 
 A machine that cannot install the packages (a GPU lent without network access) is given the
 same files in another folder, named by the environment variable SYNTH_FONT_DIRS (folders
-separated by ``os.pathsep``), by ``models.offline_kit``. Unpacked there with the paths they
+separated by ``os.pathsep``), by ``models.training.offline_kit``. Unpacked there with the paths they
 have under /usr/share/fonts, they sort, and so are drawn, as they are here.
 """
 

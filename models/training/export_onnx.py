@@ -1,6 +1,6 @@
 """Export the shipped networks to ONNX for the gateway's CPU workers.
 
-    python -m models.export_onnx [--weights models/weights]
+    python -m models.training.export_onnx [--weights models/weights]
 
 Run it after every change to the ``.pt`` weights: the gateway uses ``NAME.onnx`` only while the
 SHA-256 recorded in it matches ``NAME.pt`` (and runs the network with PyTorch otherwise).
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from models.inference import DEFAULT_WEIGHTS
 from models.runtime import export_onnx, sha256_of
 
 NETWORKS = ("detector", "detector_eqview", "recognizer", "verifier")
@@ -34,7 +35,7 @@ def export(weights_dir: Path, name: str) -> Path:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--weights", type=Path, default=Path(__file__).resolve().parent / "weights")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS)
     args = parser.parse_args(argv)
     for name in NETWORKS:
         if (args.weights / f"{name}.pt").exists():

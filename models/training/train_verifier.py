@@ -1,6 +1,6 @@
 """Train the region verifier on what the shipped detector finds in synthetic images.
 
-    python -m models.train_verifier --images 6000 --minutes 25 --threads 2 --out models/weights
+    python -m models.training.train_verifier --images 6000 --minutes 25 --threads 2 --out models/weights
 
 The verifier's examples are the detector's own regions, so that it learns the mistakes this
 detector makes rather than textbook ones. Every region that the shipped finder without its
@@ -31,11 +31,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.regions import line_box
 from models.metrics import HIT, area, coverage, intersection, union_mask
+from models.regions import line_box
 from models.render import as_display, to_gray
-from models.synth import SynthConfig, generate
-from models.training import TrainConfig, config_from_command_line, fit, save_weights
+from models.training.loop import TrainConfig, config_from_command_line, fit, save_weights
+from models.training.synth import SynthConfig, generate
 from models.verifier import RegionVerifier, prepare_region
 
 VERIFIER_VERSION = "verifier-1.1"

@@ -1,6 +1,6 @@
 """Train the text detector on on-the-fly synthetic samples.
 
-    python -m models.train_detector --minutes 45 --out models/weights
+    python -m models.training.train_detector --minutes 45 --out models/weights
 
 Training is time-boxed (the learning rate follows a cosine over the wall-clock budget) so it fits a
 shared CPU; a checkpoint is written every few minutes so usable weights exist early.
@@ -17,12 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset
 
-from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.checkpoints import load_checkpoint
+from models.detector import STRIDE, TextDetector, target_mask, working_scale
 from models.render import detector_view, to_gray
-from models.synth import SynthConfig, generate
-from models.training import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights
-from models.widen import widened_detector
+from models.training.loop import TrainConfig, config_from_command_line, fit, one_thread_worker, save_weights
+from models.training.synth import SynthConfig, generate
+from models.training.widen import widened_detector
 
 DETECTOR_VERSION = "detector-1.1"
 
@@ -35,7 +35,7 @@ class DetectorTrainConfig(TrainConfig):
     width: int = 16
     real_backgrounds: bool = True
     init: str = ""  # warm start from a checkpoint (.pt) written by this script; a narrower one is widened
-    hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/synth/hard_negatives.py)
+    hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/training/synth/hard_negatives.py)
     overflow: float = 0.0  # probability per greyscale image of a background that overflowed 8 bits (SynthConfig.overflow)
     # Train on models.render.detector_view (luma half equalised locally), what inference shows the
     # detector since looks-2, instead of the plain luma detector-1.1 was trained on. Tried from 1.1
