@@ -242,11 +242,12 @@ def _association_profile(files: list[Path], folder: Path) -> Path:
     return path
 
 
-def storescu(port: int, files: list[Path], aet: str = "SCANNER", called: str = "DEID_GW") -> subprocess.CompletedProcess:
+def storescu(port: int, files: list[Path], aet: str = "SCANNER", called: str = "DEID_GW",
+             *options: str) -> subprocess.CompletedProcess:
     """dcmtk's storescu as the scanner: every file on one association, in its own transfer syntax."""
     profile = _association_profile(files, Path(files[0]).parent)
     return subprocess.run(
-        [STORESCU, "-v", "-aet", aet, "-aec", called, "-xf", str(profile), "Study",
+        [STORESCU, "-v", *options, "-aet", aet, "-aec", called, "-xf", str(profile), "Study",
          "127.0.0.1", str(port), *map(str, files)],
         capture_output=True, text=True, timeout=300,
     )
