@@ -31,7 +31,7 @@ from gateway.logs import quiet_libraries
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.instance_io import check_output, encode, read_twice
 from gateway.pipeline.pipeline import Pipeline
-from gateway.pipeline.stage import Quarantine
+from gateway.pipeline.stage import Quarantine, contained
 
 log = logging.getLogger("gateway.batch")
 
@@ -67,8 +67,8 @@ def _read(path: Path, result: BatchResult):
         return read_twice(path)
     except (InvalidDicomError, OSError, EOFError):
         result.skipped += 1
-    except Exception as exc:
-        result.quarantined[f"unreadable ({type(exc).__name__})"] += 1
+    except BaseException as exc:  # noqa: BLE001 - this file's alone
+        result.quarantined[f"unreadable ({type(contained(exc)).__name__})"] += 1
     return None
 
 
@@ -92,8 +92,8 @@ def _one(original, working, prepared, pipeline: Pipeline, out_dir: Path, profile
     except Quarantine as q:
         result.quarantined[q.reason] += 1
         return result
-    except Exception as exc:  # noqa: BLE001 - whatever it is, it is this file's alone
-        result.quarantined[f"internal error ({type(exc).__name__})"] += 1
+    except BaseException as exc:  # noqa: BLE001 - whatever it is, it is this file's alone
+        result.quarantined[f"internal error ({type(contained(exc)).__name__})"] += 1
         return result
     write_durably(target, data, fsync=False)
     result.written += 1

@@ -13,7 +13,7 @@ from pathlib import Path
 from pydicom import Dataset, dcmread
 
 from gateway.pipeline.pipeline import ProfileResult
-from gateway.pipeline.stage import Quarantine
+from gateway.pipeline.stage import Quarantine, contained
 
 #: CID 7050 "Retain UIDs": the one option under which an output keeps its SOP Instance UID.
 RETAIN_UIDS = "113110"
@@ -34,7 +34,8 @@ def read_ahead(paths: list[str | Path]) -> list[tuple[Dataset, Dataset] | None]:
     for path in paths:
         try:
             out.append(read_twice(path))
-        except Exception:  # noqa: BLE001 - read again, and handled, in the instance's own turn
+        except BaseException as exc:  # noqa: BLE001 - read again, and handled, in the instance's own turn
+            contained(exc)
             out.append(None)
     return out
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pydicom import Dataset
 
-from gateway.pipeline.stage import InstanceContext, Stage, StageReport
+from gateway.pipeline.stage import InstanceContext, Stage, StageReport, contained
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ class Pipeline:
                 continue
             try:
                 results = ahead(workings)
-            except Exception as exc:  # noqa: BLE001 - see the docstring
+            except BaseException as exc:  # noqa: BLE001 - see the docstring
                 log.warning("stage %s could not prepare a group (%s); one at a time instead",
-                            stage.name, type(exc).__name__)
+                            stage.name, type(contained(exc)).__name__)
                 continue
             for slot, result in zip(prepared, results, strict=True):
                 if result is not None:

@@ -44,6 +44,20 @@ class Quarantine(Exception):
         self.reason = reason
 
 
+def contained(exc: BaseException) -> BaseException:
+    """``exc`` as something to hold against one instance only; raised again if it is the
+    process being told to stop.
+
+    Everything else that escapes an instance's processing is that instance's fault, including
+    the panics of native decoders: pyo3 raises them as ``PanicException``, a BaseException, so a
+    plain ``except Exception`` would let one broken RLE stream fail the whole job. Use as
+    ``except BaseException as exc: handle(contained(exc))``.
+    """
+    if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit):
+        raise exc
+    return exc
+
+
 class StageUnavailable(Exception):
     """Raised by a stage that cannot run now for a reason outside the instance (a service it
     depends on is down): the job is put back and tried later, and nothing is quarantined."""

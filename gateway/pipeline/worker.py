@@ -36,7 +36,7 @@ from gateway.logs import describe_error
 from gateway.pipeline import intermediate
 from gateway.pipeline.instance_io import check_output, encode, read_ahead, read_twice
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
-from gateway.pipeline.stage import Quarantine, StageUnavailable
+from gateway.pipeline.stage import Quarantine, StageUnavailable, contained
 from gateway.pixels.config import PixelsConfig
 from gateway.queue.config import QueueConfig
 from gateway.queue.jobs import JobLease, LeaseLost
@@ -182,8 +182,8 @@ class Worker:
             data = encode(cleaned.dataset)
         except FileNotFoundError:
             return "skipped"
-        except Exception as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
-            return self._keep_back(job_id, row, exc)
+        except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
+            return self._keep_back(job_id, row, contained(exc))
         path = intermediate.path_for(self.storage, row.sha256)
         write_durably(path, data)
         with self.db.session() as session:
@@ -207,8 +207,8 @@ class Worker:
             return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
         except StageUnavailable:
             raise  # not the instance's fault: the whole job is tried again later
-        except Exception as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
-            return _InstanceOutcome(self._keep_back(job_id, row, exc))
+        except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
+            return _InstanceOutcome(self._keep_back(job_id, row, contained(exc)))
         # Not the instance's fault if this fails (a full disk): the job is tried again.
         written = [self._write(result, data) for result, data in encoded]
         if not self._record(job_id, row, written):
@@ -281,7 +281,7 @@ class Worker:
         schedule_deliveries(session, output, study.id, self.destinations.get(result.profile, []))
 
     # -- keeping back ---------------------------------------------------------------------------
-    def _keep_back(self, job_id: int, row, exc: Exception) -> str:
+    def _keep_back(self, job_id: int, row, exc: BaseException) -> str:
         """Quarantine an instance a stage refused or failed on: never forward what a stage
         could not finish."""
         if isinstance(exc, Quarantine):
