@@ -403,14 +403,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.sd2_model:
         pixels["sd2"] = {"model": args.sd2_model}
     config = GatewayConfig.model_validate({"pixels": pixels})
-    stage = PixelStage(config, args.device)
+    stage = PixelStage(config.pixels, args.device)
     print(f"pixel stage on {stage.device}, backend {args.backend}")
     if args.option:
         from gateway.pixels.config import PixelsConfig
 
         switched = not getattr(PixelsConfig(), args.option)
         option_name = f"{args.option} {'on' if switched else 'off'}"
-        optioned = PixelStage(GatewayConfig.model_validate({"pixels": {**pixels, args.option: switched}}), args.device)
+        optioned = PixelStage(PixelsConfig.model_validate({**pixels, args.option: switched}), args.device)
     if args.samples is not None:
         import json
 

@@ -5,13 +5,14 @@ One concept per module:
 - ``render``   the display rendering the detector sees (models.render), scaled to its input;
 - ``finders``  where text finders come from (shipped model, rapidocr) and device choice;
 - ``detect``   running the finder over distinct frames (static overlays once, changes per frame),
-               and over several instances at once (``PixelStage.prefetch``);
+               and over several instances at once;
+- ``ahead``    what ``PixelStage.prepare`` does for several instances at once, and hands back;
 - ``known``    known-region rules (device layouts) kept as data in the configuration;
 - ``policy``   which detected text is redacted (all, or all but configured safe classes);
 - ``mask``     boxes → dilated pixel mask;
 - ``inpaint``  restoration backends, one per module: ``telea``, ``fill``, ``sd2``;
-- ``verify``   detection again on the restored image; failures are solid-filled or quarantined;
+- ``verify``   detection again on the restored image; failures are solid-filled (a few rounds at
+               most) or the instance is quarantined;
 - ``encode``   writing changed frames back losslessly with a consistent header;
-- ``stage``    the PixelStage that ties them together;
-- ``tiny_sd2`` a tiny random SD2 inpainting pipeline for tests and CI.
+- ``stage``    the PixelStage that ties them together.
 """

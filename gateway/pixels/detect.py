@@ -67,8 +67,11 @@ class _Job:
     frame: int | None
 
 
-class TextDetector:
-    """Runs a finder over an instance's frames and returns boxes in stored coordinates."""
+class FrameDetector:
+    """Runs a finder over an instance's frames and returns boxes in stored coordinates.
+
+    The finder's network is ``models.detector.TextDetector``; this drives it frame by frame.
+    """
 
     def __init__(self, finder: TextFinderLike, max_side: int = 1024, min_score: float = 0.3,
                  changed_area_full_check: float = 0.25):

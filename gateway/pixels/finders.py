@@ -7,32 +7,24 @@ Loading is lazy and happens once per stage: a worker that never sees pixel data 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-
-@dataclass(frozen=True)
-class Region:
-    """Same fields as models.regions.TextRegion, for finders that are not the shipped model."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    score: float
+from models.regions import TextRegion
 
 
 class TextFinderLike(Protocol):
+    """What the stage needs of a finder; every finder answers in ``models.regions.TextRegion``."""
+
     version: str
 
-    def detect(self, image: np.ndarray) -> list[Any]: ...
+    def detect(self, image: np.ndarray) -> list[TextRegion]: ...
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[Any]]: ...
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[TextRegion]]: ...
 
-    def readings(self, image: np.ndarray, regions: list[Any]) -> list[tuple[str, float]]:
+    def readings(self, image: np.ndarray, regions: list[TextRegion]) -> list[tuple[str, float]]:
         """(text, confidence in [0, 1]) of each region; ("", 0.0) where nothing is read."""
         ...
 
@@ -84,7 +76,7 @@ class RapidOcrFinder:
             return np.ascontiguousarray(np.repeat(image[..., None], 3, axis=2))
         return np.ascontiguousarray(image[..., ::-1])
 
-    def detect(self, image: np.ndarray) -> list[Region]:
+    def detect(self, image: np.ndarray) -> list[TextRegion]:
         out = self._engine(self._bgr(image), use_det=True, use_cls=False, use_rec=False)
         boxes = getattr(out, "boxes", None)
         scores = getattr(out, "scores", None)
@@ -94,14 +86,14 @@ class RapidOcrFinder:
         for i, quad in enumerate(np.asarray(boxes)):
             xs, ys = quad[:, 0], quad[:, 1]
             score = float(scores[i]) if scores is not None and i < len(scores) else 1.0
-            regions.append(Region(int(np.floor(xs.min())), int(np.floor(ys.min())),
+            regions.append(TextRegion(int(np.floor(xs.min())), int(np.floor(ys.min())),
                                   int(np.ceil(xs.max())) + 1, int(np.ceil(ys.max())) + 1, score))
         return regions
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[Region]]:
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[TextRegion]]:
         return [self.detect(im) for im in images]
 
-    def readings(self, image: np.ndarray, regions: list[Any]) -> list[tuple[str, float]]:
+    def readings(self, image: np.ndarray, regions: list[TextRegion]) -> list[tuple[str, float]]:
         out = []
         for r in regions:
             crop = image[max(0, r.y0):r.y1, max(0, r.x0):r.x1]

@@ -14,13 +14,18 @@ Recognized text is used for the category and then dropped: it never reaches a re
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from gateway.pixels.finders import Region, TextFinderLike
+from gateway.pixels.config import PixelsConfig
+from gateway.pixels.finders import TextFinderLike
 from gateway.pixels.regions import Box
 from models.phi import may_keep, short_side
+from models.regions import TextRegion
+
+#: A classifier of one reading: its text in, its category ("name", "date", "safe"...) out.
+Classify = Callable[[str], str]
 
 #: Categories of regions that were not read: device rules' boxes, and regions the recogniser
 #: read nothing in. Neither is ever kept, whatever ``keep_classes`` says.
@@ -39,19 +44,19 @@ class Judged:
     size: int
 
 
-def display_region(box: Box, scale: float = 1.0) -> Region:
-    return Region(int(box.x0 * scale), int(box.y0 * scale), int(np.ceil(box.x1 * scale)),
-                  int(np.ceil(box.y1 * scale)), 1.0)
+def display_region(box: Box, scale: float = 1.0) -> TextRegion:
+    return TextRegion(int(box.x0 * scale), int(box.y0 * scale), int(np.ceil(box.x1 * scale)),
+                      int(np.ceil(box.y1 * scale)), 1.0)
 
 
-def judge(reading: tuple[str, float], classify: Callable[[str], str], region) -> Judged:
+def judge(reading: tuple[str, float], classify: Classify, region) -> Judged:
     """``region`` is the box read (anything with x0, y0, x1, y1)."""
     text, confidence = reading
     return Judged(classify(text) if text.strip() else UNREADABLE, confidence, short_side(region))
 
 
 def judge_regions(boxes: Sequence[Box], finder: TextFinderLike, display_of: Callable[[int], np.ndarray],
-                  classify: Callable[[str], str]) -> list[Judged]:
+                  classify: Classify) -> list[Judged]:
     """Each box read and classified, frame by frame; the text is dropped here. ``display_of(frame)``
     renders a frame at stored resolution."""
     judged: list[Judged | None] = [Judged(KNOWN_REGION, 0.0, 0) if b.source == "known" else None for b in boxes]
@@ -80,3 +85,43 @@ def split(boxes: Sequence[Box], judged: Sequence[Judged], keep_classes: Sequence
     for box, j in zip(boxes, judged, strict=True):
         (keep if keeps(j, keep_classes, min_confidence, min_size) else redact).append(box)
     return redact, keep
+
+
+@dataclass
+class Decision:
+    """What the policy made of one instance's regions: which go, which stay, and the category each
+    was read as (where it was read; a device rule's box needs none, its source says "known")."""
+
+    redact: list[Box]
+    kept: list[Box] = field(default_factory=list)
+    judged: list[Judged] = field(default_factory=list)
+    category: dict[Box, str] = field(default_factory=dict)
+
+    def reported(self, regions: Sequence[Box]) -> list[dict]:
+        """Coordinates, provenance and the category; never the text."""
+        return [{**b.as_report(), "category": self.category[b]} if b in self.category else b.as_report()
+                for b in regions]
+
+
+def decide(boxes: Sequence[Box], judged: Sequence[Judged] | None, config: PixelsConfig) -> Decision:
+    """The configured policy applied to ``boxes``; ``judged`` (None where they were not read) goes
+    with them one for one."""
+    if config.policy == "keep_safe" and judged:
+        redact, kept = split(boxes, judged, config.keep_classes, config.keep_min_confidence,
+                             config.keep_min_region_px)
+    else:
+        redact, kept = list(boxes), []
+    if not judged:
+        return Decision(redact, kept)
+    category = {b: j.category for b, j in zip(boxes, judged, strict=True) if b.source != "known"}
+    return Decision(redact, kept, list(judged), category)
+
+
+def still_safe(finder: TextFinderLike, display: Callable[[int], np.ndarray], classify: Classify,
+               config: PixelsConfig, frame: int, found: list[Box]) -> list[bool]:
+    """Whether each of ``found`` — text that verification detects on kept text, in ``display(frame)``
+    as restored — still reads as text the policy keeps (a restoration beside it may have changed
+    what is read there)."""
+    readings = finder.readings(display(frame), [display_region(b) for b in found])
+    return [keeps(judge(r, classify, b), config.keep_classes, config.keep_min_confidence, config.keep_min_region_px)
+            for r, b in zip(readings, found, strict=True)]

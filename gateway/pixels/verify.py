@@ -5,25 +5,40 @@ After restoration the detector runs on the whole restored frame and on every res
 text the whole-frame check finds that the policy did not decide to keep, is a failure. What a
 crop check finds outside the restored part is not: those pixels are the ones the whole-frame
 check (and the detection before it) judged at the frame's own scale, and a small crop is seen
-magnified, where textures next to a filled box start to look like text. The stage then solid-fills
-the failing parts (the fill backend cannot leave text) and checks once more; an instance that
-still fails is quarantined.
+magnified, where textures next to a filled box start to look like text.
+
+:class:`FillVerifier` then solid-fills the failing parts (the fill backend cannot leave text) and
+checks again, a few rounds at most; an instance that still fails, or that the fills would leave
+mostly blank, is quarantined by the stage.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
 
-from gateway.pixels.detect import TextDetector
-from gateway.pixels.mask import mask_parts
+from gateway.pixels.detect import FrameDetector
+from gateway.pixels.inpaint.base import RestoreContext
+from gateway.pixels.inpaint.fill import FillInpainter
+from gateway.pixels.mask import frame_mask, mask_parts
 from gateway.pixels.regions import Box
 
 # Context added around each restored part for the crop check.
 CROP_CONTEXT = 16
+#: A frame that verification would leave more than this share solid-filled is quarantined: it
+#: holds no text, but it holds little image either, and a person should decide.
+MAX_FILLED_SHARE = 0.5
+
+#: The quarantine reasons of an instance that fails verification.
+STILL_TEXT = "burned-in text still detected after restoration and solid fill"
+MOSTLY_FILLED = "verification would leave most of a frame solid-filled"
+
+#: ``still_safe(frame, found)``: whether each of ``found`` (detected on kept text) may stay.
+StillSafe = Callable[[int, list[Box]], list[bool]]
 
 
 @dataclass
@@ -33,12 +48,12 @@ class FrameCheck:
 
 
 def check_frame(
-    detector: TextDetector,
+    detector: FrameDetector,
     display: np.ndarray,
     frame: int,
     mask: np.ndarray,
     kept: Sequence[Box],
-    still_safe: Callable[[int, list[Box]], list[bool]] | None = None,
+    still_safe: StillSafe | None = None,
     filled: np.ndarray | None = None,
 ) -> FrameCheck:
     """Detect on the whole restored display and on each restored part.
@@ -72,7 +87,7 @@ def check_frame(
     return FrameCheck(frame, failures)
 
 
-def _text_beside_fill(detector: TextDetector, display: np.ndarray, box: Box, restored: np.ndarray, frame: int) -> bool:
+def _text_beside_fill(detector: FrameDetector, display: np.ndarray, box: Box, restored: np.ndarray, frame: int) -> bool:
     """Whether text is found in ``box`` outside the restored pixels once the fill's edge is gone."""
     rows, cols = restored.shape
     crop = box.pad(CROP_CONTEXT, rows, cols)
@@ -86,3 +101,106 @@ def _text_beside_fill(detector: TextDetector, display: np.ndarray, box: Box, res
         if b.intersects(local) and (~holes[b.y0:b.y1, b.x0:b.x1]).any():
             return True
     return False
+
+
+@dataclass
+class Verification:
+    """What verifying one restored instance came to: ``outcome`` is the report's "verification"
+    ("passed", "passed after fill fallback", "failed", or "not run"), ``failure`` the quarantine
+    reason when it failed; ``fallbacks`` are the boxes solid-filled on the way (reported either way)."""
+
+    outcome: str = "passed"
+    fallbacks: list[Box] = field(default_factory=list)
+    failure: str | None = None
+
+
+@dataclass
+class FillVerifier:
+    """Verification of one restored instance, with the solid-fill fallback.
+
+    Each distinct restored frame is checked (:func:`check_frame`); the parts of a frame that still
+    show text are solid-filled, in every frame identical to it too, and all is checked again:
+    ``rounds`` fills at most. ``display(k)`` renders frame ``k`` of the restored frames as they
+    are at that moment (each fill changes them).
+    """
+
+    detector: FrameDetector
+    display: Callable[[int], np.ndarray]
+    kept: Sequence[Box]
+    still_safe: StillSafe | None
+    rounds: int
+    dilate: int
+    rctx: RestoreContext
+    fill: FillInpainter = field(default_factory=FillInpainter)
+
+    def __call__(self, frames: np.ndarray, touched: dict[int, np.ndarray]) -> Verification:
+        """Check, fill, check again. ``frames`` and ``touched`` (each restored frame's mask of
+        restored pixels) are updated in place with every fill."""
+        result = Verification()
+        filled: dict[int, np.ndarray] = {}
+        for attempt in range(self.rounds + 1):
+            failing = self._failing(frames, touched, filled)
+            if not failing:
+                break
+            if attempt == self.rounds:
+                result.outcome, result.failure = "failed", STILL_TEXT
+                return result
+            result.outcome = "passed after fill fallback"
+            result.fallbacks += self._fill(frames, touched, filled, failing)
+        if any(m.mean() > MAX_FILLED_SHARE for m in filled.values()):
+            result.outcome, result.failure = "failed", MOSTLY_FILLED
+        return result
+
+    def _failing(self, frames: np.ndarray, touched: dict[int, np.ndarray],
+                 filled: dict[int, np.ndarray]) -> dict[int, list[Box]]:
+        """Each distinct restored frame that still shows text, with what shows it."""
+        rows, cols = frames.shape[1:3]
+        failing: dict[int, list[Box]] = {}
+        for k in _frames_to_verify(frames, touched):
+            check = check_frame(self.detector, self.display(k), k, touched.get(k, np.zeros((rows, cols), bool)),
+                                self.kept, self.still_safe, filled.get(k))
+            if check.failures:
+                failing[k] = check.failures
+        return failing
+
+    def _fill(self, frames: np.ndarray, touched: dict[int, np.ndarray], filled: dict[int, np.ndarray],
+              failing: dict[int, list[Box]]) -> list[Box]:
+        """Solid-fill what fails in each failing frame and in the frames identical to it (verified
+        once, fixed together); returns the failures as the boxes filled."""
+        rows, cols = frames.shape[1:3]
+        fallbacks: list[Box] = []
+        for k, found in failing.items():
+            fill_mask = _fallback_mask(found, touched.get(k), rows, cols, self.dilate)
+            for k2 in _same_frames(frames, k, touched):
+                frames[k2] = self.fill.restore(frames[k2], fill_mask, self.rctx)
+                touched[k2] = touched.get(k2, np.zeros_like(fill_mask)) | fill_mask
+                filled[k2] = filled.get(k2, np.zeros_like(fill_mask)) | fill_mask
+            fallbacks.extend(Box(b.x0, b.y0, b.x1, b.y1, k, "verify") for b in found)
+        return fallbacks
+
+
+def _frames_to_verify(frames: np.ndarray, touched: dict[int, np.ndarray]) -> list[int]:
+    """Changed frames, each distinct restored frame once."""
+    seen: set[bytes] = set()
+    out = []
+    for k in sorted(touched):
+        digest = hashlib.blake2b(frames[k].tobytes(), digest_size=16).digest()
+        if digest not in seen:
+            seen.add(digest)
+            out.append(k)
+    return out
+
+
+def _same_frames(frames: np.ndarray, k: int, touched: dict[int, np.ndarray]) -> list[int]:
+    """Frame ``k`` and every touched frame identical to it (verified once, fixed together)."""
+    return [j for j in sorted(set(touched) | {k}) if j == k or np.array_equal(frames[j], frames[k])]
+
+
+def _fallback_mask(found: list[Box], mask: np.ndarray | None, rows: int, cols: int, dilate: int) -> np.ndarray:
+    """The failing boxes, plus every restored part they touch, to be solid-filled."""
+    out = frame_mask([Box(b.x0, b.y0, b.x1, b.y1) for b in found], 0, rows, cols, dilate)
+    if mask is not None:
+        for part in mask_parts(mask):
+            if any(part.intersects(b) for b in found):
+                out[part.y0:part.y1, part.x0:part.x1] |= mask[part.y0:part.y1, part.x0:part.x1]
+    return out

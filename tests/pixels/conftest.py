@@ -24,8 +24,8 @@ sys.path.insert(0, str(HERE))
 
 from stub_finder import StubFinder
 
-from gateway.config import GatewayConfig
 from gateway.pipeline.stage import InstanceContext
+from gateway.pixels.config import PixelsConfig
 from gateway.pixels.stage import PixelStage
 
 ROOT = HERE.parent.parent
@@ -99,8 +99,7 @@ def readers(finder):
 
 
 def make_stage(finder, **pixels) -> PixelStage:
-    cfg = GatewayConfig.model_validate({"pixels": {"enabled": True, **pixels}})
-    return PixelStage(cfg, "cpu", finder=finder)
+    return PixelStage(PixelsConfig.model_validate({"enabled": True, **pixels}), "cpu", finder=finder)
 
 
 @pytest.fixture
@@ -136,6 +135,6 @@ have_dciodvfy = shutil.which("dciodvfy") is not None
 @pytest.fixture(scope="session")
 def tiny_sd2_dir(tmp_path_factory):
     pytest.importorskip("diffusers")
-    from gateway.pixels.tiny_sd2 import build_tiny_sd2
+    from tiny_sd2 import build_tiny_sd2
 
     return build_tiny_sd2(tmp_path_factory.mktemp("tiny-sd2"))

@@ -9,19 +9,11 @@ read; ``read`` answers from a ground-truth table when one is given (for policy t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-
-@dataclass(frozen=True)
-class StubRegion:
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-    score: float
+from models.regions import TextRegion
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
@@ -37,7 +29,7 @@ class StubFinder:
         self.truth = list(truth)
         self.calls = 0
 
-    def detect(self, image: np.ndarray) -> list[StubRegion]:
+    def detect(self, image: np.ndarray) -> list[TextRegion]:
         """Lines of >= 3 bright thin glyphs of similar height (what the test images draw)."""
         self.calls += 1
         g = _gray(np.asarray(image))
@@ -64,10 +56,10 @@ class StubFinder:
             heights = stats[members, 3]
             if heights.max() > 3 * max(1, np.median(heights)):
                 continue
-            out.append(StubRegion(max(0, x - 2), max(0, y - 2), x + w + 2, y + h + 2, 0.9))
+            out.append(TextRegion(max(0, x - 2), max(0, y - 2), x + w + 2, y + h + 2, 0.9))
         return out
 
-    def detect_batch(self, images: list[np.ndarray]) -> list[list[StubRegion]]:
+    def detect_batch(self, images: list[np.ndarray]) -> list[list[TextRegion]]:
         return [self.detect(im) for im in images]
 
     def readings(self, image: np.ndarray, regions) -> list[tuple[str, float]]:

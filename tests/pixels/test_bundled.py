@@ -10,7 +10,7 @@ from pydicom.data import get_testdata_file
 
 from gateway.pipeline.stage import Quarantine
 from gateway.pixels.decode import decode
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 
 # No burned-in text (checked by eye), covering syntaxes and photometric interpretations.
 NO_TEXT = [
@@ -68,13 +68,13 @@ def test_no_text_file_is_byte_identical(name, stage, using_real_finder):
 @pytest.mark.parametrize("name", WITH_TEXT)
 def test_text_file_is_cleaned(name, stage, finder, tmp_path):
     ds = _load(name)
-    before = TextDetector(finder).detect(decode(ds), ds)
+    before = FrameDetector(finder).detect(decode(ds), ds)
     assert before.boxes
     out, ctx = run(stage, ds)
     details = ctx.reports[0].details
     assert details["verification"].startswith("passed")
     back = written(out)
-    assert not TextDetector(finder).detect(decode(back), back).boxes
+    assert not FrameDetector(finder).detect(decode(back), back).boxes
     assert back.BurnedInAnnotation == "NO"
     if ds.file_meta.TransferSyntaxUID.is_compressed:
         assert back.get("LossyImageCompression", "00") == ds.get("LossyImageCompression", "00")

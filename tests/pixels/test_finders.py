@@ -102,10 +102,10 @@ def test_stage_loads_the_shipped_finder_itself():
     from conftest import run
     from synth import encode
 
-    from gateway.config import GatewayConfig
+    from gateway.pixels.config import PixelsConfig
     from gateway.pixels.stage import PixelStage
 
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "device": "cpu"}}))
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True, "device": "cpu"}))
     _, ctx = run(stage, encode(make_mono(text=True), "explicit").ds)
     details = ctx.reports[0].details
     assert details["detector_version"].endswith(("(onnxruntime)", "(torch-fused)"))
@@ -115,11 +115,11 @@ def test_stage_loads_the_shipped_finder_itself():
 def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
     if real_finder() is None:
         pytest.skip("no shipped detector weights")
-    from gateway.config import GatewayConfig
+    from gateway.pixels.config import PixelsConfig
     from gateway.pixels.stage import PixelStage
 
-    plain = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
-    rotated = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "rotated_text": True}})).finder
+    plain = PixelStage(PixelsConfig.model_validate({"device": "cpu"})).finder
+    rotated = PixelStage(PixelsConfig.model_validate({"device": "cpu", "rotated_text": True})).finder
     assert not plain.rotated_look and "+rotated" not in plain.version
     assert rotated.rotated_look and rotated.version.endswith(("+rotated (onnxruntime)", "+rotated (torch-fused)"))
 
@@ -127,11 +127,11 @@ def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
 def test_the_second_detector_is_on_unless_configured_off_and_recorded_in_the_version():
     if real_finder() is None:
         pytest.skip("no shipped detector weights")
-    from gateway.config import GatewayConfig
+    from gateway.pixels.config import PixelsConfig
     from gateway.pixels.stage import PixelStage
 
-    default = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
-    without = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "second_detector": False}})).finder
+    default = PixelStage(PixelsConfig.model_validate({"device": "cpu"})).finder
+    without = PixelStage(PixelsConfig.model_validate({"device": "cpu", "second_detector": False})).finder
     assert default.second_detector.runtime == "onnxruntime"
     assert f"+{LOOKS_VERSION}+detector-eqview-1.0+" in default.version
     assert without.second_detector is None and "detector-eqview" not in without.version
@@ -140,11 +140,11 @@ def test_the_second_detector_is_on_unless_configured_off_and_recorded_in_the_ver
 def test_the_region_verifier_is_on_unless_configured_off_and_recorded_in_the_version():
     if real_finder() is None:
         pytest.skip("no shipped detector weights")
-    from gateway.config import GatewayConfig
+    from gateway.pixels.config import PixelsConfig
     from gateway.pixels.stage import PixelStage
 
-    default = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu"}})).finder
-    without = PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", "verifier": False}})).finder
+    default = PixelStage(PixelsConfig.model_validate({"device": "cpu"})).finder
+    without = PixelStage(PixelsConfig.model_validate({"device": "cpu", "verifier": False})).finder
     assert default.verifier.runtime == "onnxruntime" and "+detector-eqview-1.0+verifier-1.1 (" in default.version
     assert without.verifier is None and "verifier" not in without.version
 

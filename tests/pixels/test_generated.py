@@ -16,7 +16,7 @@ from synth import PHI, encode, have_dcmtk, make_color, make_mono
 
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, Quarantine
 from gateway.pixels.decode import decode
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 from gateway.pixels.policy import KNOWN_REGION, UNREADABLE
 from models.phi import CATEGORIES as PHI_CATEGORIES
 
@@ -74,7 +74,7 @@ IDS = [f"{k}-{'-'.join(str(x) for x in p)}".replace(" ", "_") for k, p in ALL]
 def test_text_is_removed(kind, params, stage, finder, readers, tmp_path):
     case = _case(kind, params, text=True)
     received = case.ds
-    before = TextDetector(finder).detect(decode(received), received)
+    before = FrameDetector(finder).detect(decode(received), received)
     assert before.boxes, "the detector must see the generated text (test precondition)"
 
     out, ctx = run(stage, received)
@@ -88,7 +88,7 @@ def test_text_is_removed(kind, params, stage, finder, readers, tmp_path):
     back = written(out)
     assert back.BurnedInAnnotation == "NO"
     decoded = decode(back)  # the output decodes
-    assert not TextDetector(finder).detect(decoded, back).boxes
+    assert not FrameDetector(finder).detect(decoded, back).boxes
     if received.file_meta.TransferSyntaxUID.is_compressed and "LossyImageCompression" in received:
         assert back.LossyImageCompression == received.LossyImageCompression
     if back.file_meta.TransferSyntaxUID in ("1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51"):

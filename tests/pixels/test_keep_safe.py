@@ -7,7 +7,7 @@ import pytest
 from gateway.pixels.config import PixelsConfig
 from gateway.pixels.policy import judge, keeps
 
-synth = pytest.importorskip("models.synth")
+synth = pytest.importorskip("models.training.synth")
 phi = pytest.importorskip("models.phi")
 metrics = pytest.importorskip("models.metrics")
 
@@ -58,7 +58,7 @@ def test_keep_safe_redacts_a_sex_marker_misread_as_a_position_letter(finder, usi
 
 
 def test_the_gateway_defaults_are_the_policy_the_evaluation_measures():
-    """models.evaluate scores keep_safe as models.phi.KEEP_SAFE_POLICY; its figures hold for the
+    """models.training.evaluate scores keep_safe as models.phi.KEEP_SAFE_POLICY; its figures hold for the
     gateway only while the configuration's defaults are that policy."""
     cfg = PixelsConfig()
     assert set(cfg.keep_classes) == phi.KEEP_SAFE_POLICY.keep

@@ -7,13 +7,13 @@ from conftest import run, written
 from synth import make_cine, roundtrip
 
 from gateway.pixels.decode import decode
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 
 
 def test_static_banner_and_late_caption(stage, finder):
     case = make_cine(frames=8, changing_text_frame=4)
     received = roundtrip(case.ds)
-    result = TextDetector(finder).detect(decode(received), received)
+    result = FrameDetector(finder).detect(decode(received), received)
     # Frames come in identical pairs: 4 distinct frames checked, 4 duplicates skipped.
     assert result.frames_checked == 4 and result.frames_skipped == 4
     static = [b for b in result.boxes if b.frame is None]
@@ -27,7 +27,7 @@ def test_static_banner_and_late_caption(stage, finder):
     back = written(out)
     frames = decode(back).frames
     assert frames.shape[0] == 8 and int(back.NumberOfFrames) == 8
-    after = TextDetector(finder).detect(decode(back), back)
+    after = FrameDetector(finder).detect(decode(back), back)
     assert not after.boxes
     # Frames 0-3 are untouched where the caption will later be.
     src = decode(received).frames

@@ -12,14 +12,14 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 from synth import make_mono
 
-from gateway.config import GatewayConfig
+from gateway.pixels.config import PixelsConfig
 from gateway.pixels.stage import PixelStage
 
 pytestmark = pytest.mark.skipif(real_finder() is None, reason="no shipped weights")
 
 
 def _stage(**pixels) -> PixelStage:
-    return PixelStage(GatewayConfig.model_validate({"pixels": {"device": "cpu", **pixels}}))
+    return PixelStage(PixelsConfig.model_validate({"device": "cpu", **pixels}))
 
 
 def test_a_text_free_segmented_ct_passes_byte_for_byte():
@@ -36,7 +36,7 @@ def test_a_text_free_segmented_ct_passes_byte_for_byte():
 def _wide_capture(text: bool):
     """The segmented CT on the left of a 1600 px wide capture, which the detector sees in two
     tiles, and a name on the far right, in the other tile."""
-    from models.evaluate import read_dicom
+    from models.training.evaluate import read_dicom
 
     _, segmented_ct = read_dicom(Path(get_testdata_file("eCT_Supplemental.dcm")))
     pixels = np.zeros((512, 1600), np.uint8)

@@ -15,7 +15,7 @@ from pydicom import dcmread
 
 from gateway.pipeline.stage import Quarantine
 from gateway.pixels.decode import decode, has_pixel_data
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 
 pytestmark = [
     pytest.mark.samples,
@@ -58,4 +58,4 @@ def test_text_sample_is_redacted_or_quarantined(row, stage, finder):
     if details["regions"]:
         assert details["verification"].startswith("passed")
         assert out.BurnedInAnnotation == "NO"
-        assert not TextDetector(finder).detect(decode(out), out).boxes
+        assert not FrameDetector(finder).detect(decode(out), out).boxes

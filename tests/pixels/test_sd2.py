@@ -9,7 +9,7 @@ from conftest import make_stage, run, written
 from synth import encode, make_color, make_mono
 
 from gateway.pixels.decode import decode
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 from gateway.pixels.inpaint.base import RestoreContext
 from gateway.pixels.inpaint.sd2 import Sd2Inpainter, prompt_for
 
@@ -39,7 +39,7 @@ def test_sd2_stage_end_to_end(make, prompt, tiny_sd2_dir, finder):
         mask[max(0, y0 - 3):y1 + 3, max(0, x0 - 3):x1 + 3] = True
     assert np.array_equal(src[~mask], dst[~mask]), "only masked pixels are pasted back"
     assert not np.array_equal(src[mask], dst[mask])
-    assert not TextDetector(finder).detect(decode(back), back).boxes
+    assert not FrameDetector(finder).detect(decode(back), back).boxes
 
 
 def test_sd2_value_mapping_and_large_regions(tiny_sd2_dir):

@@ -12,15 +12,16 @@ import pytest
 from conftest import dciodvfy_errors, have_dciodvfy, make_stage, run, written
 from pydicom import Dataset
 from pydicom.sequence import Sequence
-from stub_finder import StubFinder, StubRegion
+from stub_finder import StubFinder
 from synth import PHI, encode, make_color, make_mono
 
-from gateway.config import GatewayConfig
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine
+from gateway.pixels.config import PixelsConfig
 from gateway.pixels.decode import decode
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 from gateway.pixels.inpaint.base import paste
 from gateway.pixels.stage import PixelStage
+from models.regions import TextRegion
 
 
 def test_instance_without_pixel_data_passes_untouched(stage):
@@ -63,7 +64,7 @@ def test_unsupported_photometric_is_quarantined(stage):
 
 
 def test_missing_detector_quarantines_rather_than_passes(tmp_path):
-    cfg = GatewayConfig.model_validate({"pixels": {"enabled": True, "weights_dir": str(tmp_path)}})
+    cfg = PixelsConfig.model_validate({"enabled": True, "weights_dir": str(tmp_path)})
     stage = PixelStage(cfg, "cpu")
     ds = encode(make_mono(text=True), "explicit").ds
     with pytest.raises(Quarantine, match="detector unavailable"):
@@ -124,7 +125,7 @@ def test_lossless_output_syntaxes(syntax, kind, finder, tmp_path):
     # Lossless: what the stage produced is exactly what decodes.
     via_plain = decode(written(run(make_stage(finder), received)[0])).frames
     assert np.array_equal(frames, via_plain)
-    assert not TextDetector(finder).detect(decode(back), back).boxes
+    assert not FrameDetector(finder).detect(decode(back), back).boxes
     if have_dciodvfy:
         assert dciodvfy_errors(back, tmp_path, "out") <= dciodvfy_errors(received, tmp_path, "in")
 
@@ -144,7 +145,7 @@ def test_keep_safe_policy_keeps_safe_text_only():
     received = encode(case, "explicit").ds
     truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LIVER"], strict=True))
     finder = StubFinder(truth)
-    cfg = GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}})
+    cfg = PixelsConfig.model_validate({"enabled": True, "policy": "keep_safe"})
     stage = PixelStage(cfg, "cpu", finder=finder,
                        classify=lambda text, ids: "safe" if text == "LIVER" else "name",
                        identifiers_from=lambda ds: None)
@@ -155,7 +156,7 @@ def test_keep_safe_policy_keeps_safe_text_only():
     src, dst = decode(received).frames[0], decode(out).frames[0]
     x0, y0, x1, y1 = case.boxes[2]
     assert np.array_equal(src[y0:y1, x0:x1], dst[y0:y1, x0:x1]), "safe text kept as is"
-    remaining = TextDetector(finder).detect(decode(out), out).boxes
+    remaining = FrameDetector(finder).detect(decode(out), out).boxes
     assert len(remaining) == 1 and remaining[0].intersects(
         type(remaining[0])(x0, y0, x1, y1)), "only the safe line remains"
 
@@ -169,7 +170,7 @@ def test_keep_safe_redacts_safe_text_read_without_confidence():
             return [(text, 0.5) for text, _ in super().readings(image, regions)]
 
     truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LIVER"], strict=True))
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True, "policy": "keep_safe"}), "cpu",
                        finder=Unsure(truth), classify=lambda text, ids: "safe" if text == "LIVER" else "name",
                        identifiers_from=lambda ds: None)
     _, ctx = run(stage, received)
@@ -180,7 +181,7 @@ def test_keep_safe_redacts_safe_text_read_without_confidence():
 def test_unreadable_text_is_redacted_under_keep_safe():
     case = make_mono(bits=8, text=True)
     received = encode(case, "explicit").ds
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True, "policy": "keep_safe"}), "cpu",
                        finder=StubFinder(), classify=lambda t, i: "safe", identifiers_from=lambda ds: None)
     _, ctx = run(stage, received)
     assert ctx.reports[0].counts["regions_kept"] == 0
@@ -214,14 +215,14 @@ class _LazyBackend:
 
 def test_failed_restoration_falls_back_to_fill(finder):
     received = encode(make_mono(text=True), "explicit").ds
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True}}), "cpu",
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True}), "cpu",
                        finder=finder, backend=_LazyBackend())
     out, ctx = run(stage, received)
     details = ctx.reports[0].details
     assert details["verification"] == "passed after fill fallback"
     assert details["fallback_regions"]
     assert ctx.reports[0].counts["regions_fallback_fill"] >= 1
-    assert not TextDetector(finder).detect(decode(out), out).boxes
+    assert not FrameDetector(finder).detect(decode(out), out).boxes
     assert CLEAN_PIXEL_DATA in ctx.declared_options
 
 
@@ -232,7 +233,7 @@ class _AlwaysText:
 
     def detect(self, image):
         h, w = image.shape[:2]
-        return [StubRegion(0, 0, w, h, 1.0)]
+        return [TextRegion(0, 0, w, h, 1.0)]
 
     def detect_batch(self, images):
         return [self.detect(i) for i in images]
@@ -243,7 +244,7 @@ class _AlwaysText:
 
 def test_unverifiable_instance_is_quarantined():
     received = encode(make_mono(text=True), "explicit").ds
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True}}), "cpu", finder=_AlwaysText())
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True}), "cpu", finder=_AlwaysText())
     ctx = InstanceContext(original=received)
     with pytest.raises(Quarantine, match="still detected|most of a frame solid-filled"):
         stage(copy.deepcopy(received), ctx)
@@ -274,7 +275,7 @@ def test_keep_safe_with_the_real_phi_classifier():
     case = make_mono(bits=8, text=True)
     received = encode(case, "explicit").ds
     truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LYMPH NODE"], strict=True))
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True, "policy": "keep_safe"}), "cpu",
                        finder=StubFinder(truth))
     _, ctx = run(stage, received)
     counts = ctx.reports[0].counts
@@ -310,7 +311,7 @@ def test_large_frame_text_across_a_tile_boundary_is_removed(finder):
     received.PixelData = arr.tobytes()
     out, ctx = run(make_stage(finder), received)
     assert ctx.reports[0].details["verification"].startswith("passed")
-    assert not TextDetector(finder).detect(decode(out), out).boxes
+    assert not FrameDetector(finder).detect(decode(out), out).boxes
     covered = np.zeros(arr.shape, bool)
     for r in ctx.reports[0].details["regions"] + ctx.reports[0].details["fallback_regions"]:
         x0, y0, x1, y1 = r["box"]
@@ -322,7 +323,7 @@ def test_the_audit_gets_a_category_per_region_never_its_text():
     case = make_mono(bits=8, text=True)
     received = encode(case, "explicit").ds
     truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LIVER"], strict=True))
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True}}), "cpu", finder=StubFinder(truth),
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True}), "cpu", finder=StubFinder(truth),
                        classify=lambda text, ids: {"DOE^JANE": "name", "ID 4471203": "id"}.get(text, "safe"),
                        identifiers_from=lambda ds: None)
     _, ctx = run(stage, received)
@@ -340,7 +341,7 @@ def test_categories_can_be_left_out_of_the_audit():
         def readings(self, image, regions):
             raise AssertionError("nothing should be read")
 
-    cfg = GatewayConfig.model_validate({"pixels": {"enabled": True, "audit_categories": False}})
+    cfg = PixelsConfig.model_validate({"enabled": True, "audit_categories": False})
     _, ctx = run(PixelStage(cfg, "cpu", finder=Unread()), received)
     details = ctx.reports[0].details
     assert "categories" not in details and all("category" not in r for r in details["regions"])
@@ -352,7 +353,7 @@ def test_recognized_text_never_reaches_reports_or_logs(caplog):
     case = make_mono(bits=8, text=True)
     received = encode(case, "explicit").ds
     truth = list(zip(case.boxes, ["DOE^JANE", "ID 4471203", "LYMPH NODE"], strict=True))
-    stage = PixelStage(GatewayConfig.model_validate({"pixels": {"enabled": True, "policy": "keep_safe"}}), "cpu",
+    stage = PixelStage(PixelsConfig.model_validate({"enabled": True, "policy": "keep_safe"}), "cpu",
                        finder=StubFinder(truth), classify=lambda t, i: "safe" if t == "LYMPH NODE" else "name",
                        identifiers_from=lambda ds: None)
     with caplog.at_level(logging.DEBUG):

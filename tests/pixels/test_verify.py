@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
-from stub_finder import StubRegion
 
-from gateway.pixels.detect import TextDetector
+from gateway.pixels.detect import FrameDetector
 from gateway.pixels.regions import Box
 from gateway.pixels.verify import check_frame
+from models.regions import TextRegion
 
 ROWS, COLS = 200, 320
 FILL = Box(40, 80, 280, 110)  # a solid-filled redaction
@@ -41,29 +41,29 @@ def _frame_with_fill():
 
 def test_the_edge_of_a_solid_fill_is_not_text_left_behind():
     display, restored = _frame_with_fill()
-    on_edge = StubRegion(40, 60, 280, 90, 0.9)  # straddles the top edge of the fill
-    check = check_frame(TextDetector(_Scripted([on_edge], [])), display, 0, restored, [], filled=restored)
+    on_edge = TextRegion(40, 60, 280, 90, 0.9)  # straddles the top edge of the fill
+    check = check_frame(FrameDetector(_Scripted([on_edge], [])), display, 0, restored, [], filled=restored)
     assert check.failures == []
 
 
 def test_text_beside_a_fill_is_still_a_failure():
     display, restored = _frame_with_fill()
-    on_edge = StubRegion(40, 60, 280, 90, 0.9)
+    on_edge = TextRegion(40, 60, 280, 90, 0.9)
     # Seen again with the fill's edge smoothed away, the crop still shows text above the fill.
-    beside = StubRegion(20, 10, 200, 40, 0.9)
-    check = check_frame(TextDetector(_Scripted([on_edge], [beside])), display, 0, restored, [], filled=restored)
+    beside = TextRegion(20, 10, 200, 40, 0.9)
+    check = check_frame(FrameDetector(_Scripted([on_edge], [beside])), display, 0, restored, [], filled=restored)
     assert [40, 60, 280, 90] in [b.coords() for b in check.failures]
 
 
 def test_anything_on_inpainted_pixels_is_a_failure():
     display, restored = _frame_with_fill()
-    on_edge = StubRegion(40, 60, 280, 90, 0.9)
-    check = check_frame(TextDetector(_Scripted([on_edge], [])), display, 0, restored, [], filled=None)
+    on_edge = TextRegion(40, 60, 280, 90, 0.9)
+    check = check_frame(FrameDetector(_Scripted([on_edge], [])), display, 0, restored, [], filled=None)
     assert len(check.failures) == 1
 
 
 def test_text_away_from_every_restored_part_is_a_failure():
     display, restored = _frame_with_fill()
-    elsewhere = StubRegion(10, 150, 90, 170, 0.9)
-    check = check_frame(TextDetector(_Scripted([elsewhere], [])), display, 0, restored, [], filled=restored)
+    elsewhere = TextRegion(10, 150, 90, 170, 0.9)
+    check = check_frame(FrameDetector(_Scripted([elsewhere], [])), display, 0, restored, [], filled=restored)
     assert [b.coords() for b in check.failures] == [[10, 150, 90, 170]]

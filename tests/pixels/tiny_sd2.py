@@ -88,7 +88,7 @@ def build_tiny_sd2(directory: str | Path, seed: int = 0) -> Path:
     return directory
 
 
-if __name__ == "__main__":  # python -m gateway.pixels.tiny_sd2 DIR
+if __name__ == "__main__":  # python -m tests.pixels.tiny_sd2 DIR
     import sys
 
     print(build_tiny_sd2(sys.argv[1] if len(sys.argv) > 1 else "tiny-sd2"))
