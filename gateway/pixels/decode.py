@@ -21,6 +21,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.pixels import pixel_array
 from pydicom.pixels.processing import apply_color_lut
+from pydicom.uid import UID
 
 from gateway.logs import describe_error
 from gateway.pipeline.stage import Quarantine
@@ -67,11 +68,24 @@ def has_pixel_data(ds: Dataset) -> bool:
 
 
 def _transfer_syntax_name(ds: Dataset) -> str:
+    """The transfer syntax's name from pydicom's dictionary of the standard's syntaxes; any other
+    value is the sender's own text and is not repeated (messages never quote a dataset)."""
     meta = getattr(ds, "file_meta", None)
     uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
-    if uid is None:
-        return "unknown transfer syntax"
-    return f"{uid.name} ({uid})" if uid.name != uid else str(uid)
+    if uid is None or not UID(str(uid)).is_transfer_syntax:
+        return "an unknown transfer syntax"
+    return f"{uid.name} ({uid})"
+
+
+#: Photometric interpretations of the standard the stage does not handle, named in reasons.
+UNSUPPORTED_TERMS = ("YBR_ICT", "YBR_RCT", "YBR_PARTIAL_420", "XYB", "CMYK", "ARGB", "HSV", "YBR_PARTIAL_422")
+
+
+def _term(value: str, terms: tuple[str, ...]) -> str:
+    """``value`` if it is one of ``terms`` (fixed vocabulary), else a word for what it is."""
+    if not value:
+        return "missing"
+    return value if value in terms else "not a defined term"
 
 
 def decode(ds: Dataset) -> Decoded:
@@ -80,7 +94,8 @@ def decode(ds: Dataset) -> Decoded:
         raise Quarantine("float pixel data is not supported by the pixel stage")
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if photometric not in MONO + RGB_LIKE + (PALETTE,):
-        raise Quarantine(f"unsupported photometric interpretation {photometric or '(missing)'}")
+        # Only the standard's terms are named; anything else is the sender's text.
+        raise Quarantine(f"unsupported photometric interpretation ({_term(photometric, UNSUPPORTED_TERMS)})")
     for keyword in ("Rows", "Columns", "BitsAllocated"):
         if not ds.get(keyword):
             raise Quarantine(f"pixel data cannot be decoded: {keyword} missing or zero")
@@ -119,9 +134,7 @@ def decode(ds: Dataset) -> Decoded:
     if n_frames == 1 and arr.shape == expected:
         arr = arr[np.newaxis]
     if arr.shape != (n_frames, *expected):
-        raise Quarantine(
-            f"decoded pixel data has shape {arr.shape}, header says {(n_frames, *expected)}"
-        )
+        raise Quarantine("decoded pixel data does not match the image the header describes")
     layout = "mono" if samples == 1 else "rgb"
     return Decoded(
         frames=arr,

@@ -219,7 +219,7 @@ class PixelStage:
         prepared this very dataset — then add the regions the device's known-region rules name."""
         n_frames = int(work.ds.get("NumberOfFrames", 1) or 1)
         if n_frames > self.config.max_frames:
-            raise Quarantine(f"instance has {n_frames} frames, more than pixels.max_frames")
+            raise Quarantine("instance has more frames than pixels.max_frames")
         work.detector = self._detector()
         if prepared is not None and prepared.ds is work.ds:
             work.decoded, work.detected, work.ahead = prepared.decoded, prepared.detected, prepared.restored
