@@ -32,7 +32,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 def run_batch(tmp_path: Path, inputs: list[tuple[str, bytes]], timeout: float) -> tuple[subprocess.CompletedProcess, int]:
     folder = tmp_path / "in"
-    folder.mkdir()
+    folder.mkdir(parents=True)
     for name, data in inputs:
         (folder / name).write_bytes(data)
     env = {**os.environ, "DEID_GATEWAY_SECRET": "fuzz-key",
