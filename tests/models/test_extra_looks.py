@@ -14,6 +14,7 @@ from models.metrics import area, coverage, intersection, union_mask
 from models.regions import TextRegion, line_box, line_gaps, merged, to_region
 from models.render import chroma, dataset_frame, detector_view, hue_views, to_gray
 from models.training.synth import SynthConfig, generate
+from tests.models.samples import needs_pinned_fonts
 
 pytestmark = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "detector.pt").exists(), reason="no shipped weights")
 BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
@@ -41,6 +42,7 @@ def test_large_coloured_words_are_found(finder):
     assert all(_covered(finder, np.array(image), boxes))
 
 
+@needs_pinned_fonts
 def test_text_a_few_pixels_tall_in_a_large_image_is_found(finder):
     """A synthetic 927x1089 image whose corner blocks are set in 4-5 px text."""
     sample = generate(1000, 38, SynthConfig(font_split="test"))
@@ -120,6 +122,7 @@ def test_green_on_orange_is_plain_text_in_the_red_green_view():
     assert float(red_green[5, 5]) - float(red_green[y0:y1, x0:x1][on].mean()) > 150
 
 
+@needs_pinned_fonts
 def test_text_differing_from_its_label_in_hue_alone_is_found(finder, monkeypatch):
     """Green dates on an orange label of a synthetic ultrasound image (validation image 136): the
     hue views find what the luma and the chroma do not."""
@@ -131,6 +134,7 @@ def test_text_differing_from_its_label_in_hue_alone_is_found(finder, monkeypatch
     assert not any(_covered(finder, sample.image, dates))
 
 
+@needs_pinned_fonts
 def test_an_image_whose_only_text_is_hidden_in_hue_keeps_it(finder):
     """The orange label of that image alone on black: the verifier, shown the luma, sees nothing
     there; shown the red-green view, it believes the dates, and the image is not cleared as
@@ -191,6 +195,7 @@ def _vertical_phi_missed_by_the_working_scale(finder, sample) -> list:
 
 
 @pytest.mark.parametrize("index", [96, 101])
+@needs_pinned_fonts
 def test_a_vertical_line_the_working_scale_misses_is_found_by_the_vertical_look(finder, index):
     """Synthetic images whose vertical PHI line the working scale answers only faintly (looks-2 missed it)."""
     sample = generate(1000, index, SynthConfig(font_split="test"))
@@ -198,6 +203,7 @@ def test_a_vertical_line_the_working_scale_misses_is_found_by_the_vertical_look(
     assert all(_covered(finder, sample.image, missed))
 
 
+@needs_pinned_fonts
 def test_a_vertical_line_answered_only_in_specks_is_found_by_the_vertical_look(finder):
     """A synthetic image with "MRN: MRN: 41104" set vertically in 10 px text, of which the detector
     answers three specks, none of them tall (looks-3 missed it)."""
@@ -207,6 +213,7 @@ def test_a_vertical_line_answered_only_in_specks_is_found_by_the_vertical_look(f
 
 
 @pytest.mark.parametrize("seed,fonts,index", [(500, "train", 86)])
+@needs_pinned_fonts
 def test_a_vertical_line_the_first_pass_does_not_see_is_found_by_the_rotated_look(finder, seed, fonts, index):
     """Synthetic images whose vertical PHI line gets no response to follow: only a full turned pass finds it."""
     sample = generate(seed, index, SynthConfig(font_split=fonts))
@@ -218,6 +225,7 @@ def test_a_vertical_line_the_first_pass_does_not_see_is_found_by_the_rotated_loo
 
 
 @pytest.mark.parametrize("seed,fonts,index", [(1000, "test", 122), (7500, "train", 206)])
+@needs_pinned_fonts
 def test_a_line_the_detector_scores_just_under_its_bar_is_found_with_the_second_detector(seed, fonts, index):
     """Synthetic greyscale images with a PHI line detector-1.1 answers but scores just under the
     minimum (dark digits on bright speckled tissue; a short age in a corner block)."""
@@ -266,6 +274,7 @@ def test_the_second_detector_sees_only_the_tiles_of_a_greyscale_image_the_first_
     assert counted.tiles == 0, "a colourful image pays for the hue views instead"
 
 
+@needs_pinned_fonts
 def test_a_second_detector_answering_nonsense_takes_nothing_away_from_the_first():
     """Its answer is added after the looks: a raised map whose components merge, split or score
     lower cannot lose a line the first detector found, nor steer the looks elsewhere."""
@@ -322,6 +331,7 @@ def test_each_line_is_one_region_whichever_looks_found_it(finder):
 
 
 @pytest.mark.parametrize("index", [51, 146])
+@needs_pinned_fonts
 def test_a_small_line_the_first_pass_barely_answers_is_found_by_the_second_look(finder, monkeypatch, index):
     """Validation images with an 8-10 px PHI line on which the first pass peaks under 0.2, the
     second look's trigger until looks-3."""
@@ -359,6 +369,7 @@ def test_lines_at_their_usual_spacing_far_apart_or_of_other_sizes_are_left_as_th
     assert line_gaps([above, speck, below]) == [above, speck, below], "something found in the gap already"
 
 
+@needs_pinned_fonts
 def test_a_faint_short_line_between_two_found_lines_is_covered(finder, monkeypatch):
     """An image of (a) with "8 yrs", 6 px tall and 25 grey levels off its background, between two
     lines the detector finds; no look answers it (looks-4 missed it)."""

@@ -13,6 +13,7 @@ import numpy as np
 from models.training import offline_kit
 from models.training.offline_kit import font_root
 from models.training.synth import backgrounds, fonts
+from tests.models.samples import needs_pinned_fonts
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Run in a fresh process: how many fonts come from SYNTH_FONT_DIRS, and a digest of 8 samples.
@@ -49,6 +50,7 @@ def test_real_frames_read_back_as_they_were_saved(tmp_path, monkeypatch):
     assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(read, backgrounds.real_frames()))
 
 
+@needs_pinned_fonts
 def test_fonts_and_frames_elsewhere_draw_the_same_samples(tmp_path):
     """The kit's fonts, unpacked with their paths under their font folder, sort as they do here."""
     for path in fonts.all_fonts():
@@ -62,6 +64,7 @@ def test_fonts_and_frames_elsewhere_draw_the_same_samples(tmp_path):
     assert there == _samples_drawn()[1]
 
 
+@needs_pinned_fonts
 def test_the_font_archive_holds_each_font_under_its_path_in_its_font_folder(tmp_path, monkeypatch):
     two = fonts.all_fonts()[:2]
     monkeypatch.setattr(offline_kit.fonts, "all_fonts", lambda: two)

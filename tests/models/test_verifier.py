@@ -15,6 +15,7 @@ from models.training.evaluate import read_dicom
 from models.training.synth import SynthConfig, generate
 from models.training.train_verifier import VerifierTrainConfig, balanced_batches, examples_of, jittered
 from models.verifier import RegionVerifier
+from tests.models.samples import needs_pinned_fonts
 
 shipped = pytest.mark.skipif(not (Path(DEFAULT_WEIGHTS) / "verifier.pt").exists(), reason="no shipped verifier")
 
@@ -85,6 +86,7 @@ def test_a_jittered_region_moves_its_ends_more_than_its_sides_and_stays_in_the_i
     assert turned[:, 1].min() == 0 and turned[:, 0].min() == 45, "a vertical line's ends are its top and bottom"
 
 
+@needs_pinned_fonts
 def test_jitter_adds_regions_with_their_own_labels(finders):
     finder, _ = finders
     plain, jitter = (examples_of((finder, 21, 3, 0.6, share)) for share in (0.0, 1.0))

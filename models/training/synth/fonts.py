@@ -1,14 +1,14 @@
-"""Font discovery and the train / held-out split.
+"""The fonts the generator draws with, and the train / held-out split.
 
-Fonts come from the Debian fonts-* packages under /usr/share/fonts and matplotlib's bundled
-DejaVu; Pillow's built-in font is the last resort so the generator works on any machine.
-Whole families are held out of training so the synthetic test set measures generalisation to
-unseen typefaces.
+The generator draws only from the pinned list (``pinned``, ``fonts.json``): the files of deploy/setup.sh's
+Debian font packages that the shipped models were trained with, in a fixed order, each checked against its
+SHA-256, so that a seed draws the same image on every machine whatever else is installed (issue 35). What
+happens when they are missing or differ is in ``pinned``'s docstring. Whole families are held out of
+training so the synthetic test set measures generalisation to unseen typefaces.
 
-A machine that cannot install the packages (a GPU lent without network access) is given the
-same files in another folder, named by the environment variable SYNTH_FONT_DIRS (folders
-separated by ``os.pathsep``), by ``models.training.offline_kit``. Unpacked there with the paths they
-have under /usr/share/fonts, they sort, and so are drawn, as they are here.
+A machine that cannot install the packages (a GPU lent without network access) is given the same files in
+another folder, named by the environment variable SYNTH_FONT_DIRS (folders separated by ``os.pathsep``), by
+``models.training.offline_kit``, unpacked there with the paths they have under /usr/share/fonts.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-#: Where fonts are found (see the module's docstring for SYNTH_FONT_DIRS).
-FONT_DIRS = os.environ.get("SYNTH_FONT_DIRS", "/usr/share/fonts").split(os.pathsep)
+from models.training.synth import pinned
+
+#: Where the pinned fonts are looked for (see the module's docstring for SYNTH_FONT_DIRS).
+FONT_DIRS = os.environ.get("SYNTH_FONT_DIRS", pinned.DEFAULT_ROOT).split(os.pathsep)
 #: Families (file-name prefixes) never used for training; the test split uses only these.
 HELD_OUT_PREFIXES = ("FreeSerif", "LiberationSansNarrow", "NotoSansMono", "DejaVuSansCondensed", "terminus-bold-oblique")
-#: Decorative, symbol, initials, small-caps and hairline fonts: they do not look like scanner text, and
-#: symbol and initials fonts map ASCII codes to pictures and small capitals draw lower case as capitals,
-#: so lines drawn with them would be mislabelled.
+#: Left out when pinning (``pin_fonts``): decorative, symbol, initials, small-caps and hairline fonts: they
+#: do not look like scanner text, and symbol and initials fonts map ASCII codes to pictures and small capitals
+#: draw lower case as capitals, so lines drawn with them would be mislabelled.
 EXCLUDED_PREFIXES = (
     "DejaVuMathTeXGyre", "DejaVuSans-ExtraLight", "D050000L", "StandardSymbolsPS", "Z003",
     "Lato-Hairline", "Lato-Thin", "Roboto-Thin", "Cantarell-Thin", "JetBrainsMono-Thin", "JetBrainsMono-ExtraLight",
@@ -37,42 +39,28 @@ FALLBACK_NAME = "DejaVuSans.ttf"
 _NOT_CHARACTERS = ("\U0010FFFD", "\uFFFF")
 
 
-@functools.lru_cache(maxsize=1)
 def all_fonts() -> tuple[str, ...]:
-    paths: set[str] = set()
-    for root in FONT_DIRS:
-        base = Path(root)
-        if base.is_dir():
-            for ext in ("*.ttf", "*.otf", "*.otb"):
-                paths.update(str(p) for p in base.rglob(ext))
-    try:
-        import matplotlib
+    """The pinned fonts, found in FONT_DIRS, in the pinned order; () when drawing with Pillow's built-in font.
 
-        mpl = Path(matplotlib.get_data_path()) / "fonts" / "ttf"
-        names = {Path(p).name for p in paths}
-        paths.update(str(p) for p in mpl.glob("DejaVu*.ttf") if p.name not in names)
-    except Exception:  # matplotlib is optional
-        pass
-    usable = []
-    for path in sorted(paths):
-        name = Path(path).name
-        if name.startswith(EXCLUDED_PREFIXES):
-            continue
-        try:
-            load(path, 12)
-        except OSError:
-            continue
-        usable.append(path)
-    return tuple(usable)
+    Raises ``pinned.FontsMismatch`` rather than draw from fonts other than the pinned ones (see ``pinned``).
+    SYNTH_FONTS is read on each call, so that a test can ask for the built-in font."""
+    return _resolved(tuple(FONT_DIRS), os.environ.get("SYNTH_FONTS", ""))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.lru_cache(maxsize=16)
+def _resolved(roots: tuple[str, ...], mode: str) -> tuple[str, ...]:
+    return pinned.resolve(roots, mode)
+
+
 def split(name: str) -> tuple[str | None, ...]:
-    """'train' or 'test' font list (everything if a split is empty; Pillow's built-in font if none is installed).
+    """'train' or 'test' font list (everything if a split is empty; Pillow's built-in font if no font is drawn with)."""
+    return _split(name, all_fonts())
 
-    Cached: every generated sample asks for it, and filtering 247 paths took 1.5 ms of the sample's
+
+@functools.lru_cache(maxsize=32)
+def _split(name: str, fonts: tuple[str, ...]) -> tuple[str | None, ...]:
+    """Cached: every generated sample asks for it, and filtering 247 paths took 1.5 ms of the sample's
     33, time that a lent GPU spends waiting for examples."""
-    fonts = all_fonts()
     if not fonts:
         return (None,)
     held = tuple(f for f in fonts if Path(f).name.startswith(HELD_OUT_PREFIXES))
