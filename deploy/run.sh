@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/setup.sh
+umask 077  # the gateway narrows it itself too: nothing it writes is readable by others
 exec .venv/bin/deid-gateway serve --config "${DEID_GATEWAY_CONFIG:-config.yaml}" "$@"

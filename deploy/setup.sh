@@ -2,7 +2,7 @@
 # Sets up everything the gateway (and, with --test, its test suite) needs on a fresh machine:
 # a virtual environment in .venv with the Python packages, and, when running as root, the
 # Debian packages the tests use as real peers (dcmtk, Orthanc with DICOMweb, dicom3tools,
-# Tesseract, PostgreSQL).
+# stunnel, Tesseract, PostgreSQL).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,9 @@ if [[ "${1:-}" == "--test" ]]; then
     command -v Orthanc >/dev/null || [[ -x /usr/sbin/Orthanc ]] || apt_packages+=(orthanc)
     [[ -e /usr/share/orthanc/plugins/libOrthancDicomWeb.so ]] || apt_packages+=(orthanc-dicomweb)
     command -v dciodvfy >/dev/null || apt_packages+=(dicom3tools)
+    # Orthanc's own HTTPS (civetweb) crashes with Debian 12's OpenSSL 3: the HTTPS tests put
+    # stunnel in front of it, as a site would put a TLS-terminating proxy.
+    command -v stunnel4 >/dev/null || apt_packages+=(stunnel4)
     command -v tesseract >/dev/null || apt_packages+=(tesseract-ocr)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
     # The fonts the text model was trained and is tested with (see models/weights/MODEL_CARD.md).

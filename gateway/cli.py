@@ -7,9 +7,12 @@ when present, else the embedded defaults).
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from gateway.config import ConfigError, GatewayConfig, load_config
 
@@ -109,9 +112,58 @@ def cmd_retry(args, config) -> int:
     return 0
 
 
+#: Keys whose values are credentials wherever they appear (``*_env`` and ``*_file`` only name them).
+SECRET_KEYS = re.compile(r"(password|passwd|secret|token|api_key|private_key)$", re.IGNORECASE)
+MASK = "********"
+
+
+def masked(value, key: str = ""):
+    """``value`` (a dumped configuration) with every password, token and secret replaced,
+    including the password inside a URL (``postgresql://user:***@host/db``)."""
+    if isinstance(value, dict):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [masked(v, key) for v in value]
+    if value is not None and SECRET_KEYS.search(key):
+        return MASK
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value)
+        if parts.password is not None:
+            netloc = f"{parts.username or ''}:{MASK}@{parts.netloc.rsplit('@', 1)[1]}"
+            return urlunsplit(parts._replace(netloc=netloc))
+    return value
+
+
+def private_files(config: GatewayConfig) -> list[tuple[str, Path]]:
+    """(setting, path) of every configured file that holds a key or a credential."""
+    from gateway.keys import KEY_FILE
+
+    files = [("deid.secret_file", config.deid.secret_file), ("deid.mapping.key_file", config.deid.mapping.key_file)]
+    if config.deid.secret is None and config.deid.secret_file is None:
+        kept = config.storage.root / KEY_FILE
+        files.append(("the kept HMAC secret", kept if kept.exists() else None))
+    for destination in config.egress.destinations:
+        files += [(f"egress.destinations.{destination.name}.{setting}", path)
+                  for setting, path in destination.private_files()]
+    return [(setting, path) for setting, path in files if path is not None]
+
+
 def cmd_check_config(args, config) -> int:
-    print("configuration is valid")
-    print(config.model_dump_json(indent=2, exclude={"deid": {"secret"}}))
+    """Print the configuration with its secrets masked, and refuse key files others can read."""
+    from gateway.keys import KeyFileError, check_private
+
+    problems = []
+    for setting, path in private_files(config):
+        try:
+            check_private(path, setting)
+        except KeyFileError as exc:
+            problems.append(str(exc))
+    if not problems:
+        print("configuration is valid")
+    print(json.dumps(masked(config.model_dump(mode="json")), indent=2))
+    if problems:
+        print("deid-gateway: " + "\n  ".join(["key files not private:", *problems]), file=sys.stderr)
+        return 2
     return 0
 
 
@@ -195,10 +247,19 @@ def _add_reviewing(sub, common: argparse.ArgumentParser) -> None:
         func=cmd_check_config)
 
 
+#: Everything the gateway writes (database, WAL, logs, spool, outbox, quarantine, exports) is
+#: its user's alone, whatever umask it was started with; the modules also ask for 0600/0700.
+PRIVATE_UMASK = 0o077
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = os.umask(PRIVATE_UMASK)
+    os.umask(previous | PRIVATE_UMASK)
     try:
         return args.func(args, _config(args))
-    except ConfigError as exc:  # also a setting a command cannot run with
+    except ConfigError as exc:  # also a setting a command cannot run with, or a key file others can read
         print(f"deid-gateway: {exc}", file=sys.stderr)
         return 2
+    finally:
+        os.umask(previous)  # for callers in the same process (tests)

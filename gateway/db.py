@@ -1,12 +1,17 @@
 """Database engine and schema management.
 
 SQLite in WAL mode is the embedded default; any SQLAlchemy URL (PostgreSQL for several nodes)
-works unchanged. Every table derives from :class:`gateway.schema.Base`, so creating the schema at
+works unchanged. The SQLite file is created 0600 before SQLite opens it, in a 0700 folder made
+for it: SQLite gives its -wal and -shm files the database file's mode, so all three stay
+private whatever the umask. Every table derives from :class:`gateway.schema.Base`, so creating the schema at
 start-up covers the tables of every room (queue, audit, pseudonym mapping).
 """
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -42,9 +47,9 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
-            db_path = url.split("///", 1)[-1]
-            if db_path and db_path != ":memory:":
-                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            db_path = url.split("///", 1)[-1] if "///" in url else ""
+            if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+                _private_database_file(Path(db_path))
             self.engine: Engine = create_engine(
                 url, connect_args={"timeout": 30, "check_same_thread": False}
             )
@@ -90,6 +95,28 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+log = logging.getLogger("gateway.db")
+
+
+def _private_database_file(path: Path) -> None:
+    """Create the SQLite file (and missing folders) readable by the gateway's user only, and
+    take group and other access away from one made earlier, and from its -wal and -shm."""
+    for folder in reversed([path.parent, *path.parent.parents]):
+        if not folder.exists():
+            folder.mkdir(mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for member in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = stat.S_IMODE(member.stat().st_mode)
+            if mode & 0o077:
+                member.chmod(mode & 0o700)
+                log.warning("%s was readable by others (mode %04o); made it private", member, mode)
+        except FileNotFoundError:
+            continue
+        except PermissionError:  # not the owner: say so, the site decides
+            log.warning("%s is readable by others and cannot be made private", member)
 
 
 #: The execution option that marks a reader's connection (see ``Database.reading``).

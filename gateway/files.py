@@ -4,10 +4,14 @@ A file is durable once its bytes and its directory entry are both on disk: write
 temporary name, fsync the file, rename it into place, fsync the directory (and, for a folder
 made on the way, the folder it was made in). A process killed mid-write leaves only a temporary
 ``.incoming-*`` file, which :func:`sweep_leftovers` removes at the next start.
+
+Folders are made 0700 and files 0600 (``mkstemp``), whatever the umask: the spool holds
+patient data, and nothing the gateway writes is any other account's business.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -35,10 +39,21 @@ def make_dirs_durably(directory: Path) -> None:
         directory = directory.parent
     for folder in reversed(missing):
         try:
-            folder.mkdir()
+            folder.mkdir(mode=0o700)
         except FileExistsError:
             continue  # another writer made it meanwhile, and synced its parent
         fsync_dir(folder.parent)
+
+
+def make_private_dirs(directory: Path) -> None:
+    """``mkdir -p`` making every missing folder 0700 (``Path.mkdir(parents=True)`` would make
+    the parents with the umask's mode)."""
+    missing = []
+    while not directory.exists():
+        missing.append(directory)
+        directory = directory.parent
+    for folder in reversed(missing):
+        folder.mkdir(mode=0o700, exist_ok=True)
 
 
 def write_durably(path: Path, data: bytes, fsync: bool = True) -> None:
@@ -50,7 +65,7 @@ def write_durably(path: Path, data: bytes, fsync: bool = True) -> None:
     if fsync:
         make_dirs_durably(path.parent)
     else:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(path.parent)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=TEMPORARY_PREFIX)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -70,13 +85,67 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+#: Bytes read at a time when a file is hashed or copied: memory stays flat whatever its size.
+CHUNK_BYTES = 1024 * 1024
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read a chunk at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fsync_file(path: Path) -> None:
+    """Flush a file written by someone else (another handle, another library) to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def move_durably(source: Path, target: Path) -> None:
+    """Move a complete file to ``target`` durably, keeping its mode (0600 for temporaries).
+
+    On the same filesystem this is a rename: no second copy is written. Across filesystems
+    (a quarantine mounted elsewhere) the bytes are streamed to a temporary beside ``target``
+    and renamed, then ``source`` is removed. Either way ``target`` appears whole or not at all.
+    """
+    fsync_file(source)
+    make_dirs_durably(target.parent)
+    try:
+        os.replace(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        _copy_durably(source, target)
+        source.unlink()
+    fsync_dir(target.parent)
+
+
+def _copy_durably(source: Path, target: Path) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMPORARY_PREFIX)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, CHUNK_BYTES)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def hashed_path(root: Path, digest: str, suffix: str = ".dcm") -> Path:
     """``root/ab/abcdef….dcm``: names from hashes only, spread over 256 folders."""
     return root / digest[:2] / f"{digest}{suffix}"
 
 
 def free_bytes(directory: Path) -> int:
-    directory.mkdir(parents=True, exist_ok=True)
+    make_private_dirs(directory)
     return shutil.disk_usage(directory).free
 
 

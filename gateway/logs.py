@@ -8,11 +8,11 @@ libraries are held at levels where they say nothing about a dataset's content.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-
 from pathlib import Path
 
 import pydicom.config
@@ -40,7 +40,7 @@ def quiet_libraries() -> None:
 def setup_logging(config: LoggingConfig) -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler()]
     if config.file:
-        config.file.parent.mkdir(parents=True, exist_ok=True)
+        _private_log_file(config.file)
         handlers.append(logging.FileHandler(config.file))
     logging.basicConfig(
         level=config.level,
@@ -49,6 +49,20 @@ def setup_logging(config: LoggingConfig) -> None:
         force=True,
     )
     quiet_libraries()
+
+
+def _private_log_file(path: Path) -> None:
+    """Create the log file 0600 (folders 0700) before logging opens it: the log names studies
+    by de-identified UID, audit events and hosts, which are the site's business alone."""
+    for folder in reversed([path.parent, *path.parent.parents]):
+        if not folder.exists():
+            folder.mkdir(mode=0o700, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+    if path.stat().st_mode & 0o077:
+        try:
+            path.chmod(0o600)
+        except PermissionError:  # a log file another account owns: its owner decides
+            pass
 
 
 def describe_error(exc: BaseException) -> str:

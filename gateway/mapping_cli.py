@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from gateway.audit import events as audit
+from gateway.keys import KeyFileError, read_private
 
 
 def _actor() -> str:
@@ -44,20 +45,26 @@ def cmd_mapping(args, config) -> int:
                 print(f"  line {line}: {reason}")
             return 1 if result.rejected else 0
         if args.mapping_command == "lookup":
-            record = mapping.lookup_pseudonym(config.deid, runtime.db, args.pseudonym)
-            _audit(runtime, action="lookup", pseudonym=args.pseudonym, found=record is not None)
+            record = mapping.lookup_pseudonym(config.deid, runtime.db, args.pseudonym, actor=_actor())
             if record is None:
                 print(f"no subject {args.pseudonym}", file=sys.stderr)
                 return 1
             print(f"{record.pseudonym}\t{record.patient_id or ''}\t{record.patient_name or ''}\t{record.source}")
             return 0
+        if args.mapping_command == "rotate-key":
+            new_key = read_private(Path(args.new_key_file), "the new key file").decode("ascii", "replace")
+            count = mapping.rotate_key(config.deid, runtime.db, new_key, actor=_actor())
+            print(f"re-encrypted {count} identities; now put the new key where deid.mapping names it "
+                  f"and start the workers again")
+            return 0
         if args.mapping_command == "export":
-            count = mapping.write_mapping_csv(mapping.export_mapping(config.deid, runtime.db), args.file)
-            _audit(runtime, action="export", rows=count)
+            records = mapping.export_mapping(config.deid, runtime.db, actor=_actor())
+            count = mapping.write_mapping_csv(records, args.file)
             print(f"exported {count} subjects to {args.file} (mode 0600)")
             return 0
-    except mapping.MappingKeyError as exc:
-        _audit(runtime, action=args.mapping_command, refused="no valid mapping key")
+    except (mapping.MappingKeyError, KeyFileError) as exc:
+        if args.mapping_command == "import":  # the others audit their own refusals
+            _audit(runtime, action="import", refused="no valid mapping key")
         print(f"deid-gateway: {exc}", file=sys.stderr)
         return 2
     return 2
@@ -73,4 +80,7 @@ def add_parser(sub, common) -> None:
     pe = msub.add_parser("export", help="write the whole table to a CSV file (mode 0600)", parents=[common])
     pe.add_argument("file")
     msub.add_parser("new-key", help="print a new mapping key", parents=[common])
+    pr = msub.add_parser("rotate-key", parents=[common],
+                         help="re-encrypt the table under the key in NEW_KEY_FILE (mode 0600; workers stopped)")
+    pr.add_argument("new_key_file")
     p.set_defaults(func=cmd_mapping)

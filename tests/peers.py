@@ -55,6 +55,8 @@ class Orthanc:
     http_port: int = field(default_factory=free_port)
     aet: str = "ARCHIVE"
     process: subprocess.Popen | None = None
+    # Settings added to its configuration (e.g. LuaScripts).
+    extra: dict = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -79,6 +81,7 @@ class Orthanc:
             "StableAge": 1,
             "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.exists() else [],
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+            **self.extra,
         }
         (self.workdir / "orthanc.json").write_text(json.dumps(config, indent=2))
         log = open(self.workdir / "orthanc.log", "ab")

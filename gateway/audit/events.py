@@ -33,6 +33,7 @@ LEASE_EXPIRED = "lease_expired"
 PURGED = "purged"
 MAPPING_ACCESS = "mapping_access"
 LEFTOVERS_REMOVED = "leftovers_removed"  # half-written files of a process that died mid-write
+TLS_FAILURE = "tls_handshake_failed"  # a peer's certificate or TLS handshake was not accepted
 
 
 def process_actor(role: str) -> str:

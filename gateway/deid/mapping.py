@@ -4,6 +4,9 @@ The original identity is only ever stored encrypted with the mapping key (Fernet
 from a file or an environment variable and never written to the database. Functions that return
 identities (``lookup_pseudonym``, ``export_mapping``) and ``import_mapping`` need the key; the
 gateway's own allocation (``ensure_subject``) works without it.
+
+Every lookup and export is audited in the transaction that reads the identities, whoever calls
+it (the command line today, a review console later): no identity leaves without its audit row.
 """
 
 from __future__ import annotations
@@ -12,19 +15,22 @@ import csv
 import io
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.audit import events as audit
 from gateway.deid.config import DeidConfig, MappingConfig, PseudonymConfig
 from gateway.deid.hashes import hash_pseudonym, patient_key
 from gateway.deid.tables import DeidSubject
+from gateway.keys import KeyFileError, read_private
 
 if TYPE_CHECKING:
     from gateway.db import Database
@@ -63,10 +69,9 @@ def load_cipher(settings: MappingConfig, required: bool = True) -> Fernet | None
     """The Fernet cipher from key_file or the key_env variable; None (or an error) if neither."""
     raw: str | None = None
     if settings.key_file is not None:
-        try:
-            raw = Path(settings.key_file).read_text().strip()
-        except OSError as exc:
-            raise MappingKeyError(f"cannot read deid.mapping.key_file: {exc.strerror}") from None
+        if not Path(settings.key_file).exists():
+            raise MappingKeyError(f"cannot read deid.mapping.key_file: {settings.key_file} does not exist")
+        raw = read_private(Path(settings.key_file), "deid.mapping.key_file").decode("ascii", "replace")
     elif os.environ.get(settings.key_env):
         raw = os.environ[settings.key_env].strip()
     if not raw:
@@ -207,29 +212,76 @@ def import_mapping(deid: DeidConfig, database: Database, source: Path | str | It
 
 
 def lookup_pseudonym(deid: DeidConfig, database: Database, pseudonym: str,
-                     cipher: Fernet | None = None) -> MappingRecord | None:
-    """The original identity behind ``pseudonym``; None if unknown. Needs the mapping key."""
-    cipher = cipher or load_cipher(deid.mapping, required=True)
-    with database.session() as session:
-        row = session.execute(
-            select(DeidSubject).where(
-                DeidSubject.project == deid.pseudonyms.project, DeidSubject.pseudonym == pseudonym.strip()
-            )
-        ).scalar_one_or_none()
-        if row is None:
-            return None
-        patient_id, patient_name = _decrypt(cipher, row.identity)
-        return MappingRecord(row.pseudonym, patient_id, patient_name, row.source, row.created_at)
+                     cipher: Fernet | None = None, actor: str = "library") -> MappingRecord | None:
+    """The original identity behind ``pseudonym``; None if unknown. Needs the mapping key.
+    Audited as ``actor`` (the pseudonym and whether it was found, never the identity)."""
+    with _refusals_audited(database, actor, "lookup"):
+        cipher = cipher or load_cipher(deid.mapping, required=True)
+        with database.session() as session:
+            row = session.execute(
+                select(DeidSubject).where(
+                    DeidSubject.project == deid.pseudonyms.project, DeidSubject.pseudonym == pseudonym.strip()
+                )
+            ).scalar_one_or_none()
+            audit.record(session, audit.MAPPING_ACCESS, actor=actor, action="lookup",
+                         pseudonym=pseudonym.strip(), found=row is not None)
+            if row is None:
+                return None
+            patient_id, patient_name = _decrypt(cipher, row.identity)
+            return MappingRecord(row.pseudonym, patient_id, patient_name, row.source, row.created_at)
 
 
-def export_mapping(deid: DeidConfig, database: Database, cipher: Fernet | None = None) -> list[MappingRecord]:
-    """Every pseudonym of the project with its decrypted identity. Needs the mapping key."""
-    cipher = cipher or load_cipher(deid.mapping, required=True)
-    with database.session() as session:
-        rows = session.execute(
-            select(DeidSubject).where(DeidSubject.project == deid.pseudonyms.project).order_by(DeidSubject.id)
-        ).scalars().all()
-        return [MappingRecord(r.pseudonym, *_decrypt(cipher, r.identity), r.source, r.created_at) for r in rows]
+def export_mapping(deid: DeidConfig, database: Database, cipher: Fernet | None = None,
+                   actor: str = "library") -> list[MappingRecord]:
+    """Every pseudonym of the project with its decrypted identity. Needs the mapping key.
+    Audited as ``actor`` with the number of rows."""
+    with _refusals_audited(database, actor, "export"):
+        cipher = cipher or load_cipher(deid.mapping, required=True)
+        with database.session() as session:
+            rows = session.execute(
+                select(DeidSubject).where(DeidSubject.project == deid.pseudonyms.project)
+                .order_by(DeidSubject.id)
+            ).scalars().all()
+            records = [MappingRecord(r.pseudonym, *_decrypt(cipher, r.identity), r.source, r.created_at)
+                       for r in rows]
+            audit.record(session, audit.MAPPING_ACCESS, actor=actor, action="export", rows=len(records))
+            return records
+
+
+def rotate_key(deid: DeidConfig, database: Database, new_key: str, cipher: Fernet | None = None,
+               actor: str = "library") -> int:
+    """Re-encrypt every stored identity of the project under ``new_key``, in one transaction;
+    returns the number of rows. Workers must be stopped meanwhile: one still holding the old
+    key would store new identities under it. Audited, as a refusal too."""
+    with _refusals_audited(database, actor, "rotate-key"):
+        old = cipher or load_cipher(deid.mapping, required=True)
+        try:
+            both = MultiFernet([Fernet(new_key.strip().encode("ascii")), old])
+        except (ValueError, UnicodeEncodeError):
+            raise MappingKeyError("the new mapping key is not a valid Fernet key") from None
+        with database.session() as session:
+            rows = session.scalars(select(DeidSubject).where(
+                DeidSubject.project == deid.pseudonyms.project, DeidSubject.identity.is_not(None))).all()
+            for row in rows:
+                try:
+                    row.identity = both.rotate(row.identity)
+                except InvalidToken:
+                    raise MappingKeyError("the mapping key does not decrypt this mapping") from None
+            audit.record(session, audit.MAPPING_ACCESS, actor=actor, action="rotate-key", rows=len(rows))
+        return len(rows)
+
+
+@contextmanager
+def _refusals_audited(database: Database, actor: str, action: str) -> Iterator[None]:
+    """A re-identification refused for want of a usable key is audited too: the attempt is what
+    a reviewer wants to see. The read's own transaction is rolled back, so this one is separate."""
+    try:
+        yield
+    except (MappingKeyError, KeyFileError):
+        with database.session() as session:
+            audit.record(session, audit.MAPPING_ACCESS, actor=actor, action=action,
+                         refused="no valid mapping key")
+        raise
 
 
 def write_mapping_csv(records: Iterable[MappingRecord], path: str | Path) -> int:

@@ -2,6 +2,10 @@
 
 A delivery is marked sent the moment its C-STORE response arrives, so a crash resends at most
 the instance that was in flight (the archive then stores the same SOP Instance UID again).
+
+Every destination's TLS settings and credentials are tried once when the forwarder is made, so
+a missing or world-readable key stops start-up instead of failing each delivery. A failed TLS
+handshake with an archive is a security event: it is audited, and the delivery retried.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from sqlalchemy import func, or_, select, update
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.egress import scu, stow
-from gateway.egress.config import EgressConfig
+from gateway.egress.config import Destination, EgressConfig
 from gateway.queue.heartbeat import Heartbeat
 from gateway.queue.tables import (
     Delivery,
@@ -56,6 +60,10 @@ class Forwarder:
         self.calling_ae = calling_ae
         self.owner = owner or f"forwarder@{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.destinations = {d.name: d for d in egress.destinations}
+        self.stow = {d.name: stow.StowSender(d) for d in egress.destinations if d.protocol == "stow-rs"}
+        for destination in egress.destinations:
+            if destination.protocol == "dimse":
+                scu.tls_args(destination)  # ConfigError: stops start-up
 
     def claim(self) -> tuple[str, list[scu.Item]] | None:
         """Take a batch of due deliveries for one destination."""
@@ -104,15 +112,43 @@ class Forwarder:
             self._record(item.delivery_id, ok, status)
 
         with self._heartbeat(destination, [item.delivery_id for item in items]):
-            if destination.protocol == "stow-rs":
-                stow.send(destination, self.calling_ae, items, on_result)
-            else:
-                for batch in scu.split_for_association(items):
-                    scu.send(destination, self.calling_ae, batch, on_result)
+            self._send(destination, items, on_result)
         if failures:
             log.warning("%d deliveries to %s failed: %s", sum(failures.values()), name, dict(failures))
         self.close_finished_studies()
         return len(items)
+
+    def _send(self, destination: Destination, items: list[scu.Item], on_result) -> None:
+        """Send by the destination's protocol; once a TLS handshake has failed, the batch's other
+        associations are not tried (nor audited) again: they wait for the next attempt."""
+        audit_failure = self._tls_failure_audit(destination)
+        if destination.protocol == "stow-rs":
+            self.stow[destination.name].send(items, on_result, audit_failure)
+            return
+        failed: list[str] = []
+
+        def on_tls_failure(reason: str) -> None:
+            failed.append(reason)
+            audit_failure(reason)
+
+        for batch in scu.split_for_association(items):
+            if failed:
+                for item in batch:
+                    on_result(item, False, "TLS handshake failed")
+            else:
+                scu.send(destination, self.calling_ae, batch, on_result, on_tls_failure)
+
+    def _tls_failure_audit(self, destination: Destination):
+        """A callback auditing a failed TLS handshake with ``destination``: an archive whose
+        certificate is not trusted may be an impostor, and the site should hear of it."""
+
+        def record(reason: str) -> None:
+            log.warning("TLS handshake with %s failed: %s", destination.name, reason)
+            with self.db.session() as session:
+                audit.record(session, audit.TLS_FAILURE, actor=self.owner, destination=destination.name,
+                             direction="egress", reason=reason)
+
+        return record
 
     def _heartbeat(self, destination, delivery_ids: list[int]) -> Heartbeat:
         """Keeps the claimed deliveries' lease alive while the batch is being sent: a slow

@@ -15,6 +15,8 @@ from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context
 
+from gateway import tls
+from gateway.config import ConfigError
 from gateway.egress.config import Destination
 
 log = logging.getLogger("gateway.egress")
@@ -67,19 +69,44 @@ def _dataset_for(assoc, item: Item):
     return ds
 
 
+def tls_args(destination: Destination) -> tuple[tuple | None, list[str]]:
+    """pynetdicom's ``tls_args`` for ``destination`` (None for a plain one), and the list in
+    which a failed handshake's reason will appear. Raises ConfigError for unusable settings."""
+    if destination.tls is None:
+        return None, []
+    context = tls.client_context(destination.tls, f"egress.destinations.{destination.name}.tls")
+    failures = tls.watch_handshakes(context)
+    return (context, destination.tls.server_name or destination.host), failures
+
+
 def send(
     destination: Destination,
     calling_ae_title: str,
     items: list[Item],
     on_result: Callable[[Item, bool, str], None],
+    on_tls_failure: Callable[[str], None] | None = None,
 ) -> None:
-    """C-STORE every item; ``on_result`` is called once per item, as soon as its fate is known."""
+    """C-STORE every item; ``on_result`` is called once per item, as soon as its fate is known,
+    ``on_tls_failure`` with the reason when the archive's TLS handshake fails."""
+    try:
+        secure, failures = tls_args(destination)
+    except ConfigError as exc:  # a key made unreadable or world-readable since start-up
+        log.error("%s", exc)
+        for item in items:
+            on_result(item, False, "TLS settings unusable")
+        return
     ae = AE(ae_title=destination.calling_ae_title or calling_ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = destination.timeout
+    ae.connection_timeout = destination.timeout  # a peer that never answers the handshake
     ae.requested_contexts = _contexts(items)
-    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title)
+    assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
+                         tls_args=secure)
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "association failed"
+        if failures:
+            reason = "TLS handshake failed"
+            if on_tls_failure is not None:
+                on_tls_failure(failures[0])
         for item in items:
             on_result(item, False, reason)
         return

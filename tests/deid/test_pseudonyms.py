@@ -25,8 +25,11 @@ from .conftest import SECRET
 
 
 def create_tables(db: Database) -> None:
-    """Only this room's table: the test does not depend on the other rooms' models."""
+    """This room's table, and the audit trail every lookup and export writes to."""
+    from gateway.audit.tables import AuditEvent
+
     DeidSubject.__table__.create(db.engine, checkfirst=True)
+    AuditEvent.__table__.create(db.engine, checkfirst=True)
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ def test_secret_from_the_environment_wins(monkeypatch, tmp_path):
 def test_secret_from_a_file(monkeypatch, tmp_path):
     monkeypatch.delenv("DEID_GATEWAY_SECRET", raising=False)
     (tmp_path / "s").write_text("file-secret\n")
+    (tmp_path / "s").chmod(0o600)  # a secret others can read is refused (tests/security)
     config = load_config(overrides={"deid": {"secret_file": str(tmp_path / "s")}})
     assert load_secret(config.deid, config.storage.root) == b"file-secret"
 

@@ -13,6 +13,7 @@ def test_a_study_is_delivered_over_stow_rs(archive, gateway_factory, study, monk
     gateway = gateway_factory([{
         "name": "web-archive", "protocol": "stow-rs", "url": archive.url + "/dicom-web",
         "username": ARCHIVE_USER, "password_env": "ARCHIVE_PASSWORD",
+        "allow_credentials_over_http": True,  # loopback; HTTPS is tests/integration/test_tls_egress.py
     }]).start()
 
     storescu(gateway.port, study.files)
@@ -28,6 +29,7 @@ def test_a_wrong_password_is_retried_not_lost(archive, gateway_factory, study, m
     gateway = gateway_factory([{
         "name": "web-archive", "protocol": "stow-rs", "url": archive.url + "/dicom-web",
         "username": ARCHIVE_USER, "password_env": "ARCHIVE_PASSWORD",
+        "allow_credentials_over_http": True,  # loopback; HTTPS is tests/integration/test_tls_egress.py
     }]).start()
     storescu(gateway.port, study.files[:2])
     wait_for(lambda: "HTTP 401" in gateway.cli("audit", "list").stdout, 60, what="a refused attempt")

@@ -140,8 +140,9 @@ def test_split_workers_give_the_same_outputs_as_one_worker(tmp_path):
         assert "113101" in [item.CodeValue for item in ds.DeidentificationMethodCodeSequence]
 
 
-class _Crash(BaseException):
-    """What a killed process looks like to the code after it: nothing more runs."""
+class _Crash(SystemExit):
+    """What a killed process looks like to the code after it: nothing more runs. (Any other
+    exception escaping a stage is the instance's fault, and is contained to it.)"""
 
 
 def test_a_pixel_worker_that_died_halfway_leaves_only_the_rest_to_do(tmp_path):
