@@ -62,6 +62,16 @@ def acknowledged(output: str) -> set[str]:
     return done
 
 
+def _stored_twice(archive: Orthanc) -> list[set[str]]:
+    """For each SOP Instance UID the archive holds more than once, the attributes that differ."""
+    by_uid: dict[str, list[dict]] = {}
+    for orthanc_id in archive.instances():
+        tags = archive.tags(orthanc_id)
+        by_uid.setdefault(tags["SOPInstanceUID"], []).append(tags)
+    return [{k for k in copies[0] if any(c.get(k) != copies[0][k] for c in copies[1:])}
+            for copies in by_uid.values() if len(copies) > 1]
+
+
 def leftovers(root: Path) -> int:
     return sum(1 for _ in root.rglob(f"{TEMPORARY_PREFIX}*"))
 
@@ -98,10 +108,13 @@ def trial(work: Path, rounds: int, per_round: int, seed: int) -> dict:
         gateway.start()
         status = gateway.cli("status").stdout
         stores = archive.stores_received()
+        twice = _stored_twice(archive)
         return {"kills": rounds, **{f"  {k}": n for k, n in sorted(phases.items())},
                 "instances acknowledged": len(sent_ok),
                 "acknowledged and archived": len(expected & archived()),
                 "C-STOREs beyond one per archived instance": stores - len(archived()),
+                "SOP instances archived under two identities": len(twice),
+                "  the attributes they differ in": ", ".join(sorted({k for d in twice for k in d})) or "-",
                 "half-written files left": leftovers(gateway.workdir / "var"),
                 "status: failed studies": re.search(r"failed studies \((\d+)\)", status).group(1),
                 "status: instances": status.splitlines()[1].split(":", 1)[1].strip()}
