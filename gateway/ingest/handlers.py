@@ -3,6 +3,10 @@
 The C-STORE handler answers success only after the instance is on disk (fsynced) and its row
 is committed. Every other path ends in a failure status the sender can act on, and an
 instance that cannot be understood is kept in quarantine for review.
+
+An instance arrives as a file in the spool's receiving folder (:mod:`gateway.ingest.receiving`)
+and is validated from that file; accepted, it is renamed into the spool, never copied, so
+memory per association stays at a few PDUs whatever the instance's size.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from pynetdicom import evt
 
 from gateway.audit import events as audit
 from gateway.db import Database
-from gateway.files import free_bytes, hashed_path, sha256_hex, write_durably
+from gateway.files import free_bytes, hashed_path, move_durably
 from gateway.ingest.config import IngestConfig
-from gateway.ingest.validate import InvalidInstance, validate_instance
+from gateway.ingest.receiving import IncomingFile, ReceivingArea
+from gateway.ingest.validate import OUT_OF_RESOURCES, InvalidInstance, validate_file
 from gateway.queue.intake import Intake, register_instance
 from gateway.queue.tables import QuarantineEntry, Study
 from gateway.storage_config import StorageConfig
@@ -29,8 +34,8 @@ from gateway.storage_config import StorageConfig
 log = logging.getLogger("gateway.ingest")
 
 SUCCESS = 0x0000
-OUT_OF_RESOURCES = 0xA700
 PROCESSING_FAILURE = 0x0110
+TOO_LARGE = "instance larger than ingest.max_instance_bytes"
 
 # A-ASSOCIATE-RJ: rejected-permanent, service-user, calling AE title not recognised.
 REJECT_CALLING_AE = (0x01, 0x01, 0x03)
@@ -69,6 +74,9 @@ class Receiver:
         self.secret = secret
         self.spool = storage.spool
         self.quarantine = storage.quarantine
+        self.receiving = ReceivingArea(
+            storage.spool / "receiving", ingest.max_instance_bytes, on_exceeded=self.on_too_large
+        )
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
 
@@ -118,35 +126,54 @@ class Receiver:
 
     def on_store(self, event: evt.Event) -> int:
         tally = self._tallies.get(id(event.assoc))
-        status = self._store(event)
+        incoming = self.receiving.claim(event)
+        if incoming is None:
+            log.error("a C-STORE data set has no file in the receiving folder; refused")
+            return PROCESSING_FAILURE
+        if incoming.exceeded:
+            incoming.discard()
+            return OUT_OF_RESOURCES  # already refused, audited and aborted by on_too_large
+        try:
+            status = self._store(event, incoming)
+        finally:
+            incoming.discard()  # still there unless moved into the spool or the quarantine
         if tally is not None and status != SUCCESS:
             tally.refused += 1
         return status
 
-    def _store(self, event: evt.Event) -> int:
+    def on_too_large(self, assoc) -> None:
+        """An instance passed max_instance_bytes while arriving: refuse it and abort the
+        association now rather than receive the rest (its partial file is already gone)."""
+        tally = self._tallies.get(id(assoc))
+        if tally is not None:
+            tally.refused += 1
+        try:
+            self._quarantine(TOO_LARGE, assoc.requestor.ae_title)
+        except Exception as exc:  # the abort below must happen even if the database is away
+            log.error("cannot record a refused instance: %s", type(exc).__name__)
+        # In pynetdicom's reader thread: queue the A-ABORT, do not wait for it to be sent.
+        assoc.abort(block=False)
+
+    def _store(self, event: evt.Event, incoming: IncomingFile) -> int:
         calling_ae = event.assoc.requestor.ae_title
-        data = event.encoded_dataset(include_meta=True)
-        if len(data) > self.ingest.max_instance_bytes:
-            self._quarantine(None, "instance larger than ingest.max_instance_bytes", calling_ae)
-            return OUT_OF_RESOURCES
-        if free_bytes(self.spool) < self.min_free_bytes + len(data):
+        # The instance already occupies its space: keep the margin for the rest of the spool.
+        if free_bytes(self.spool) < self.min_free_bytes:
             log.error("refusing an instance: spool free space below storage.min_free_bytes")
             return OUT_OF_RESOURCES
 
         request = event.request
         try:
-            header = validate_instance(
-                data, str(request.AffectedSOPClassUID), str(request.AffectedSOPInstanceUID)
-            )
+            header = validate_file(incoming.path, str(request.AffectedSOPClassUID),
+                                   str(request.AffectedSOPInstanceUID), self.ingest)
         except InvalidInstance as exc:
-            self._quarantine(data, exc.reason, calling_ae)
+            self._quarantine(exc.reason, calling_ae, incoming)
             return exc.status
 
-        digest = sha256_hex(data)
+        digest = incoming.digest
         path = hashed_path(self.spool, digest)
         try:
             if not path.exists():
-                write_durably(path, data)
+                move_durably(incoming.path, path)
         except OSError as exc:
             log.error("cannot write to the spool: %s", errno.errorcode.get(exc.errno, "error"))
             return OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
@@ -154,7 +181,7 @@ class Receiver:
         try:
             with self.db.session() as session:
                 outcome, study, superseded = register_instance(
-                    session, self.secret, header, path, digest, len(data), calling_ae
+                    session, self.secret, header, path, digest, incoming.size, calling_ae
                 )
                 study_id = study.id
         except Exception as exc:
@@ -167,12 +194,18 @@ class Receiver:
             tally.received[study_id] += 1
         return SUCCESS
 
-    def _quarantine(self, data: bytes | None, reason: str, calling_ae: str) -> None:
+    def _quarantine(self, reason: str, calling_ae: str, received: IncomingFile | None = None) -> None:
+        """Record a refused instance; move its file, whole, under quarantine/received.
+
+        An instance refused for passing max_instance_bytes keeps no bytes: its partial file
+        is deleted as soon as the limit is passed (``received`` is None). Every other refused
+        instance arrived whole within that limit and is kept as received.
+        """
         path = None
-        if data is not None:
-            path = hashed_path(self.quarantine / "received", sha256_hex(data), suffix=".bin")
+        if received is not None:
+            path = hashed_path(self.quarantine / "received", received.digest, suffix=".bin")
             try:
-                write_durably(path, data)
+                move_durably(received.path, path)
             except OSError:
                 path = None
         log.warning("refused an instance from %s: %s", calling_ae, reason)
@@ -192,4 +225,5 @@ class Receiver:
             (evt.EVT_ABORTED, self.on_closed),
             (evt.EVT_C_ECHO, self.on_echo),
             (evt.EVT_C_STORE, self.on_store),
+            *self.receiving.handlers(),
         ]

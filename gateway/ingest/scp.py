@@ -53,6 +53,7 @@ def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, s
     """Start the SCP in background threads; returns the server (call ``shutdown()``)."""
     ae = build_ae(ingest)
     receiver = Receiver(ingest, storage, db, secret)
+    receiver.receiving.register(ae)  # data sets stream to the spool's receiving folder
     server = ae.start_server(
         (ingest.host, ingest.port), block=False, evt_handlers=receiver.handlers()
     )

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from pydicom.dataset import FileMetaDataset
 from pydicom.filewriter import write_file_meta_info
 from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, _config, build_context
 
+from tests.ingest.senders import send_as_is
 from tests.integration.conftest import destination_for
 from tests.peers import wait_for
 
@@ -76,3 +78,16 @@ def test_a_full_disk_is_answered_with_out_of_resources(archive, gateway_factory,
     sent = storescu(gateway.port, study.files[:2])
     assert "Received Store Response (Refused: OutOfResources" in sent.stdout + sent.stderr, sent.stderr
     assert not list((gateway.workdir / "var" / "spool").rglob("*.dcm"))
+
+
+def test_a_deflated_payload_that_does_not_inflate_is_refused(gateway_factory, tmp_path):
+    """The deflate stream is cut short: the receiver inflates as it checks, and stops there."""
+    source = Path(get_testdata_file("image_dfl.dcm"))
+    cut = tmp_path / "cut-deflate.dcm"
+    cut.write_bytes(source.read_bytes()[:-300])
+    gateway = gateway_factory([]).start("receive")
+
+    status = send_as_is(gateway.port, cut)
+
+    assert status == 0xC210
+    assert "deflated dataset does not inflate" in gateway.cli("quarantine").stdout

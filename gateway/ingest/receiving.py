@@ -1,0 +1,152 @@
+"""Where a C-STORE data set lands while it arrives: a private folder of the spool.
+
+pynetdicom can write a C-STORE data set to a file fragment by fragment as the P-DATA PDUs
+arrive (``_config.STORE_RECV_CHUNKED_DATASET``), so an instance never sits in memory whole.
+It opens that file with ``tempfile.NamedTemporaryFile`` in the system's temporary folder, which
+would put patient data outside the gateway's protected storage, where no sweep looks. This
+module is the adapter that changes only that: ``pynetdicom.dimse_messages.NamedTemporaryFile``
+is replaced by :func:`_open_incoming`, which, for an AE registered here, opens the file in
+``<spool>/receiving`` (mode 0700; files 0600, named ``.incoming-*`` so that
+:func:`gateway.files.sweep_leftovers` removes any a crash leaves) and counts the bytes written.
+Other AEs in the process get pynetdicom's own temporary file, as before.
+
+pynetdicom decodes P-DATA in the association's DUL reader thread, which is how
+:func:`_open_incoming` finds the association a file belongs to. When an instance passes
+``max_instance_bytes`` its partial file is deleted at once, later fragments are dropped, and
+the registered callback refuses it (it aborts the association). Files the C-STORE handler
+never claimed (the peer went away mid-transfer) are deleted when the connection closes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import tempfile
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pynetdicom import _config, dimse_messages, evt
+
+from gateway.files import TEMPORARY_PREFIX, make_dirs_durably, sha256_file
+
+if TYPE_CHECKING:
+    from pynetdicom.association import Association
+
+_PYNETDICOM_TEMPORARY_FILE = tempfile.NamedTemporaryFile
+_AREAS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # AE -> ReceivingArea
+_INSTALL_LOCK = threading.Lock()
+
+
+class IncomingFile:
+    """One data set as pynetdicom writes it; quacks like the NamedTemporaryFile it replaces
+    (``name``, ``write``, ``file.flush()``, ``close``)."""
+
+    def __init__(self, area: ReceivingArea, assoc: Association):
+        self._area, self.assoc = area, assoc
+        self._file = _PYNETDICOM_TEMPORARY_FILE(mode="wb", dir=area.directory, prefix=TEMPORARY_PREFIX,
+                                                delete=False)  # created 0600 by tempfile
+        self.name = self._file.name
+        self.path = Path(self.name)
+        self.size = 0
+        self.exceeded = False
+
+    @property
+    def file(self) -> IncomingFile:
+        return self  # pynetdicom calls ``.file.flush()`` after each fragment
+
+    def write(self, data: bytes) -> int:
+        if self.exceeded:
+            return len(data)  # the instance is refused; the rest of it is dropped
+        self.size += len(data)
+        if self.size > self._area.limit:
+            self.exceeded = True
+            self.discard()
+            self._area.on_exceeded(self.assoc)
+            return len(data)
+        return self._file.write(data)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """SHA-256 of the complete file (names it in the spool or the quarantine)."""
+        return sha256_file(self.path)
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def discard(self) -> None:
+        """Close and delete whatever is still at the temporary name (nothing once moved)."""
+        self._file.close()
+        self.path.unlink(missing_ok=True)
+
+
+class ReceivingArea:
+    """The receiving folder of one AE, its size limit, and the files of each association."""
+
+    def __init__(self, directory: Path, limit: int, on_exceeded: Callable[[Association], None]):
+        self.directory, self.limit = directory, limit
+        self.on_exceeded = on_exceeded  # called in the reader thread; expected to abort
+        self._open: dict[int, dict[Path, IncomingFile]] = {}  # id(association) -> its files
+        self._lock = threading.Lock()
+        _private_folder(directory)
+
+    def register(self, ae) -> None:
+        """Make ``ae``'s C-STORE data sets arrive here (see the module's docstring)."""
+        _install()
+        _AREAS[ae] = self
+
+    def handlers(self) -> list:
+        return [(evt.EVT_CONN_CLOSE, self.on_connection_closed)]
+
+    def open(self, assoc: Association) -> IncomingFile:
+        incoming = IncomingFile(self, assoc)
+        with self._lock:
+            self._open.setdefault(id(assoc), {})[incoming.path] = incoming
+        return incoming
+
+    def claim(self, event: evt.Event) -> IncomingFile | None:
+        """The C-STORE request's file, closed and handed to the caller, who then owns it;
+        None if it is not one of this area's (or its connection closed meanwhile)."""
+        with self._lock:
+            incoming = self._open.get(id(event.assoc), {}).pop(Path(event.dataset_path), None)
+        if incoming is not None:
+            incoming.close()
+        return incoming
+
+    def on_connection_closed(self, event: evt.Event) -> None:
+        """Delete what the association left half-received (or received but never handled)."""
+        with self._lock:
+            left = self._open.pop(id(event.assoc), {})
+        for incoming in left.values():
+            incoming.discard()
+
+
+def _private_folder(directory: Path) -> None:
+    make_dirs_durably(directory)
+    os.chmod(directory, 0o700)  # whatever the umask made of it: patient data, owner only
+
+
+def _install() -> None:
+    """Switch pynetdicom to chunked receiving and route its temporary files through here.
+
+    Process-wide by pynetdicom's design; an AE that is not registered keeps pynetdicom's own
+    temporary file. Installing twice is harmless.
+    """
+    with _INSTALL_LOCK:
+        _config.STORE_RECV_CHUNKED_DATASET = True
+        dimse_messages.NamedTemporaryFile = _open_incoming
+
+
+def _open_incoming(*args, **kwargs):
+    """Called by pynetdicom, in the association's reader thread, for each C-STORE data set."""
+    assoc = getattr(threading.current_thread(), "assoc", None)
+    area = _AREAS.get(assoc.ae) if assoc is not None else None
+    if area is None:
+        return _PYNETDICOM_TEMPORARY_FILE(*args, **kwargs)
+    return area.open(assoc)
