@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from pydicom import Dataset
 
+from gateway.pipeline.stage import contained
 from gateway.pixels.config import KnownRegionRule
 from gateway.pixels.decode import Decoded, decode, has_pixel_data
 from gateway.pixels.detect import DetectResult
@@ -56,7 +57,8 @@ def decoded_ahead(ds: Dataset) -> Decoded | None:
         if not has_pixel_data(ds) or int(ds.get("NumberOfFrames", 1) or 1) != 1:
             return None
         return decode(ds)
-    except Exception:  # noqa: BLE001 - one bad instance never spoils preparing the others
+    except BaseException as exc:  # noqa: BLE001 - one bad instance never spoils preparing the others
+        contained(exc)  # a native decoder's panic included
         return None
 
 

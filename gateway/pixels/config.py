@@ -138,6 +138,10 @@ class PixelsConfig(Section):
     changed_area_full_check: float = Field(default=0.25, gt=0, le=1)
     # Instances of more frames than this are quarantined rather than checked (memory, time).
     max_frames: int = Field(default=5000, ge=1)
+    # Nothing is decoded whose header declares more bytes of image than this (rows x columns x
+    # frames x samples x bytes a sample): the worker's own bound, like ingest.max_pixel_bytes,
+    # for files that did not come through the receiver (batch mode) or came under a larger cap.
+    max_pixel_bytes: int = Field(default=1024**3, gt=0)
     # Single-frame instances a worker decodes and runs through the detector together (batches
     # across instances: a GPU worker's device stays busy); they are held in memory meanwhile.
     batch_instances: int = Field(default=8, ge=1, le=256)

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, NoReturn
 import numpy as np
 from pydicom import Dataset
 
+from gateway.ingest.geometry import declared_frames, declared_pixel_bytes
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine, StageReport
 from gateway.pixels.ahead import Prepared, RestoredAhead, decoded_ahead, restore_ahead
 from gateway.pixels.config import PixelsConfig
@@ -172,7 +173,8 @@ class PixelStage:
         single-frame instances are prepared: a cine run is batched across its own frames.
         """
         out: list[Prepared | None] = [None] * len(datasets)
-        todo = [(i, decoded) for i, ds in enumerate(datasets) if (decoded := decoded_ahead(ds)) is not None]
+        todo = [(i, decoded) for i, ds in enumerate(datasets)
+                if self._fits(ds) and (decoded := decoded_ahead(ds)) is not None]
         if not todo:
             return out
         try:
@@ -214,12 +216,27 @@ class PixelStage:
         self._report_changed(work, ctx)  # 6.
         return ds
 
+    def _fits(self, ds: Dataset) -> bool:
+        try:
+            self._check_declared_size(ds)
+        except Quarantine:
+            return False  # its own turn quarantines it
+        return True
+
+    def _check_declared_size(self, ds: Dataset) -> None:
+        """Refuse before decoding what would not fit: the decoder allocates what the header
+        declares, whatever the pixel data really holds (a 1 KB RLE stream can declare 20000²)."""
+        frames = declared_frames(ds)
+        if frames is not None and frames > self.config.max_frames:
+            raise Quarantine("instance has more frames than pixels.max_frames")
+        size = declared_pixel_bytes(ds)
+        if size is not None and size > self.config.max_pixel_bytes:
+            raise Quarantine("image larger than pixels.max_pixel_bytes")
+
     def _decode_and_detect(self, work: _Work, prepared: Prepared | None) -> None:
         """1. Decode, and find the text of every frame — or take both from ``prepare`` where it
         prepared this very dataset — then add the regions the device's known-region rules name."""
-        n_frames = int(work.ds.get("NumberOfFrames", 1) or 1)
-        if n_frames > self.config.max_frames:
-            raise Quarantine("instance has more frames than pixels.max_frames")
+        self._check_declared_size(work.ds)
         work.detector = self._detector()
         if prepared is not None and prepared.ds is work.ds:
             work.decoded, work.detected, work.ahead = prepared.decoded, prepared.detected, prepared.restored
