@@ -133,6 +133,12 @@ class Receiver:
         if incoming.exceeded:
             incoming.discard()
             return OUT_OF_RESOURCES  # already refused, audited and aborted by on_too_large
+        if incoming.disk_full:
+            incoming.discard()
+            log.error("refusing an instance: the spool's disk is full")
+            if tally is not None:
+                tally.refused += 1
+            return OUT_OF_RESOURCES
         try:
             status = self._store(event, incoming)
         finally:

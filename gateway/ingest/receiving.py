@@ -19,6 +19,7 @@ never claimed (the peer went away mid-transfer) are deleted when the connection 
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import tempfile
@@ -52,13 +53,14 @@ class IncomingFile:
         self.path = Path(self.name)
         self.size = 0
         self.exceeded = False
+        self.disk_full = False  # a write failed (no space): the rest is dropped, 0xA700 answered
 
     @property
     def file(self) -> IncomingFile:
         return self  # pynetdicom calls ``.file.flush()`` after each fragment
 
     def write(self, data: bytes) -> int:
-        if self.exceeded:
+        if self.exceeded or self.disk_full:
             return len(data)  # the instance is refused; the rest of it is dropped
         self.size += len(data)
         if self.size > self._area.limit:
@@ -66,7 +68,16 @@ class IncomingFile:
             self.discard()
             self._area.on_exceeded(self.assoc)
             return len(data)
-        return self._file.write(data)
+        try:
+            return self._file.write(data)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # Not the sender's fault, and not the association's: take the rest of this instance
+            # in, keep none of it, and answer "out of resources" so the sender tries it again.
+            self.disk_full = True
+            self.discard()
+            return len(data)
 
     @functools.cached_property
     def digest(self) -> str:
@@ -74,15 +85,30 @@ class IncomingFile:
         return sha256_file(self.path)
 
     def flush(self) -> None:
-        if not self._file.closed:
+        if self._file.closed:
+            return
+        try:
             self._file.flush()
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.disk_full = True
+            self.discard()
 
     def close(self) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except OSError as exc:  # the last buffered bytes did not fit
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            self.disk_full = True
 
     def discard(self) -> None:
         """Close and delete whatever is still at the temporary name (nothing once moved)."""
-        self._file.close()
+        try:
+            self._file.close()  # flushes what is buffered, which fails on a full disk
+        except OSError:
+            pass
         self.path.unlink(missing_ok=True)
 
 
