@@ -2,7 +2,7 @@
 # Sets up everything the gateway (and, with --test, its test suite) needs on a fresh machine:
 # a virtual environment in .venv with the Python packages, and, when running as root, the
 # Debian packages the tests use as real peers (dcmtk, Orthanc with DICOMweb, dicom3tools,
-# stunnel, Tesseract, PostgreSQL).
+# stunnel, Tesseract, PostgreSQL, chromium).
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +20,8 @@ if [[ "${1:-}" == "--test" ]]; then
     command -v stunnel4 >/dev/null || apt_packages+=(stunnel4)
     command -v tesseract >/dev/null || apt_packages+=(tesseract-ocr)
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || apt_packages+=(postgresql)
+    # The console's browser tests drive Debian's chromium through Playwright (no browser download).
+    [[ -x /usr/bin/chromium ]] || apt_packages+=(chromium)
     # The fonts the text model was trained and is tested with (see models/weights/MODEL_CARD.md).
     for font in fonts-dejavu-core fonts-dejavu-extra fonts-liberation fonts-freefont-ttf \
                 fonts-noto-mono fonts-inconsolata fonts-terminus-otb fonts-urw-base35 fonts-croscore \

@@ -18,6 +18,7 @@ from gateway.queue.tables import (
     Delivery,
     DeliveryState,
     Instance,
+    InstanceState,
     Job,
     JobPhase,
     JobState,
@@ -119,10 +120,29 @@ def study_summary(session: Session, study: Study) -> list[str]:
     return lines
 
 
+def in_quarantine():
+    """The condition on QuarantineEntry of what is in quarantine now: entries refused at ingest,
+    and for each instance still quarantined its latest entry (an instance released, re-sent or
+    reprocessed is no longer held)."""
+    latest = (
+        select(func.max(QuarantineEntry.id))
+        .join(Instance, Instance.id == QuarantineEntry.instance_id)
+        .where(Instance.state == InstanceState.QUARANTINED)
+        .group_by(QuarantineEntry.instance_id)
+    )
+    return or_(QuarantineEntry.instance_id.is_(None), QuarantineEntry.id.in_(latest))
+
+
+def current_quarantine(session: Session, limit: int = 100, offset: int = 0) -> list[QuarantineEntry]:
+    """What is in quarantine now, newest first."""
+    query = (select(QuarantineEntry).where(in_quarantine())
+             .order_by(QuarantineEntry.id.desc()).limit(limit).offset(offset))
+    return list(session.scalars(query).all())
+
+
 def quarantine_lines(session: Session, limit: int = 100) -> list[str]:
-    rows = session.scalars(select(QuarantineEntry).order_by(QuarantineEntry.id.desc()).limit(limit)).all()
     out = []
-    for q in reversed(rows):
+    for q in reversed(current_quarantine(session, limit)):
         study = session.get(Study, q.study_id) if q.study_id else None
         out.append(f"{_when(q.at)}  #{q.id:<5} {q.stage:<8} {(study.label if study else '-'):<64} {q.reason}")
     return out

@@ -17,7 +17,8 @@ from gateway.queue.tables import Instance, InstanceState, Study, StudyState, utc
 class Intake(enum.Enum):
     NEW = "new"
     DUPLICATE = "duplicate"  # same instance, same bytes: already safe, nothing to do
-    REPLACED = "replaced"  # same instance, new bytes: the new version will be processed
+    # Same instance, new bytes (or the same bytes of one quarantined or failed): processed anew.
+    REPLACED = "replaced"
 
 
 def study_key(secret: bytes, study_uid: str) -> str:
@@ -36,12 +37,15 @@ def register_instance(
     sha256: str,
     size: int,
     calling_ae: str,
+    calling_address: str | None = None,
 ) -> tuple[Intake, Study, list[str]]:
     """Insert or update the study and instance rows.
 
     Returns the outcome, the study, and the files no longer referenced (the superseded
     version's spool file and intermediate), which the caller deletes after commit.
     Safe when two associations bring the same new study (or instance) at once: see :func:`_row`.
+    The instance row keeps who sent this version (``calling_ae``, ``calling_address``), which
+    the routing rules match on.
     """
     now = utcnow()
     skey = study_key(secret, header.study_instance_uid)
@@ -49,7 +53,7 @@ def register_instance(
                     lambda: Study(study_key=skey, calling_ae=calling_ae, state=StudyState.RECEIVING))
     ikey = instance_key(secret, header.sop_instance_uid)
     instance = session.scalars(select(Instance).where(Instance.sop_key == ikey)).one_or_none()
-    if instance is not None and instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
+    if instance is not None and _already_handled(instance, sha256):
         return Intake.DUPLICATE, study, []
 
     study.last_received_at = now
@@ -58,22 +62,35 @@ def register_instance(
 
     if instance is None:
         instance, made = _row(session, Instance, Instance.sop_key == ikey,
-                              lambda: _received(Instance(study_id=study.id, sop_key=ikey), header,
-                                                spool_path, sha256, size, now))
+                              lambda: _received(Instance(study_id=study.id, sop_key=ikey, calling_ae=calling_ae,
+                                                         calling_address=calling_address),
+                                                header, spool_path, sha256, size, now))
         if made:
             return Intake.NEW, study, []
-        if instance.sha256 == sha256 and instance.state != InstanceState.FAILED:
+        if _already_handled(instance, sha256):
             return Intake.DUPLICATE, study, []  # the other association's copy is this one
 
     superseded = [path for path in (instance.spool_path, instance.intermediate_path)
                   if path and path != str(spool_path)]
     instance.study_id = study.id
+    instance.calling_ae, instance.calling_address = calling_ae, calling_address
     _received(instance, header, spool_path, sha256, size, now)
     instance.job_id = None
     instance.error = None
     instance.intermediate_path = None
     instance.intermediate_context = None
     return Intake.REPLACED, study, superseded
+
+
+#: States from which a re-sent copy with the same bytes is processed again: nothing came out of
+#: the first copy, and the sender (or an operator who fixed the configuration) is asking again.
+REPROCESS_ON_RESEND = (InstanceState.FAILED, InstanceState.QUARANTINED)
+
+
+def _already_handled(instance: Instance, sha256: str) -> bool:
+    """Whether a copy with ``sha256`` is one the gateway already holds and acts on: the same
+    bytes, and not given up on (quarantined or failed)."""
+    return instance.sha256 == sha256 and instance.state not in REPROCESS_ON_RESEND
 
 
 def _row(session: Session, table, where, make):

@@ -1,90 +1,116 @@
-"""The audit review page: queue status, the audit trail, one study, the quarantine.
+"""The operator's console: a FastAPI application over the gateway's database and outbox.
 
-Read-only, and showing only what the command line shows: counts, states, times and
-de-identified UIDs. It binds to loopback by default (``web.host``); put it behind the site's
-authenticating reverse proxy to open it wider.
+Pages (:mod:`pages`, :mod:`study`) are for any logged-in user; actions (:mod:`actions`) for
+operators; accounts and originals for admins (:mod:`login`, :mod:`actions`). ``/metrics``,
+``/healthz`` and ``/readyz`` answer without a login, for monitoring, and carry counts only.
+Every response forbids framing and inline script, and pages are never cached.
 """
 
 from __future__ import annotations
 
-import json
-from html import escape
+from dataclasses import dataclass
+from urllib.parse import quote
 
-from fastapi import FastAPI, HTTPException, Query
-from fastapi.responses import HTMLResponse
-from sqlalchemy import select
+from fastapi import FastAPI, Request
+from fastapi.exceptions import HTTPException, RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from itsdangerous import URLSafeTimedSerializer
+from jinja2 import Environment
+from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.audit.tables import AuditEvent
-from gateway.audit.report import find_study, quarantine_lines, status_lines, study_summary
 from gateway.db import Database
+from gateway.web import actions, login, pages, study
+from gateway.web.auth import Forbidden, NotLoggedIn, make_signer, visitor
+from gateway.web.layout import make_environment, render, stylesheet
+from gateway.web.metrics import exposition, readiness, registry_for
+from gateway.web.users import UserStore
 
-STYLE = """
-body{font-family:system-ui,sans-serif;margin:2rem;color:#222}
-table{border-collapse:collapse;width:100%;font-size:.9rem}
-th,td{border-bottom:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}
-th{background:#f4f4f4} pre{background:#f8f8f8;padding:1rem} code{font-size:.85rem}
-nav a{margin-right:1rem}
-"""
-
-
-def _page(title: str, body: str) -> HTMLResponse:
-    return HTMLResponse(
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
-        f"<style>{STYLE}</style></head><body><nav><a href='/'>status</a><a href='/audit'>audit</a>"
-        f"<a href='/quarantine'>quarantine</a></nav><h1>{escape(title)}</h1>{body}</body></html>"
-    )
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 
-def _events_table(events: list[AuditEvent]) -> str:
-    rows = "".join(
-        f"<tr><td>{e.at:%Y-%m-%d %H:%M:%S}</td><td>{escape(e.event)}</td>"
-        f"<td>{_study_link(e.study)}</td><td>{escape(e.actor or '')}</td>"
-        f"<td><code>{escape(json.dumps(e.detail, sort_keys=True))}</code></td></tr>"
-        for e in events
-    )
-    return ("<table><tr><th>time (UTC)</th><th>event</th><th>study</th><th>by</th><th>detail</th></tr>"
-            f"{rows}</table>")
+@dataclass
+class Console:
+    """What every request handler needs, kept on ``app.state.console``."""
+
+    config: object  # gateway.config.GatewayConfig
+    db: Database
+    users: UserStore
+    signer: URLSafeTimedSerializer
+    templates: Environment
+
+    def destinations(self) -> list[str]:
+        return [d.name for d in self.config.egress.destinations]
 
 
-def _study_link(label: str | None) -> str:
-    if not label:
-        return "-"
-    return f"<a href='/studies/{escape(label)}'>{escape(label)}</a>"
-
-
-def create_app(db: Database) -> FastAPI:
-    app = FastAPI(title="deid-gateway audit", docs_url=None, redoc_url=None)
-
-    @app.get("/", response_class=HTMLResponse)
-    def status() -> HTMLResponse:
-        with db.reading() as session:
-            return _page("Gateway status", f"<pre>{escape(chr(10).join(status_lines(session)))}</pre>")
-
-    @app.get("/audit", response_class=HTMLResponse)
-    def audit(event: str | None = None, limit: int = Query(200, le=5000)) -> HTMLResponse:
-        with db.reading() as session:
-            query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-            if event:
-                query = query.where(AuditEvent.event == event)
-            events = list(reversed(session.scalars(query).all()))
-            return _page("Audit trail", _events_table(events))
-
-    @app.get("/studies/{ref:path}", response_class=HTMLResponse)
-    def study(ref: str) -> HTMLResponse:
-        with db.reading() as session:
-            found = find_study(session, ref)
-            if found is None:
-                raise HTTPException(404, "no such study")
-            events = session.scalars(
-                select(AuditEvent).where(AuditEvent.study_id == found.id).order_by(AuditEvent.id)
-            ).all()
-            summary = escape("\n".join(study_summary(session, found)))
-            return _page(f"Study {found.label}", f"<pre>{summary}</pre>{_events_table(list(events))}")
-
-    @app.get("/quarantine", response_class=HTMLResponse)
-    def quarantine() -> HTMLResponse:
-        with db.reading() as session:
-            lines = quarantine_lines(session) or ["quarantine is empty"]
-            return _page("Quarantine", f"<pre>{escape(chr(10).join(lines))}</pre>")
-
+def create_app(config, db: Database, secret: bytes, users: UserStore | None = None) -> FastAPI:
+    """The console for ``config`` (a :class:`gateway.config.GatewayConfig`)."""
+    app = FastAPI(title="deid-gateway console", docs_url=None, redoc_url=None, openapi_url=None)
+    users = users or UserStore(config.web.users_path(config.storage.root))
+    app.state.console = Console(config, db, users, make_signer(secret), make_environment())
+    for router in (login.router, pages.router, study.router, actions.router):
+        app.include_router(router)
+    _add_operations(app, config, db)
+    _add_handlers(app)
     return app
+
+
+def _add_operations(app: FastAPI, config, db: Database) -> None:
+    registry = registry_for(db, config)
+    css = stylesheet()
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/healthz")
+    def healthz() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        checks = readiness(db, config)
+        return JSONResponse({"ready": all(checks.values()), "checks": checks},
+                            status_code=200 if all(checks.values()) else 503)
+
+    @app.get("/static/console.css")
+    def console_css() -> Response:
+        return Response(css, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _add_handlers(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(NotLoggedIn)
+    async def not_logged_in(request: Request, _exc: NotLoggedIn):
+        if request.method != "GET":
+            return PlainTextResponse("log in first", status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden):
+        return render(request, "message.html", visitor(request), title="Not allowed", message=exc.why,
+                      status_code=403)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        return render(request, "message.html", visitor(request), title="Not found" if exc.status_code == 404
+                      else "Error", message=str(exc.detail), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, _exc: RequestValidationError):
+        # FastAPI's own answer would echo the submitted values back.
+        return PlainTextResponse("bad request", status_code=422)

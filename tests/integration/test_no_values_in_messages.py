@@ -21,6 +21,7 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from tests.peers import free_port, storescu, wait_for
+from tests.web.helpers import add_user, logged_in
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -79,15 +80,18 @@ def _files_under(root: Path, pattern: str) -> dict[str, bytes]:
 def test_the_network_path_quotes_no_value_anywhere(gateway_factory, tmp_path):
     web_port = free_port()
     gateway = gateway_factory([], queue={"stable_after": 0.5},
-                              web={"enabled": True, "host": "127.0.0.1", "port": web_port}).start()
+                              web={"enabled": True, "host": "127.0.0.1", "port": web_port})
+    add_user(gateway, "reviewer", "admin", "reviewer-password")  # the console needs an account
+    gateway.start()
     files = _canary_files(tmp_path / "in")
     storescu(gateway.port, files, "SCANNER", "DEID_GW", "--no-halt")
     wait_for(lambda: "processed" in gateway.cli("audit", "list").stdout, 120, what="the job")
     wait_for(lambda: _port_answers(web_port), 30, what="the web page")
 
     texts = _files_under(gateway.workdir, "*.log") | _files_under(gateway.workdir / "var", "gateway.db*")
-    for page in ("/", "/audit", "/quarantine"):
-        texts[f"web {page}"] = httpx.get(f"http://127.0.0.1:{web_port}{page}", timeout=30).content
+    console = logged_in(f"http://127.0.0.1:{web_port}", "reviewer", "reviewer-password")
+    for page in ("/", "/studies", "/audit", "/quarantine"):
+        texts[f"web {page}"] = console.get(page).content
     for command in (["status"], ["audit", "list", "--limit", "1000"], ["quarantine"]):
         texts[" ".join(command)] = gateway.cli(*command).stdout.encode()
     assert _leaks(texts) == {}
@@ -108,6 +112,6 @@ def test_batch_mode_quotes_no_value_anywhere(tmp_path):
 
 def _port_answers(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/", timeout=2).status_code == 200
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False

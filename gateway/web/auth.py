@@ -1,0 +1,178 @@
+"""Who is asking: signed session cookies, roles, CSRF tokens, and login throttling.
+
+A session is a cookie signed with a key derived from the gateway's secret (itsdangerous),
+holding the user's name, their account's generation and a CSRF token: no server-side store,
+so the console can run in several processes. Every state-changing request is a POST whose form
+carries that token, from the console's own origin; the cookie is HttpOnly and SameSite=Strict.
+Failed logins are audited, and the throttle counts them there, so it holds across processes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select
+
+from gateway import keys
+from gateway.audit.tables import AuditEvent
+from gateway.queue.tables import utcnow
+from gateway.web.users import ADMIN, OPERATOR, VIEWER, User
+
+SESSION_COOKIE = "deid_session"
+LOGIN_COOKIE = "deid_login"
+LOGIN = "login"
+LOGIN_FAILED = "login_failed"
+LOGOUT = "logout"
+USERS_CHANGED = "users_changed"
+SESSION_KEY = b"web-session:"
+
+
+class NotLoggedIn(Exception):
+    """No valid session: pages send the browser to the login form."""
+
+
+class Forbidden(Exception):
+    """Logged in, but the role (or the request's CSRF token or origin) does not allow this."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """A logged-in user and the CSRF token of their session."""
+
+    user: User
+    csrf: str
+
+    @property
+    def actor(self) -> str:
+        return actor_of(self.user.name)
+
+
+def actor_of(name: str) -> str:
+    """How a console user appears in the audit trail."""
+    return f"web:{name}"
+
+
+def make_signer(secret: bytes) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(keys.keyed_digest(secret, SESSION_KEY, "v1"), salt="deid-console")
+
+
+def _cookie_args(request: Request) -> dict:
+    web = request.app.state.console.config.web
+    return {"httponly": True, "samesite": "strict", "secure": web.https, "path": "/"}
+
+
+def open_session(request: Request, response, user: User) -> None:
+    console = request.app.state.console
+    value = console.signer.dumps({"u": user.name, "g": user.generation, "c": secrets.token_urlsafe(24)})
+    response.set_cookie(SESSION_COOKIE, value, max_age=int(console.config.web.session_hours * 3600),
+                        **_cookie_args(request))
+
+
+def close_session(request: Request, response) -> None:
+    response.delete_cookie(SESSION_COOKIE, **_cookie_args(request))
+
+
+def visitor(request: Request) -> Visitor | None:
+    """The session's user, if the cookie is genuine, unexpired and the account unchanged."""
+    console = request.app.state.console
+    raw = request.cookies.get(SESSION_COOKIE)
+    if not raw:
+        return None
+    try:
+        data = console.signer.loads(raw, max_age=console.config.web.session_hours * 3600)
+        user = console.users.get(str(data["u"]))
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if user is None or user.generation != data.get("g"):
+        return None
+    return Visitor(user, str(data.get("c", "")))
+
+
+def _need(request: Request, role: str) -> Visitor:
+    found = visitor(request)
+    if found is None:
+        raise NotLoggedIn()
+    if not found.user.can(role):
+        raise Forbidden(f"this needs the {role} role")
+    return found
+
+
+def viewing(request: Request) -> Visitor:
+    """Dependency of every page: any logged-in user."""
+    return _need(request, VIEWER)
+
+
+def administering(request: Request) -> Visitor:
+    return _need(request, ADMIN)
+
+
+def acting(role: str = OPERATOR):
+    """Dependency of a state-changing POST: the role, the session's CSRF token in the form, and
+    (when the browser says where the form came from) the console's own origin."""
+
+    async def dependency(request: Request) -> Visitor:
+        found = _need(request, role)
+        form = await request.form()
+        if not hmac.compare_digest(str(form.get("csrf", "")), found.csrf):
+            raise Forbidden("the form has expired; reload the page and try again")
+        check_origin(request)
+        return found
+
+    return dependency
+
+
+def check_origin(request: Request) -> None:
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host", ""):
+        raise Forbidden("the request did not come from this console")
+
+
+# -- the login form's own CSRF token (there is no session yet) ---------------------------------
+def login_token(request: Request) -> tuple[str, str]:
+    """A nonce for a cookie and its signature for the form: a login can only be posted from a
+    form this console handed out, to the browser that got it. Returns (nonce, token)."""
+    nonce = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(16)
+    return nonce, request.app.state.console.signer.dumps(nonce, salt="login")
+
+
+def set_login_cookie(request: Request, response, nonce: str) -> None:
+    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, **_cookie_args(request))
+
+
+def login_token_ok(request: Request, token: str) -> bool:
+    nonce = request.cookies.get(LOGIN_COOKIE)
+    try:
+        signed = request.app.state.console.signer.loads(token, salt="login", max_age=3600)
+    except BadSignature:
+        return False
+    return bool(nonce) and hmac.compare_digest(str(signed), nonce)
+
+
+# -- throttling -------------------------------------------------------------------------------
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def throttled(session, web, name: str, client: str) -> bool:
+    """Whether ``name`` (or ``client``) has failed too often within the window; read from the
+    audit trail, so every console process sees the same count."""
+    since = utcnow() - timedelta(minutes=web.login_window_minutes)
+    failures = session.scalars(
+        select(AuditEvent.detail).where(AuditEvent.event == LOGIN_FAILED, AuditEvent.at >= since)
+    ).all()
+    by_user = sum(1 for d in failures if d.get("user") == name)
+    by_client = sum(1 for d in failures if d.get("client") == client)
+    return by_user >= web.login_max_failures or by_client >= 4 * web.login_max_failures
+
+
+__all__ = ["ADMIN", "OPERATOR", "VIEWER", "Forbidden", "NotLoggedIn", "Visitor"]

@@ -1,0 +1,110 @@
+"""Logging in and out, and the admin's page of accounts. Every login, failed login, logout and
+account change is audited with the user's name (a failed login names the account only if it
+exists: a mistyped name may be someone's password)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
+
+from gateway.audit import events as audit
+from gateway.web import auth
+from gateway.web.auth import ADMIN, Visitor, acting, administering
+from gateway.web.layout import render
+from gateway.web.users import ROLES, UserError
+
+router = APIRouter()
+
+
+def _safe_next(target: str) -> str:
+    """Only a path on this console: a login form must not send anyone elsewhere."""
+    parts = urlsplit(target or "/")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def _form(request: Request, error: str | None, next_: str, status_code: int = 200):
+    nonce, token = auth.login_token(request)
+    response = render(request, "login.html", None, title="Log in to the gateway console",
+                      error=error, next=_safe_next(next_), token=token, status_code=status_code)
+    auth.set_login_cookie(request, response, nonce)
+    return response
+
+
+@router.get("/login")
+def login_form(request: Request, next: str = "/"):  # noqa: A002
+    return _form(request, None, next)
+
+
+@router.post("/login")
+def login(request: Request, username: str = Form(""), password: str = Form(""), token: str = Form(""),
+          next: str = Form("/")):  # noqa: A002
+    console = request.app.state.console
+    if not auth.login_token_ok(request, token):
+        return _form(request, "The form has expired. Please try again.", next, 400)
+    client = auth.client_address(request)
+    user_known = console.users.get(username) is not None
+    with console.db.session() as session:
+        if auth.throttled(session, console.config.web, username, client):
+            audit.record(session, auth.LOGIN_FAILED, actor="web", user=username if user_known else None,
+                         client=client, reason="too many failures")
+            blocked = True
+        else:
+            blocked = False
+    if blocked:
+        return _form(request, "Too many failed logins. Wait a while before trying again.", next, 429)
+    user = console.users.verify(username, password)
+    with console.db.session() as session:
+        if user is None:
+            audit.record(session, auth.LOGIN_FAILED, actor="web", user=username if user_known else None,
+                         client=client, reason="wrong user name or password")
+        else:
+            audit.record(session, auth.LOGIN, actor=auth.actor_of(user.name), role=user.role, client=client)
+    if user is None:
+        return _form(request, "Wrong user name or password.", next, 401)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    auth.open_session(request, response, user)
+    response.delete_cookie(auth.LOGIN_COOKIE, path="/")
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, who: Visitor = Depends(acting("viewer"))):
+    with request.app.state.console.db.session() as session:
+        audit.record(session, auth.LOGOUT, actor=who.actor)
+    response = RedirectResponse("/login", status_code=303)
+    auth.close_session(request, response)
+    return response
+
+
+@router.get("/users")
+def users_page(request: Request, who: Visitor = Depends(administering)):
+    return render(request, "users.html", who, title="Users", users=request.app.state.console.users.names(),
+                  roles=ROLES)
+
+
+@router.post("/users")
+def save_user(request: Request, username: str = Form(...), role: str = Form(...), password: str = Form(""),
+              who: Visitor = Depends(acting(ADMIN))):
+    console = request.app.state.console
+    try:
+        console.users.put(username, role=role, password=password or None)
+    except UserError as exc:
+        return render(request, "message.html", who, title="Not saved", message=str(exc), back="/users",
+                      status_code=422)
+    with console.db.session() as session:
+        audit.record(session, auth.USERS_CHANGED, actor=who.actor, user=username, role=role,
+                     password_set=bool(password))
+    return RedirectResponse("/users?done=user_saved", status_code=303)
+
+
+@router.post("/users/remove")
+def remove_user(request: Request, username: str = Form(...), who: Visitor = Depends(acting(ADMIN))):
+    console = request.app.state.console
+    if username != who.user.name and console.users.remove(username):
+        with console.db.session() as session:
+            audit.record(session, auth.USERS_CHANGED, actor=who.actor, user=username, removed=True)
+    return RedirectResponse("/users?done=user_removed", status_code=303)

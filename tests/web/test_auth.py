@@ -1,0 +1,137 @@
+"""Logging in, roles, CSRF, throttling, and when the console refuses to start."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+from sqlalchemy import select
+
+from gateway.audit.tables import AuditEvent
+from gateway.config import ConfigError, load_config
+from gateway.web.server import check_exposure
+from gateway.web.users import UserError, UserStore
+from tests.web.conftest import PASSWORDS, client_for, csrf_of, login
+
+
+def _events(db, kind):
+    with db.reading() as session:
+        return [(e.actor, e.detail) for e in session.scalars(select(AuditEvent).where(AuditEvent.event == kind))]
+
+
+def test_pages_need_a_login_and_a_login_is_audited(console):
+    client = client_for(console)
+    response = client.get("/studies?state=done", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/login?next=/studies%3Fstate%3Ddone"
+    assert client.post("/quarantine/1/release", data={"csrf": "x"}).status_code == 401
+
+    response = login(client, "vera", PASSWORDS["vera"], next_="/studies")
+    assert response.status_code == 303 and response.headers["location"] == "/studies"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert client.get("/studies").status_code == 200
+    assert _events(console[1], "login") == [("web:vera", {"role": "viewer", "client": "testclient"})]
+
+
+def test_a_wrong_password_is_refused_audited_and_throttled(console):
+    client = client_for(console)
+    for _ in range(5):
+        assert login(client, "otto", "not-the-password").status_code == 401
+    # The sixth attempt is refused even with the right password, until the window passes.
+    response = login(client, "otto", PASSWORDS["otto"])
+    assert response.status_code == 429 and "Too many failed logins" in response.text
+    failed = _events(console[1], "login_failed")
+    assert len(failed) == 6 and all(detail["user"] == "otto" for _, detail in failed)
+    # A name that is no account is not written down (it may be a password typed in the wrong box).
+    login(client, "otto-password-typo", "x")
+    assert _events(console[1], "login_failed")[-1][1]["user"] is None
+
+
+def test_a_login_needs_the_form_the_console_handed_out(console):
+    client = client_for(console)
+    response = client.post("/login", data={"username": "vera", "password": PASSWORDS["vera"], "token": "forged"})
+    assert response.status_code == 400
+    assert login(client, "vera", PASSWORDS["vera"], next_="https://elsewhere.example/").headers["location"] == "/"
+
+
+def test_roles_and_csrf_guard_every_action(console):
+    viewer, operator = client_for(console, "vera"), client_for(console, "otto")
+    assert "Release" not in viewer.get("/quarantine").text
+    token = csrf_of(viewer, "/studies")
+    assert viewer.post("/studies/1/retry", data={"csrf": token}).status_code == 403
+    assert viewer.get("/users").status_code == 403
+    # The operator's own action, without the token or with another session's, is refused.
+    assert operator.post("/studies/1/retry", data={}).status_code == 403
+    assert operator.post("/studies/1/retry", data={"csrf": token}).status_code == 403
+    good = csrf_of(operator, "/studies")
+    assert operator.post("/studies/1/retry", data={"csrf": good},
+                         headers={"origin": "https://evil.example"}).status_code == 403
+    assert operator.post("/studies/999/retry", data={"csrf": good}).status_code == 404
+
+
+def test_a_new_password_ends_the_sessions_of_the_account(console):
+    client = client_for(console, "vera")
+    assert client.get("/studies").status_code == 200
+    console[2].put("vera", password="a-brand-new-password")
+    assert client.get("/studies", follow_redirects=False).status_code == 303
+
+
+def test_the_admin_manages_accounts(console):
+    admin = client_for(console, "ada")
+    token = csrf_of(admin, "/users")
+    assert admin.post("/users", data={"csrf": token, "username": "newbie", "role": "viewer",
+                                      "password": "short"}).status_code == 422
+    response = admin.post("/users", data={"csrf": token, "username": "newbie", "role": "operator",
+                                          "password": "long-enough-password"}, follow_redirects=False)
+    assert response.status_code == 303 and console[2].get("newbie").role == "operator"
+    admin.post("/users/remove", data={"csrf": token, "username": "newbie"})
+    assert console[2].get("newbie") is None
+    assert [d.get("user") for _, d in _events(console[1], "users_changed")] == ["newbie", "newbie"]
+
+
+def test_the_users_file_is_private_and_rejects_weak_entries(tmp_path):
+    store = UserStore(tmp_path / "web" / "users.json")
+    store.put("alice", role="admin", password="a-long-password")
+    assert stat.S_IMODE(os.stat(store.path).st_mode) == 0o600
+    assert "a-long-password" not in store.path.read_text() and "$argon2" in store.path.read_text()
+    assert store.verify("alice", "a-long-password").role == "admin"
+    assert store.verify("alice", "wrong") is None and store.verify("bob", "whatever") is None
+    for bad in (dict(name="Alice!", role="admin", password="a-long-password"),
+                dict(name="bob", role="root", password="a-long-password"),
+                dict(name="bob", role="viewer", password="short")):
+        with pytest.raises(UserError):
+            store.put(bad["name"], role=bad["role"], password=bad["password"])
+    os.chmod(store.path, 0o644)
+    with pytest.raises(ConfigError):
+        UserStore(store.path).names()
+
+
+@pytest.mark.parametrize("web, refused", [
+    ({"host": "0.0.0.0"}, "not a loopback address"),
+    ({"host": "10.1.2.3", "behind_proxy": True}, None),
+    ({"host": "127.0.0.1"}, None),
+    ({"host": "::1"}, None),
+])
+def test_the_console_refuses_to_start_exposed_or_without_accounts(tmp_path, web, refused):
+    config = load_config(None, {"web": web, "storage": {"root": str(tmp_path)}})
+    empty = UserStore(tmp_path / "none.json")
+    with pytest.raises(ConfigError, match=refused or "no accounts"):
+        check_exposure(config.web, empty)
+    users = UserStore(tmp_path / "users.json")
+    users.put("root", role="admin", password="a-long-password")
+    if refused:
+        with pytest.raises(ConfigError, match=refused):
+            check_exposure(config.web, users)
+    else:
+        check_exposure(config.web, users)
+
+
+def test_serve_stops_with_a_message_when_the_console_may_not_start(tmp_path, capsys):
+    from gateway.cli import main
+
+    (tmp_path / "c.yaml").write_text(
+        f"storage: {{root: {tmp_path}}}\ndatabase: {{url: 'sqlite:///{tmp_path}/g.db'}}\n"
+        "web: {enabled: true, host: 0.0.0.0}\n")
+    assert main(["web", "--config", str(tmp_path / "c.yaml")]) == 2
+    assert "not a loopback address" in capsys.readouterr().err
