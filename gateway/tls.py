@@ -6,8 +6,8 @@ exchange, AES-GCM or ChaCha20-Poly1305). TLS 1.3's suites all qualify and are le
 The peer's certificate is always verified, with its host name: there is no setting that turns
 either off, so a mistake in the configuration fails closed instead of sending in clear.
 
-A context is built afresh for each association or session, so renewed certificates and keys are
-picked up without a restart.
+A client context is built afresh for each association or session, so renewed certificates and
+keys are picked up without a restart; the receiver's server context is built when it starts.
 """
 
 from __future__ import annotations
@@ -50,6 +50,41 @@ def client_context(settings, where: str) -> ssl.SSLContext:
         check_private(key_file or cert_file, f"{where}.key_file" if key_file else f"{where}.cert_file")
         _load(lambda: context.load_cert_chain(str(cert_file), str(key_file) if key_file else None),
               f"{where}.cert_file", cert_file)
+    return context
+
+
+CLIENT_CERTIFICATES = {"required": ssl.CERT_REQUIRED, "optional": ssl.CERT_OPTIONAL, "none": ssl.CERT_NONE}
+
+
+class DeferredHandshakeContext(ssl.SSLContext):
+    """A server context whose sockets do not shake hands when wrapped.
+
+    pynetdicom wraps each accepted connection in its accept loop, where a handshake would run
+    in the one thread that accepts every connection: a peer that connects and stays silent
+    would stall the listener, and a failed handshake would vanish without a trace. The
+    receiver completes the handshake itself, in the connection's own thread, with a timeout,
+    and audits a failure (:mod:`gateway.ingest.handshake`).
+    """
+
+    def wrap_socket(self, sock, server_side=False, do_handshake_on_connect=True, *args, **kwargs):
+        return super().wrap_socket(sock, server_side, False, *args, **kwargs)
+
+
+def server_context(settings, where: str) -> DeferredHandshakeContext:
+    """A context for accepting peers: ``settings.cert_file`` (and ``key_file``) presented,
+    client certificates asked for per ``settings.client_certificates`` and verified against
+    ``settings.ca_file`` alone (never the system's store: any public CA's customer is not a
+    sender)."""
+    context = DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
+    harden(context, settings.min_version)
+    key_file = settings.key_file
+    check_private(key_file or settings.cert_file, f"{where}.key_file" if key_file else f"{where}.cert_file")
+    _load(lambda: context.load_cert_chain(str(settings.cert_file), str(key_file) if key_file else None),
+          f"{where}.cert_file", settings.cert_file)
+    context.verify_mode = CLIENT_CERTIFICATES[settings.client_certificates]
+    if settings.ca_file is not None:
+        _load(lambda: context.load_verify_locations(cafile=str(settings.ca_file)),
+              f"{where}.ca_file", settings.ca_file)
     return context
 
 

@@ -1,17 +1,31 @@
 """Settings of the DICOM receiver (C-STORE / C-ECHO SCP)."""
 
-from ipaddress import ip_network
+from __future__ import annotations
 
-from pydantic import Field, field_validator
+from ipaddress import ip_network
+from pathlib import Path
+from typing import Literal
+
+from cryptography import x509
+from pydantic import Field, field_validator, model_validator
 
 from gateway.settings_base import Section
 
 
 class CallerRule(Section):
-    """One allowed calling application entity; ``ip`` may be an address or a network."""
+    """One allowed calling application entity; ``ip`` may be an address or a network.
+
+    An AE title alone is a claim anyone can make, so an entry can also bind the caller to a
+    client certificate (DICOM TLS listener only, verified against ``ingest.tls.ca_file``):
+    ``cert_subject`` is the certificate's whole subject, as ``openssl x509 -noout -subject
+    -nameopt RFC2253`` prints it; ``cert_san`` one of its subject alternative names (DNS name,
+    IP address, URI or e-mail). When both are given, both must match.
+    """
 
     ae_title: str = Field(min_length=1, max_length=16)
     ip: str | None = None
+    cert_subject: str | None = None
+    cert_san: str | None = None
 
     @field_validator("ip")
     @classmethod
@@ -20,11 +34,52 @@ class CallerRule(Section):
             ip_network(value, strict=False)
         return value
 
+    @field_validator("cert_subject")
+    @classmethod
+    def _valid_subject(cls, value: str | None) -> str | None:
+        if value is not None:
+            x509.Name.from_rfc4514_string(value)  # ValueError names what is wrong
+        return value
+
+    @property
+    def needs_certificate(self) -> bool:
+        return self.cert_subject is not None or self.cert_san is not None
+
+
+class IngestTls(Section):
+    """The DICOM TLS listener (PS3.15 Annex B, BCP 195 profiles; see gateway/tls.py)."""
+
+    # DICOM TLS's registered port is 2762; the plain listener keeps ingest.port.
+    port: int = Field(default=2762, ge=1, le=65535)
+    host: str | None = None  # null: ingest.host
+    cert_file: Path  # the gateway's certificate chain (PEM)
+    key_file: Path | None = None  # its private key (PEM, mode 0600); null when cert_file holds it
+    # The CAs that may sign senders' certificates.
+    ca_file: Path | None = None
+    # required: no certificate, no connection (mutual authentication); optional: verified when
+    # sent (needed by entries with cert_subject/cert_san); none: never asked for.
+    client_certificates: Literal["required", "optional", "none"] = "required"
+    min_version: Literal["1.2", "1.3"] = "1.2"
+
+    @model_validator(mode="after")
+    def _ca_for_clients(self) -> IngestTls:
+        if self.client_certificates != "none" and self.ca_file is None:
+            raise ValueError("ingest.tls.ca_file is needed to verify client certificates "
+                             "(or client_certificates: none)")
+        return self
+
 
 class IngestConfig(Section):
     ae_title: str = Field(default="DEID_GATEWAY", min_length=1, max_length=16)
-    host: str = "0.0.0.0"
+    # Associations calling any other AE title are rejected ("called AE title not recognised").
+    check_called_ae_title: bool = True
+    # Loopback by default: a gateway reachable from the network is a decision a site makes,
+    # with addresses or certificates in allowed_callers.
+    host: str = "127.0.0.1"
     port: int = Field(default=11112, ge=1, le=65535)
+    # The plain (unencrypted) listener on host:port; false once every sender uses ingest.tls.
+    plain_listener: bool = True
+    tls: IngestTls | None = None
     max_associations: int = Field(default=10, ge=1)
     max_pdu_length: int = Field(default=16382, ge=0)
     # Seconds an association may stay silent before it is aborted.
@@ -50,6 +105,15 @@ class IngestConfig(Section):
     # million one-pixel frames costs memory and time that max_pixel_bytes does not see.
     # Long ultrasound or angiography cines have a few thousand frames.
     max_frames: int = Field(default=50_000, gt=0)
+
+    @model_validator(mode="after")
+    def _something_listens(self) -> IngestConfig:
+        if not self.plain_listener and self.tls is None:
+            raise ValueError("plain_listener is false and ingest.tls is not set: nothing would listen")
+        if self.plain_listener and self.tls is not None and self.tls.port == self.port \
+                and (self.tls.host or self.host) == self.host:
+            raise ValueError("ingest.tls.port must differ from ingest.port while plain_listener is on")
+        return self
 
     @property
     def inflated_limit(self) -> int:

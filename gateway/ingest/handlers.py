@@ -16,7 +16,6 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from ipaddress import ip_address, ip_network
 from pathlib import Path
 
 from pynetdicom import evt
@@ -24,7 +23,10 @@ from pynetdicom import evt
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.files import free_bytes, hashed_path, move_durably
+from gateway.ingest import callers
+from gateway.ingest.callers import REJECT_CALLED_AE, REJECT_CALLING_AE, PeerCertificate
 from gateway.ingest.config import IngestConfig
+from gateway.ingest.handshake import shake_hands
 from gateway.ingest.receiving import IncomingFile, ReceivingArea
 from gateway.ingest.validate import OUT_OF_RESOURCES, InvalidInstance, validate_file
 from gateway.queue.intake import Intake, register_instance
@@ -36,26 +38,6 @@ log = logging.getLogger("gateway.ingest")
 SUCCESS = 0x0000
 PROCESSING_FAILURE = 0x0110
 TOO_LARGE = "instance larger than ingest.max_instance_bytes"
-
-# A-ASSOCIATE-RJ: rejected-permanent, service-user, calling AE title not recognised.
-REJECT_CALLING_AE = (0x01, 0x01, 0x03)
-
-
-def caller_allowed(ingest: IngestConfig, ae_title: str, address: str) -> bool:
-    if ingest.allow_any_caller:
-        return True
-    for rule in ingest.allowed_callers:
-        if rule.ae_title != ae_title.strip():
-            continue
-        if rule.ip is None:
-            return True
-        try:
-            if ip_address(address) in ip_network(rule.ip, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
 
 @dataclass
 class _AssociationTally:
@@ -81,21 +63,48 @@ class Receiver:
         self._lock = threading.Lock()
 
     # -- association policy ------------------------------------------------------------
-    def on_requested(self, event: evt.Event) -> None:
-        assoc = event.assoc
-        ae_title = assoc.requestor.primitive.calling_ae_title
-        address = assoc.requestor.address
-        if caller_allowed(self.ingest, ae_title, address):
+    def on_connection_open(self, event: evt.Event) -> None:
+        """On the TLS listener: complete the handshake here, in the connection's thread, and
+        audit a failure (see :mod:`gateway.ingest.handshake`); the connection is then closed."""
+        assoc_socket = event.assoc.dul.socket
+        outcome = shake_hands(assoc_socket.socket, self.ingest.network_timeout)
+        if outcome.ok:
             return
-        log.warning("rejected association from an unknown caller (%s)", address)
-        with self.db.session() as session:
-            audit.record(
-                session, audit.REJECTED_ASSOCIATION, actor="receiver", reason="calling AE title not allowed"
-            )
-        assoc.acse.send_reject(*REJECT_CALLING_AE)
+        address = event.address[0]
+        if outcome.reason is None:
+            log.debug("a connection from %s closed before its TLS handshake", address)
+        else:
+            log.warning("TLS handshake from %s failed: %s", address, outcome.reason)
+            self._audit(audit.TLS_FAILURE, direction="ingest", address=address, reason=outcome.reason)
+        assoc_socket.close()  # the association then ends before any PDU is read
+
+    def on_requested(self, event: evt.Event) -> None:
+        """Reject, and audit with its reason, an association not addressed to this gateway or
+        from a caller no allow-list entry admits; nothing else the request carried is kept."""
+        assoc = event.assoc
+        calling_ae = callers.printable(assoc.requestor.primitive.calling_ae_title)
+        address = assoc.requestor.address
+        reason = callers.check_called(self.ingest, assoc.requestor.primitive.called_ae_title)
+        rejection = REJECT_CALLED_AE
+        if reason is None:
+            certificate = PeerCertificate.of(assoc.dul.socket.socket if assoc.dul.socket else None)
+            reason = callers.check_caller(self.ingest, calling_ae, address, certificate)
+            rejection = REJECT_CALLING_AE
+        if reason is None:
+            return
+        log.warning("rejected an association from %s (%s): %s", calling_ae, address, reason)
+        self._audit(audit.REJECTED_ASSOCIATION, reason=reason, calling_ae=calling_ae, address=address)
+        assoc.acse.send_reject(*rejection)
         # As pynetdicom does after its own rejections: let the DUL flush the A-ASSOCIATE-RJ
         # before the socket is shut.
         assoc.kill()
+
+    def _audit(self, event: str, **detail) -> None:
+        try:
+            with self.db.session() as session:
+                audit.record(session, event, actor="receiver", **detail)
+        except Exception as exc:  # a refusal stands even when the database is away
+            log.error("cannot audit %s: %s", event, type(exc).__name__)
 
     def on_established(self, event: evt.Event) -> None:
         with self._lock:
@@ -225,6 +234,7 @@ class Receiver:
 
     def handlers(self) -> list:
         return [
+            (evt.EVT_CONN_OPEN, self.on_connection_open),
             (evt.EVT_REQUESTED, self.on_requested),
             (evt.EVT_ESTABLISHED, self.on_established),
             (evt.EVT_RELEASED, self.on_closed),

@@ -9,9 +9,11 @@ from pynetdicom import AE, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
 from gateway.db import Database
+from gateway.ingest.callers import open_entry_warnings
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handlers import Receiver
 from gateway.storage_config import StorageConfig
+from gateway.tls import server_context
 
 log = logging.getLogger("gateway.ingest")
 
@@ -49,15 +51,44 @@ def build_ae(ingest: IngestConfig) -> AE:
     return ae
 
 
-def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes):
-    """Start the SCP in background threads; returns the server (call ``shutdown()``)."""
+class Listeners:
+    """The receiver's servers (plain, DICOM TLS, or both during a migration), stopped together."""
+
+    def __init__(self, servers: list):
+        self.servers = servers
+
+    def shutdown(self) -> None:
+        for server in self.servers:
+            server.shutdown()
+
+
+def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes) -> Listeners:
+    """Start the SCP in background threads; returns its listeners (call ``shutdown()``).
+
+    Both listeners serve one AE, with the same handlers and limits: a sender on either is held
+    to the same allow-list, and a certificate-bound entry can only match over TLS. A TLS
+    setting that cannot be used (a missing file, a key others can read) stops start-up before
+    anything listens.
+    """
+    context = server_context(ingest.tls, "ingest.tls") if ingest.tls else None
+    for warning in open_entry_warnings(ingest):
+        log.warning("SECURITY: %s", warning)
     ae = build_ae(ingest)
     receiver = Receiver(ingest, storage, db, secret)
     receiver.receiving.register(ae)  # data sets stream to the spool's receiving folder
-    server = ae.start_server(
-        (ingest.host, ingest.port), block=False, evt_handlers=receiver.handlers()
-    )
-    log.info(
-        "receiving as %s on %s:%d", ingest.ae_title, ingest.host, ingest.port
-    )
-    return server
+    servers = []
+    try:  # TLS first: once the plain port answers, both do
+        if ingest.tls:
+            host = ingest.tls.host or ingest.host
+            servers.append(ae.start_server((host, ingest.tls.port), block=False,
+                                           evt_handlers=receiver.handlers(), ssl_context=context))
+            log.info("receiving as %s over DICOM TLS on %s:%d (client certificates %s)",
+                     ingest.ae_title, host, ingest.tls.port, ingest.tls.client_certificates)
+        if ingest.plain_listener:
+            servers.append(ae.start_server((ingest.host, ingest.port), block=False,
+                                           evt_handlers=receiver.handlers()))
+            log.info("receiving as %s on %s:%d", ingest.ae_title, ingest.host, ingest.port)
+    except BaseException:
+        Listeners(servers).shutdown()
+        raise
+    return Listeners(servers)
