@@ -5,9 +5,11 @@ nothing of the input's names or paths carries over. With the same key, the UIDs 
 the network path produces. A UID that is not a valid UID (a profile that keeps UIDs lets the
 sender's through) never becomes a path: its SHA-256 names the file instead, and it is counted.
 
-Every file ends written, skipped (not DICOM) or quarantined with a reason; one bad file never
-stops the others. The command exits 0 when nothing was quarantined, 1 when something was, and
-2 when it could not start (a configuration error).
+Every file ends written, skipped (not DICOM), dropped by a routing rule (counted by the rule's
+name) or quarantined with a reason; one bad file never stops the others. Of the rules, only
+drops apply here: the profile is the command's, and there are no destinations. The command
+exits 0 when nothing was quarantined, 1 when something was, and 2 when it could not start (a
+configuration error).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.instance_io import check_output, encode, read_twice
 from gateway.pipeline.pipeline import Pipeline
 from gateway.pipeline.stage import Quarantine, contained
+from gateway.rules.router import Router
 
 log = logging.getLogger("gateway.batch")
 
@@ -42,12 +45,14 @@ class BatchResult:
     skipped: int = 0  # not DICOM
     quarantined: Counter = field(default_factory=Counter)  # reason -> count
     renamed: int = 0  # written under a hash, for a UID that could not be a file name
+    dropped: Counter = field(default_factory=Counter)  # rule -> count
 
     def merge(self, other: BatchResult) -> None:
         self.written += other.written
         self.skipped += other.skipped
         self.quarantined.update(other.quarantined)
         self.renamed += other.renamed
+        self.dropped.update(other.dropped)
 
 
 _state: dict = {}
@@ -58,6 +63,7 @@ def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> No
     db = Database(config.database.url)
     secret = load_secret(config.deid, config.storage.root)
     _state["pipeline"] = build_pipeline(config, db, secret, device=device, profiles=[profile])
+    _state["router"] = Router.from_config(config)
     _state["out"] = out_dir
     _state["profile"] = profile
 
@@ -76,10 +82,24 @@ def _group(paths: list[Path], pipeline: Pipeline, out_dir: Path, profile: str) -
     """Read a few files, let the pipeline detect their text together, then finish each."""
     result = BatchResult()
     pairs = [pair for pair in (_read(path, result) for path in paths) if pair is not None]
+    pairs = [pair for pair in pairs if not _dropped(pair[0], result)]
     prepared = pipeline.prepare([working for _, working in pairs]) if len(pairs) > 1 else [{}] * len(pairs)
     for (original, working), ahead in zip(pairs, prepared, strict=True):
         result.merge(_one(original, working, ahead, pipeline, out_dir, profile))
     return result
+
+
+def _dropped(original, result: BatchResult) -> bool:
+    """Whether a routing rule drops this file (counted by the rule's name); the rules see the
+    header as read, and no sender."""
+    try:
+        decision = _state["router"].decide(original)
+    except Quarantine as q:
+        result.quarantined[q.reason] += 1
+        return True
+    if decision.drop:
+        result.dropped[decision.rule] += 1
+    return decision.drop
 
 
 def _one(original, working, prepared, pipeline: Pipeline, out_dir: Path, profile: str) -> BatchResult:

@@ -36,6 +36,8 @@ INSTANCE = b"instance\x00"
 PATIENT = b"patient:"
 PSEUDONYM = b"pseudonym:"
 ACCESSION = b"accession:"
+ACCESSION_KEY = b"accession-key:"  # the lookup key of an original accession number (coordinator links)
+PULL = b"pull:"  # a requested item of a pull (query/retrieve), and a whole pull's request list
 DATE_SHIFT = b"date-shift:"
 UID = b"uid:"
 

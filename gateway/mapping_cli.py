@@ -1,7 +1,9 @@
-"""``deid-gateway mapping ...``: the re-identification table, for research coordinators.
+"""``deid-gateway mapping ...``: the re-identification tables, for research coordinators.
 
-Every use is audited (who, what, how many rows; never an identity). Reading identities needs
-the mapping key; without it these commands refuse and the gateway still de-identifies.
+The patient table (pseudonym -> PatientID, name) and the study links (de-identified Study UID
+and pseudonymized accession number -> the originals). Every use is audited (who, what, how many
+rows; never an identity). Reading identities needs the mapping key; without it these commands
+refuse and the gateway still de-identifies.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ def _audit(runtime, **detail) -> None:
 
 
 def cmd_mapping(args, config) -> int:
-    from gateway.deid import mapping
+    from gateway.deid import links, mapping
     from gateway.service import open_runtime
 
     if args.mapping_command == "new-key":
@@ -36,7 +38,7 @@ def cmd_mapping(args, config) -> int:
     runtime = open_runtime(config)
     try:
         if args.mapping_command == "import":
-            result = mapping.import_mapping(config.deid, runtime.db, Path(args.csv), runtime.secret)
+            result = links.import_csv(config.deid, runtime.db, Path(args.csv), runtime.secret)
             _audit(runtime, action="import", added=result.added, updated=result.updated,
                    rejected=len(result.rejected))
             print(f"added {result.added}, updated {result.updated}, unchanged {result.unchanged}, "
@@ -57,6 +59,12 @@ def cmd_mapping(args, config) -> int:
             print(f"re-encrypted {count} identities; now put the new key where deid.mapping names it "
                   f"and start the workers again")
             return 0
+        if args.mapping_command == "lookup-study":
+            return _lookup_study(args, config, runtime)
+        if args.mapping_command == "export" and args.studies:
+            count = links.write_studies_csv(links.export_studies(config.deid, runtime.db, actor=_actor()), args.file)
+            print(f"exported {count} studies to {args.file} (mode 0600)")
+            return 0
         if args.mapping_command == "export":
             records = mapping.export_mapping(config.deid, runtime.db, actor=_actor())
             count = mapping.write_mapping_csv(records, args.file)
@@ -70,15 +78,35 @@ def cmd_mapping(args, config) -> int:
     return 2
 
 
+def _lookup_study(args, config, runtime) -> int:
+    from gateway.deid import links
+
+    records = links.lookup_study(config.deid, runtime.db, args.value, actor=_actor())
+    if not records:
+        print(f"no study {args.value}", file=sys.stderr)
+        return 1
+    for r in records:
+        print("\t".join([r.subject or "", r.patient_id or "", r.study_uid or "", r.accession_number or "",
+                         r.profile]))
+    return 0
+
+
 def add_parser(sub, common) -> None:
     p = sub.add_parser("mapping", help="the encrypted pseudonym -> patient table (needs the mapping key)")
     msub = p.add_subparsers(dest="mapping_command", required=True)
-    pi = msub.add_parser("import", help="import a CSV of original PatientID,subject ID", parents=[common])
+    pi = msub.add_parser("import", parents=[common],
+                         help="import a CSV of original PatientID,subject ID; with a header, also "
+                              "accession_number,research_accession")
     pi.add_argument("csv")
     pl = msub.add_parser("lookup", help="the patient behind a pseudonym", parents=[common])
     pl.add_argument("pseudonym")
+    ps = msub.add_parser("lookup-study", parents=[common],
+                         help="the originals behind a de-identified Study UID or pseudonymized accession")
+    ps.add_argument("value")
     pe = msub.add_parser("export", help="write the whole table to a CSV file (mode 0600)", parents=[common])
     pe.add_argument("file")
+    pe.add_argument("--studies", action="store_true",
+                    help="the study links instead: de-identified Study UID and accession -> the originals")
     msub.add_parser("new-key", help="print a new mapping key", parents=[common])
     pr = msub.add_parser("rotate-key", parents=[common],
                          help="re-encrypt the table under the key in NEW_KEY_FILE (mode 0600; workers stopped)")

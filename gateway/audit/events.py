@@ -34,6 +34,8 @@ PURGED = "purged"
 MAPPING_ACCESS = "mapping_access"
 LEFTOVERS_REMOVED = "leftovers_removed"  # half-written files of a process that died mid-write
 TLS_FAILURE = "tls_handshake_failed"  # a peer's certificate or TLS handshake was not accepted
+DROPPED = "dropped"  # a routing rule (named in the event) kept an instance from leaving
+PULL_ITEM = "pull_item"  # one requested item of a pull, with its outcome
 
 
 def process_actor(role: str) -> str:

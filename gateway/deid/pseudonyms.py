@@ -8,18 +8,26 @@ twice. A coordinator's pre-assigned mapping (CSV import) takes precedence over b
 The database is looked up by an HMAC of the original PatientID, never by the PatientID itself:
 the original identity is only stored encrypted (see mapping.py), and only when a mapping key is
 configured, so without the key nothing in the database can be traced back to a patient.
+
+Accession numbers are hashed the same way unless a coordinator imported a research accession
+number for the original (links.py); and each study's link from its de-identified Study UID and
+accession back to the originals is kept, encrypted, for the coordinator (:meth:`link_study`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+from pydicom import Dataset
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deid.config import DeidConfig, PseudonymConfig
 from gateway.deid.hashes import accession_hash, hash_pseudonym, patient_key
+from gateway.deid.links import accession_key, imported_accession, record_study
 from gateway.deid.mapping import ensure_subject, load_cipher
 from gateway.pipeline.stage import StageUnavailable
 
@@ -43,6 +51,8 @@ class PseudonymService:
         self.database = database
         self.secret = secret
         self._cache: dict[str, tuple[float, str]] = {}
+        self._accessions: dict[str, tuple[float, str | None]] = {}
+        self._linked: set[tuple[str, str]] = set()
         self._hashes: dict[str, str] = {}
         self._cipher = None
         if database is not None and deid is not None:
@@ -76,4 +86,41 @@ class PseudonymService:
         return pseudonym
 
     def accession(self, value: str) -> str:
+        """The coordinator's research accession number for ``value`` when one was imported,
+        else the keyed hash (looked up again after CACHE_SECONDS, so an import takes effect)."""
+        if self.database is not None:
+            key = accession_key(self.secret, value)
+            now = time.monotonic()
+            cached = self._accessions.get(key)
+            if cached is None or now - cached[0] >= CACHE_SECONDS:
+                with _reachable():
+                    cached = (now, imported_accession(self.database, self.settings.project, key))
+                if len(self._accessions) > 10000:
+                    self._accessions.clear()
+                self._accessions[key] = cached
+            if cached[1]:
+                return cached[1]
         return accession_hash(self.secret, value, self.settings.accession_length)
+
+    def link_study(self, original: Dataset, output: Dataset, profile: str) -> None:
+        """Keep the coordinator's link from ``output``'s de-identified Study UID and accession
+        back to ``original``'s (encrypted; once per study and profile in this process)."""
+        if self.database is None:
+            return
+        uid = str(original.get("StudyInstanceUID", "") or "")
+        if (uid, profile) in self._linked:
+            return
+        with _reachable():
+            record_study(self.database, self.settings.project, self.secret, self._cipher, profile, original, output)
+        if len(self._linked) > 10000:
+            self._linked.clear()
+        self._linked.add((uid, profile))
+
+
+@contextmanager
+def _reachable() -> Iterator[None]:
+    """A database error is not the instance's fault: the worker retries later."""
+    try:
+        yield
+    except SQLAlchemyError as exc:
+        raise PseudonymUnavailable(f"pseudonym database unavailable ({type(exc).__name__})") from None

@@ -59,6 +59,7 @@ class HeaderStage:
         if CLEAN_PIXEL_DATA in ctx.declared_options and "PixelData" in ds:
             # The pixel stage checked every frame and found (or left) no text.
             ds.BurnedInAnnotation = "NO"
+        self.pseudonyms.link_study(ctx.original, ds, self.profile.name)  # for coordinator lookups
         for option in result.options:  # what this instance now satisfies, e.g. Retain UIDs
             ctx.declare(OPTIONS[option][0])
         for action, n in result.counts.items():

@@ -196,7 +196,8 @@ class Receiver:
         try:
             with self.db.session() as session:
                 outcome, study, superseded = register_instance(
-                    session, self.secret, header, path, digest, incoming.size, calling_ae
+                    session, self.secret, header, path, digest, incoming.size, calling_ae,
+                    calling_address=event.assoc.requestor.address,
                 )
                 study_id = study.id
         except Exception as exc:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from pydicom import Dataset, dcmread
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway.audit import events as audit
 from gateway.db import Database
@@ -49,6 +49,7 @@ from gateway.queue.tables import (
     Study,
     WorkerRole,
 )
+from gateway.rules.router import Decision, Dropped, Router
 from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.worker")
@@ -65,17 +66,18 @@ class _Ahead:
 
 @dataclass
 class _InstanceOutcome:
-    kind: str  # processed, quarantined, skipped
+    kind: str  # processed, quarantined, dropped, skipped
     actions: dict[str, Counter] = field(default_factory=dict)
     options: set[str] = field(default_factory=set)
 
 
 class Worker:
-    """Runs jobs from the queue through ``pipeline``, as a worker of ``role``."""
+    """Runs jobs from the queue through ``pipeline``, as a worker of ``role``; ``router`` (the
+    routing rules) decides for each instance whether it leaves, which profiles run and which
+    destinations receive each profile's output."""
 
     def __init__(self, db: Database, pipeline: Pipeline, *, queue: QueueConfig, storage: StorageConfig,
-                 pixels: PixelsConfig, profile_by_destination: dict[str, str], owner: str | None = None,
-                 role: str = WorkerRole.ALL):
+                 pixels: PixelsConfig, router: Router, owner: str | None = None, role: str = WorkerRole.ALL):
         self.db = db
         self.pipeline = pipeline
         self.role = role
@@ -84,16 +86,14 @@ class Worker:
         self.poll_interval = queue.worker_poll_interval
         self.storage = storage
         self.pixels = pixels
-        self.destinations: dict[str, list[str]] = defaultdict(list)
-        for destination, profile in profile_by_destination.items():
-            self.destinations[profile].append(destination)
+        self.router = router
 
     @classmethod
     def from_config(cls, config, db: Database, pipeline: Pipeline, owner: str | None = None,
                     role: str = WorkerRole.ALL) -> Worker:
         """A worker with the sections of ``config`` (a :class:`gateway.config.GatewayConfig`) it uses."""
         return cls(db, pipeline, queue=config.queue, storage=config.storage, pixels=config.pixels,
-                   profile_by_destination=config.profile_by_destination(), owner=owner, role=role)
+                   router=Router.from_config(config), owner=owner, role=role)
 
     # -- the loop ----------------------------------------------------------------------------
     def run_once(self) -> bool:
@@ -125,7 +125,9 @@ class Worker:
         with self.db.session() as session:
             queued = session.execute(
                 select(Instance.id, Instance.spool_path, Instance.sha256, Instance.intermediate_path,
-                       Instance.intermediate_context)
+                       Instance.intermediate_context, Instance.calling_address,
+                       func.coalesce(Instance.calling_ae, Study.calling_ae).label("calling_ae"))
+                .join(Study, Study.id == Instance.study_id)
                 .where(Instance.job_id == job_id, Instance.state == InstanceState.QUEUED)
                 .order_by(Instance.id)
             ).all()
@@ -177,11 +179,14 @@ class Worker:
     def _clean_instance(self, job_id: int, row, ahead: _Ahead | None) -> str:
         try:
             original, working, prepared = _read(row, ahead)
+            self._decide(original, row)
             cleaned = self.pipeline.run_instance_stages(original, working, prepared)
             context = intermediate.context_to_json(cleaned.context)
             data = encode(cleaned.dataset)
         except FileNotFoundError:
             return "skipped"
+        except Dropped as dropped:
+            return self._drop(job_id, row, dropped.rule)
         except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
             return self._keep_back(job_id, row, contained(exc))
         path = intermediate.path_for(self.storage, row.sha256)
@@ -201,38 +206,47 @@ class Worker:
         """De-identify one instance: run, write, record. The record checks that the instance
         was not replaced meanwhile."""
         try:
-            original, results = self._run(row, ahead)
+            decision, _original, results = self._run(row, ahead)
             encoded = [(result, encode(result.dataset)) for result in results]
         except FileNotFoundError:
             return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
+        except Dropped as dropped:
+            return _InstanceOutcome(self._drop(job_id, row, dropped.rule), actions=_rule_count(dropped.rule))
         except StageUnavailable:
             raise  # not the instance's fault: the whole job is tried again later
         except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
             return _InstanceOutcome(self._keep_back(job_id, row, contained(exc)))
         # Not the instance's fault if this fails (a full disk): the job is tried again.
         written = [self._write(result, data) for result, data in encoded]
-        if not self._record(job_id, row, written):
+        if not self._record(job_id, row, written, decision):
             return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
         first = written[0][0]
-        return _InstanceOutcome("processed", actions={r.stage: Counter(r.counts) for r in first.reports},
-                                options=set(first.declared_options))
+        actions = {r.stage: Counter(r.counts) for r in first.reports} | _rule_count(decision.rule)
+        return _InstanceOutcome("processed", actions=actions, options=set(first.declared_options))
 
-    def _run(self, row, ahead: _Ahead | None) -> tuple[Dataset, list[ProfileResult]]:
-        """The pipeline over one instance, checked; an instance a pixel worker has cleaned goes
-        through the profile stages only, from its intermediate file."""
+    def _decide(self, original: Dataset, row) -> Decision:
+        """The rules' decision on the instance as received; raises Dropped for a drop."""
+        return self.router.decide(original, row.calling_ae, row.calling_address).or_raise()
+
+    def _run(self, row, ahead: _Ahead | None) -> tuple[Decision, Dataset, list[ProfileResult]]:
+        """The rules, then the pipeline over one instance for the profiles they chose, checked;
+        an instance a pixel worker has cleaned goes through the profile stages only, from its
+        intermediate file."""
         if row.intermediate_path is not None:
             if not Path(row.intermediate_path).exists():
                 raise Quarantine("the pixel worker's intermediate file is missing")
             original = dcmread(row.spool_path)
+            decision = self._decide(original, row)
             cleaned = Cleaned(dcmread(row.intermediate_path),
                               intermediate.context_from_json(row.intermediate_context, original))
-            results = self.pipeline.run_profiles(original, cleaned)
+            results = self.pipeline.run_profiles(original, cleaned, decision.profiles)
         else:
             original, working, prepared = _read(row, ahead)
-            results = self.pipeline.run(original, working=working, prepared=prepared)
+            decision = self._decide(original, row)
+            results = self.pipeline.run(original, decision.profiles, working=working, prepared=prepared)
         for result in results:
             check_output(original, result)
-        return original, results
+        return decision, original, results
 
     def _write(self, result: ProfileResult, data: bytes) -> tuple[ProfileResult, Path, str]:
         """One profile's output in the outbox, named by the digest of its de-identified UID."""
@@ -241,7 +255,7 @@ class Worker:
         write_durably(path, data)
         return result, path, anon_uid
 
-    def _record(self, job_id: int, row, written: list[tuple[ProfileResult, Path, str]]) -> bool:
+    def _record(self, job_id: int, row, written: list[tuple[ProfileResult, Path, str]], decision: Decision) -> bool:
         """Outputs, deliveries and the stages' details, in one transaction; False (nothing
         recorded) if the instance was replaced since the job began."""
         with self.db.session() as session:
@@ -251,7 +265,7 @@ class Worker:
                 return False
             study = session.get(Study, instance.study_id)
             for result, path, anon_uid in written:
-                self._record_output(session, instance, study, result, path, anon_uid)
+                self._record_output(session, instance, study, result, path, anon_uid, decision.routes[result.profile])
             first, _, anon_uid = written[0]
             instance.anon_uid = anon_uid
             instance.state = InstanceState.PROCESSED
@@ -266,7 +280,7 @@ class Worker:
         return True
 
     def _record_output(self, session, instance: Instance, study: Study, result: ProfileResult,
-                       path: Path, anon_uid: str) -> None:
+                       path: Path, anon_uid: str, destinations: tuple[str, ...]) -> None:
         output = session.scalars(
             select(Output).where(Output.instance_id == instance.id, Output.profile == result.profile)
         ).one_or_none()
@@ -278,9 +292,26 @@ class Worker:
         output.sop_class_uid = str(result.dataset.SOPClassUID)
         output.transfer_syntax_uid = str(result.dataset.file_meta.TransferSyntaxUID)
         session.flush()
-        schedule_deliveries(session, output, study.id, self.destinations.get(result.profile, []))
+        schedule_deliveries(session, output, study.id, destinations)
 
     # -- keeping back ---------------------------------------------------------------------------
+    def _drop(self, job_id: int, row, rule: str) -> str:
+        """A rule dropped the instance: it is never forwarded, its original is deleted, and the
+        rule's name is audited."""
+        with self.db.session() as session:
+            self.jobs.renew(session, job_id)
+            instance = session.get(Instance, row.id)
+            if not _still_queued(instance, job_id, row):
+                return "skipped"
+            instance.state = InstanceState.DROPPED
+            served, spooled = _forget_intermediate(instance), instance.spool_path
+            instance.spool_path = None
+            audit.record(session, audit.DROPPED, study=session.get(Study, instance.study_id), actor=self.owner,
+                         rule=rule, instance_id=instance.id)
+        _unlink(served)
+        _unlink(spooled)
+        return "dropped"
+
     def _keep_back(self, job_id: int, row, exc: BaseException) -> str:
         """Quarantine an instance a stage refused or failed on: never forward what a stage
         could not finish."""
@@ -315,6 +346,11 @@ def _read(row, ahead: _Ahead | None) -> tuple[Dataset, Dataset, dict[str, Any]]:
     if ahead is not None:
         return ahead.original, ahead.working, ahead.prepared
     return *read_twice(row.spool_path), {}
+
+
+def _rule_count(rule: str | None) -> dict[str, Counter]:
+    """The rule that decided, for the job's audit (``actions.rules``); nothing without one."""
+    return {"rules": Counter({rule: 1})} if rule else {}
 
 
 def _still_queued(instance: Instance, job_id: int, row) -> bool:

@@ -1,4 +1,5 @@
-"""State of the gateway: studies, instances, jobs, de-identified outputs and deliveries.
+"""State of the gateway: studies, instances, jobs, de-identified outputs and deliveries, and
+the pulls (query/retrieve) that bring studies in.
 
 No column holds patient data. Studies and instances are keyed by a keyed hash of their
 original UID (so a repeat of the same instance is recognised without storing the UID), and
@@ -35,6 +36,7 @@ class InstanceState:
     DELIVERED = "delivered"  # every destination accepted it
     QUARANTINED = "quarantined"
     FAILED = "failed"
+    DROPPED = "dropped"  # a rule said it must not leave: never de-identified nor forwarded
 
 
 class JobState:
@@ -113,6 +115,10 @@ class Instance(Base):
     intermediate_context: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
+    # Who sent this version (rules match on them): the calling AE title and the peer's
+    # address. NULL on rows from before they were kept: the study's calling_ae stands in.
+    calling_ae: Mapped[str | None] = mapped_column(String(16))
+    calling_address: Mapped[str | None] = mapped_column(String(64))
 
     study: Mapped[Study] = relationship(back_populates="instances")
 
@@ -189,3 +195,65 @@ class QuarantineEntry(Base):
     calling_ae: Mapped[str | None] = mapped_column(String(16))
     instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
     study_id: Mapped[int | None] = mapped_column(ForeignKey("studies.id"))
+
+
+class PullItemState:
+    PENDING = "pending"  # not queried yet (or interrupted before its query answered)
+    FOUND = "found"  # the PACS has its studies; retrieving them (or a --find-only pull's outcome)
+    RETRIEVED = "retrieved"  # every study it found was moved to the gateway
+    NOT_FOUND = "not_found"
+    FAILED = "failed"  # the query or a move failed; a new run of the same pull tries again
+    FINAL = (RETRIEVED, NOT_FOUND, FAILED)
+
+
+class PullRun(Base):
+    """One list of requested items from one PACS. Running the same list again finds this row
+    by ``run_key`` and resumes it; the requests themselves (accession numbers, patient IDs)
+    stay in the coordinator's file and are never stored."""
+
+    __tablename__ = "pull_runs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Keyed hash of the source and the ordered request list.
+    run_key: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    source: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))  # accessions, patients, query
+    items: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class PullItem(Base):
+    """One requested item (a line of the list) and its outcome; counts and states only."""
+
+    __tablename__ = "pull_items"
+    __table_args__ = (UniqueConstraint("run_id", "line"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("pull_runs.id"), index=True)
+    line: Mapped[int] = mapped_column(Integer)  # where the coordinator finds it in the list
+    item_key: Mapped[str] = mapped_column(String(64))  # keyed hash of the request
+    state: Mapped[str] = mapped_column(String(16), default=PullItemState.PENDING, index=True)
+    studies: Mapped[int] = mapped_column(Integer, default=0)
+    instances: Mapped[int] = mapped_column(Integer, default=0)  # completed C-MOVE sub-operations
+    failed: Mapped[int] = mapped_column(Integer, default=0)  # failed sub-operations
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    reason: Mapped[str | None] = mapped_column(String(128))  # from a fixed vocabulary
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class PullStudy(Base):
+    """A study the PACS answered for an item, found by the keyed hash of its Study UID (the
+    same digest as ``studies.study_key``, so it leads to the study the gateway received)."""
+
+    __tablename__ = "pull_studies"
+    __table_args__ = (UniqueConstraint("item_id", "study_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("pull_items.id"), index=True)
+    study_key: Mapped[str] = mapped_column(String(64), index=True)
+    retrieved: Mapped[bool] = mapped_column(default=False)
+    completed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str | None] = mapped_column(String(16))  # the last C-MOVE status, "0xB000"

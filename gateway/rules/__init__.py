@@ -1,0 +1,1 @@
+"""Routing and filter rules: which instances leave, with which profile, to which destinations."""
