@@ -46,6 +46,19 @@ class _AssociationTally:
     refused: int = 0
 
 
+#: An association request carries its presentation contexts and user information in one PDU,
+#: whatever maximum length is advertised for P-DATA; this much is always accepted for it.
+MIN_PDU_BYTES = 256 * 1024
+
+
+def max_pdu_bytes(ingest: IngestConfig) -> int:
+    """The longest PDU the receiver reads: what it advertises (``max_pdu_length``) plus the PDU
+    header, at least MIN_PDU_BYTES; with no maximum advertised (0), an instance's limit."""
+    if ingest.max_pdu_length == 0:
+        return ingest.max_instance_bytes
+    return max(MIN_PDU_BYTES, ingest.max_pdu_length + 6)
+
+
 class Receiver:
     """Holds what the handlers share: configuration, database, secret, per-association tallies."""
 
@@ -57,7 +70,8 @@ class Receiver:
         self.spool = storage.spool
         self.quarantine = storage.quarantine
         self.receiving = ReceivingArea(
-            storage.spool / "receiving", ingest.max_instance_bytes, on_exceeded=self.on_too_large
+            storage.spool / "receiving", ingest.max_instance_bytes, on_exceeded=self.on_too_large,
+            max_pdu_bytes=max_pdu_bytes(ingest),
         )
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()

@@ -29,7 +29,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pynetdicom import _config, dimse_messages, evt
+from pynetdicom import _config, dimse_messages, evt, transport
 
 from gateway.files import TEMPORARY_PREFIX, make_dirs_durably, sha256_file
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from pynetdicom.association import Association
 
 _PYNETDICOM_TEMPORARY_FILE = tempfile.NamedTemporaryFile
+_PYNETDICOM_RECV = transport.AssociationSocket.recv
 _AREAS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # AE -> ReceivingArea
 _INSTALL_LOCK = threading.Lock()
 
@@ -115,8 +116,10 @@ class IncomingFile:
 class ReceivingArea:
     """The receiving folder of one AE, its size limit, and the files of each association."""
 
-    def __init__(self, directory: Path, limit: int, on_exceeded: Callable[[Association], None]):
+    def __init__(self, directory: Path, limit: int, on_exceeded: Callable[[Association], None],
+                 max_pdu_bytes: int = 1 << 30):
         self.directory, self.limit = directory, limit
+        self.max_pdu_bytes = max_pdu_bytes  # see _guarded_recv
         self.on_exceeded = on_exceeded  # called in the reader thread; expected to abort
         self._open: dict[int, dict[Path, IncomingFile]] = {}  # id(association) -> its files
         self._lock = threading.Lock()
@@ -167,6 +170,18 @@ def _install() -> None:
     with _INSTALL_LOCK:
         _config.STORE_RECV_CHUNKED_DATASET = True
         dimse_messages.NamedTemporaryFile = _open_incoming
+        transport.AssociationSocket.recv = _guarded_recv
+
+
+def _guarded_recv(self, nr_bytes: int) -> bytearray:
+    """pynetdicom's ``AssociationSocket.recv``, refusing to read a PDU longer than the receiver
+    accepts: pynetdicom reads each PDU whole, at the length its header declares (up to 4 GiB),
+    whatever maximum we advertised. An OSError is what pynetdicom takes for a closed connection:
+    the association ends, and nothing of the PDU was held."""
+    area = _AREAS.get(self.assoc.ae) if self.assoc is not None else None
+    if area is not None and nr_bytes > area.max_pdu_bytes:
+        raise OSError(errno.EMSGSIZE, "PDU longer than the receiver accepts")
+    return _PYNETDICOM_RECV(self, nr_bytes)
 
 
 def _open_incoming(*args, **kwargs):
