@@ -30,7 +30,8 @@ def main() -> None:
         destination = {"name": "archive", "ae_title": archive.aet, "host": "127.0.0.1", "port": archive.dicom_port}
         gateway = Gateway(work / "gateway", destinations=[destination],
                           settings={"queue": {"stable_after": 1}, "logging": {"level": "WARNING"},
-                                    "ingest": {"max_associations": max(10, args.associations)}}).start()
+                                    # +2: the start-up port check may still hold a slot
+                                    "ingest": {"max_associations": args.associations + 2}}).start()
         try:
             result = load(gateway, archive, work, args.associations, args.per_association)
         finally:

@@ -44,12 +44,16 @@ def make_instances(folder: Path, association: int, count: int) -> list[Path]:
     return files
 
 
-def send(port: int, files: list[Path], called: str) -> int:
-    """One association (storescu, as a modality sends); returns how many were acknowledged."""
+def send(port: int, files: list[Path], called: str, errors: list[str] | None = None) -> int:
+    """One association (storescu, as a modality sends); returns how many were acknowledged, and
+    adds storescu's error lines to ``errors``."""
     done = subprocess.run([STORESCU, "-v", "-aet", "SCANNER", "-aec", called, "127.0.0.1", str(port),
                            *map(str, files)], capture_output=True, text=True, timeout=3600,
                           env={"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"})
-    return (done.stdout + done.stderr).count("Received Store Response (Success")
+    output = done.stdout + done.stderr
+    if errors is not None:
+        errors += [line for line in output.splitlines() if line.startswith(("E:", "F:"))]
+    return output.count("Received Store Response (Success")
 
 
 def vm_hwm_mib(pid: int) -> int:
@@ -67,19 +71,21 @@ class LoadResult:
     stores: int
     peak_rss_mib: int
     seconds: float
+    sender_errors: list[str]
 
 
 def load(gateway, archive, work: Path, associations: int, per_association: int) -> LoadResult:
     batches = [make_instances(work / f"a{a}", a, per_association) for a in range(associations)]
     started = time.perf_counter()
+    errors: list[str] = []
     with ThreadPoolExecutor(associations) as pool:
-        acknowledged = sum(pool.map(lambda files: send(gateway.port, files, gateway.ae_title), batches))
+        acknowledged = sum(pool.map(lambda files: send(gateway.port, files, gateway.ae_title, errors), batches))
     total = associations * per_association
     wait_for(lambda: len(archive.instances()) >= acknowledged, 3600, interval=0.5, what="everything archived")
     seconds = time.perf_counter() - started
     time.sleep(2)  # a resend, if any, would land now
     return LoadResult(total, acknowledged, len(archive.instances()), archive.stores_received(),
-                      vm_hwm_mib(gateway.process.pid), seconds)
+                      vm_hwm_mib(gateway.process.pid), seconds, errors[:10])
 
 
 def test_concurrent_associations_are_all_acknowledged_and_archived_once(archive, gateway_factory, tmp_path):
