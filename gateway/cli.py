@@ -57,6 +57,8 @@ def cmd_deid(args, config) -> int:
         print(f"  {count:>6}  {reason}")
     if result.renamed:
         print(f"non-conformant UIDs, their files named by hash: {result.renamed}")
+    for rule, count in sorted(result.dropped.items()):
+        print(f"dropped by rule {rule}: {count}")
     return 1 if result.quarantined else 0
 
 
@@ -185,9 +187,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_batch(sub)
     _add_reviewing(sub, common)
 
-    from gateway.mapping_cli import add_parser as add_mapping_parser
+    from gateway import console_cli, mapping_cli, pull_cli, rules_cli
 
-    add_mapping_parser(sub, common)
+    for module in (mapping_cli, rules_cli, pull_cli, console_cli):
+        module.add_parser(sub, common)
     return parser
 
 

@@ -91,14 +91,11 @@ def _guarded(task, *args):
 
 
 def _web_server(runtime: Runtime):
-    import uvicorn
+    """The operator's console; refuses (ConfigError) to serve off loopback without TLS, or
+    without accounts."""
+    from gateway.web.server import make_server
 
-    from gateway.web.app import create_app
-
-    web = runtime.config.web
-    server = uvicorn.Server(uvicorn.Config(create_app(runtime.db), host=web.host, port=web.port,
-                                           log_level="warning"))
-    return server
+    return make_server(runtime.config, runtime.db, runtime.secret)
 
 
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
@@ -107,6 +104,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     worker's (see :mod:`gateway.pipeline.worker`)."""
     runtime = open_runtime(config)
     sweep_leftovers_audited(runtime)
+    # Before anything listens: a console that may not start stops start-up.
+    web = _web_server(runtime) if "web" in parts else None
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -125,7 +124,6 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     scheduler = _scheduler(runtime) if "schedule" in parts else None
     if scheduler:
         scheduler.start()
-    web = _web_server(runtime) if "web" in parts else None
     if web:
         threads.append(threading.Thread(target=web.run, name="web"))
     for thread in threads:
