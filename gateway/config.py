@@ -13,13 +13,16 @@ from pathlib import Path
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
+from gateway.biometric.config import BiometricConfig
 from gateway.db import DatabaseConfig
 from gateway.deid.config import DeidConfig
 from gateway.egress.config import EgressConfig
 from gateway.ingest.config import IngestConfig
 from gateway.logs import LoggingConfig
 from gateway.pixels.config import PixelsConfig
+from gateway.pull.config import PullConfig
 from gateway.queue.config import QueueConfig
+from gateway.rules.config import RulesConfig
 from gateway.settings_base import Section
 from gateway.storage_config import StorageConfig
 from gateway.web.config import WebConfig
@@ -39,9 +42,12 @@ class GatewayConfig(Section):
     queue: QueueConfig = Field(default_factory=QueueConfig)
     deid: DeidConfig = Field(default_factory=DeidConfig)
     pixels: PixelsConfig = Field(default_factory=PixelsConfig)
+    biometric: BiometricConfig = Field(default_factory=BiometricConfig)
     egress: EgressConfig = Field(default_factory=EgressConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     web: WebConfig = Field(default_factory=WebConfig)
+    rules: RulesConfig = Field(default_factory=RulesConfig)
+    pull: PullConfig = Field(default_factory=PullConfig)
 
     @model_validator(mode="after")
     def _destinations_consistent(self) -> GatewayConfig:
@@ -51,6 +57,7 @@ class GatewayConfig(Section):
         for i, destination in enumerate(self.egress.destinations):
             if destination.profile is not None and destination.profile not in self.deid.profiles:
                 raise ValueError(f"egress.destinations.{i}.profile: unknown profile {destination.profile!r}")
+        self.rules.check_references(names, list(self.deid.profiles))
         return self
 
     def profile_by_destination(self) -> dict[str, str]:

@@ -1,0 +1,1 @@
+"""Biometric anonymization of chest radiographs (PriCheXy-Net, DP-Pix) as a profile stage."""

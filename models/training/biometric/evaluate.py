@@ -1,0 +1,193 @@
+"""The re-identification attack and the utility measure, on the held-out patients of the split.
+
+    python -m models.training.biometric.evaluate --cxr ../shared/cxr [--attackers train]
+
+For each anonymization (``anonymizers``) the test images are anonymized, and:
+
+- **re-identification AUC, original verifier**: the verifier PriCheXy-Net was trained against
+  scores pairs (anonymized image, *original* image of the same or of another patient): the
+  linkage attack of the paper, an anonymized image against an identified archive;
+- **re-identification AUC, re-trained attacker**: the same, by a verifier of the same kind trained
+  afresh on anonymized training images (``attacker_<spec>.pt``; ``--attackers train`` trains the
+  missing ones, with the same epochs and budget as the original verifier);
+- **classification AUC**: the abnormality classifier (trained on original images) on anonymized
+  test images: the mean AUC over the NIH labels with at least 10 positives among them, and "any
+  finding" against "No Finding";
+- **SSIM** to the original, and the seconds per image the anonymization took here (64 px, CPU,
+  in batches; the gateway's cost on full-size radiographs is measured by ``bench/biometric.py``).
+
+Pairs are drawn within a source (NIH or Hannover): every positive pair of the test patients and
+as many negatives; AUCs are also given per source. The Gaussian blur row's sigma is chosen so
+that its mean SSIM matches that of the PriCheXy-Net row at ``--blur-match`` mu.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.biometric.quality import ssim
+from models.training.biometric.anonymizers import make_anonymizer
+from models.training.biometric.common import (
+    WORK,
+    Log,
+    auc,
+    fixed_network,
+    load_checkpoint,
+    save_checkpoint,
+)
+from models.training.biometric.data import CxrSet, evaluation_pairs, load_split
+from models.training.biometric.figure import trade_off_svg
+from models.training.biometric.nets import AbnormalityClassifier, SiameseVerifier
+from models.training.biometric.train_classifier import label_aucs, predict
+from models.training.biometric.train_verifier import pair_scores, train_verifier
+
+MUS = (0.001, 0.005, 0.01)
+#: Strengths evaluated too when a generator for them was trained (not offered by the gateway).
+EXTRA_MUS = (0.02, 0.05)
+
+
+@dataclass
+class Row:
+    name: str
+    spec: str
+    reid_original: dict[str, float] = field(default_factory=dict)
+    reid_retrained: dict[str, float] = field(default_factory=dict)
+    classification: dict[str, float] = field(default_factory=dict)
+    ssim: float = float("nan")
+    seconds: float = float("nan")
+
+
+def mean_ssim(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.mean([ssim(x, y) for x, y in zip(a, b, strict=True)]))
+
+
+def reid_aucs(model: SiameseVerifier, anonymized: np.ndarray, test: CxrSet, pairs: np.ndarray) -> dict[str, float]:
+    """AUC over all pairs and per source, anonymized first image against original second."""
+    scores = pair_scores(model, anonymized, test.images, pairs)
+    out = {"all": auc(pairs[:, 2], scores)}
+    for prefix, name in (("nih", "nih"), ("hannover", "mhh")):
+        keep = np.array([test.sources[a].startswith(prefix) for a in pairs[:, 0]])
+        out[name] = auc(pairs[keep, 2], scores[keep])
+    return out
+
+
+def blur_sigma_for(target: float, images: np.ndarray, work: Path) -> float:
+    """The Gaussian blur's sigma whose mean SSIM on ``images`` is ``target`` (bisection)."""
+    lo, hi = 0.05, 6.0
+    for _ in range(18):
+        mid = (lo + hi) / 2
+        if mean_ssim(make_anonymizer(f"blur:{mid}", work)(images, "test"), images) > target:
+            lo = mid
+        else:
+            hi = mid
+    return round((lo + hi) / 2, 3)
+
+
+def attacker(spec: str, work: Path, args, log: Log) -> SiameseVerifier | None:
+    """The verifier re-trained on ``spec``-anonymized images: loaded, trained now, or None."""
+    path = work / f"attacker_{spec.replace(':', '_')}.pt"
+    if path.exists():
+        return load_checkpoint(SiameseVerifier(), path)
+    if args.attackers != "train":
+        return None
+    anonymize = make_anonymizer(spec, work)
+    train, val = load_split(args.cxr, "train", args.size), load_split(args.cxr, "val", args.size)
+    train.images, val.images = anonymize(train.images, "train"), anonymize(val.images, "val")
+    log(f"training the attacker for {spec}")
+    model, best = train_verifier(train, val, args, log)
+    save_checkpoint(model, path, {"network": "SiameseVerifier", "anonymizer": spec, "validation_auc": round(best, 4),
+                                  "epochs": args.epochs, "seed": args.seed, "size": args.size})
+    return model
+
+
+def evaluate_row(row: Row, test: CxrSet, pairs: np.ndarray, verifier, classifier, work: Path, args, log: Log) -> Row:
+    anonymize = make_anonymizer(row.spec, work)
+    start = time.perf_counter()
+    anonymized = anonymize(test.images, "test")
+    row.seconds = (time.perf_counter() - start) / len(test)
+    row.ssim = mean_ssim(anonymized, test.images)
+    row.reid_original = reid_aucs(verifier, anonymized, test, pairs)
+    strong = attacker(row.spec, work, args, log)
+    if strong is None and row.spec == "none":
+        strong = verifier  # no attacker re-trained on originals: the original verifier stands in
+    if strong is not None:
+        row.reid_retrained = reid_aucs(strong, anonymized, test, pairs)
+    labelled = np.flatnonzero(test.labelled)
+    row.classification = label_aucs(test.labels[labelled], predict(classifier, anonymized[labelled]))
+    log(f"{row.name}: {row.reid_original} {row.reid_retrained} {row.classification['mean']:.4f} ssim {row.ssim:.4f}")
+    return row
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None or math.isnan(value) else f"{100 * value:.1f}"
+
+
+def table(rows: list[Row]) -> str:
+    head = ("| anonymization | re-id AUC, original verifier (all / NIH / MHH) | re-id AUC, re-trained attacker "
+            "(all / NIH / MHH) | classification AUC, mean of labels | any finding | SSIM | s/image |")
+    lines = [head, "|" + "---|" * 7]
+    for r in rows:
+        orig = " / ".join(_pct(r.reid_original.get(k)) for k in ("all", "nih", "mhh"))
+        strong = " / ".join(_pct(r.reid_retrained.get(k)) for k in ("all", "nih", "mhh")) if r.reid_retrained else "—"
+        lines.append(f"| {r.name} | {orig} | {strong} | {_pct(r.classification.get('mean'))} | "
+                     f"{_pct(r.classification.get('abnormal'))} | {r.ssim:.3f} | {r.seconds:.4f} |")
+    return "\n".join(lines)
+
+
+def rows_to_run(work: Path, args) -> list[Row]:
+    rows = [Row("original images", "none")]
+    rows += [Row(f"PriCheXy-Net, mu = {mu}", f"prichexy:{mu}") for mu in MUS
+             if (work / f"prichexy_mu{mu!r}.pt").exists() or args.shipped]
+    rows += [Row(f"PriCheXy-Net, mu = {mu} (beyond the paper's range)", f"prichexy:{mu}") for mu in EXTRA_MUS
+             if (work / f"prichexy_mu{mu!r}.pt").exists()]
+    rows.append(Row("DP-Pix, b = 8, m = 1, eps = 0.1 (at 256 px)", "dppix"))
+    if (work / "privacynet.pt").exists():
+        rows.append(Row("Privacy-Net (2-D, as adapted by PriCheXy-Net)", "privacynet"))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    from models.training.biometric.common import base_parser
+
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--attackers", choices=("load", "train"), default="load",
+                        help="load re-trained attackers from --work, or train the missing ones")
+    parser.add_argument("--blur-match", type=float, default=0.01, help="mu of the row the blur's SSIM matches")
+    parser.add_argument("--shipped", action="store_true", help="evaluate every mu, with the shipped export if need be")
+    parser.set_defaults(epochs=40, minutes=25.0)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    log = Log()
+    work = Path(args.work or WORK)
+    verifier = load_checkpoint(SiameseVerifier(), fixed_network(work, "verifier"))
+    classifier = load_checkpoint(AbnormalityClassifier(), fixed_network(work, "classifier"))
+    test = load_split(args.cxr, "test", args.size)
+    pairs = evaluation_pairs(test)
+    log(f"{len(test)} test images of {len(set(test.patients))} patients, {int(pairs[:, 2].sum())} positive pairs")
+    rows = [evaluate_row(r, test, pairs, verifier, classifier, work, args, log) for r in rows_to_run(work, args)]
+    matched = next((r for r in rows if r.spec == f"prichexy:{args.blur_match}"), None)
+    if matched is not None:
+        sigma = blur_sigma_for(matched.ssim, test.images, work)
+        rows.append(evaluate_row(Row(f"Gaussian blur, sigma = {sigma} px (SSIM of mu = {args.blur_match})",
+                                     f"blur:{sigma}"), test, pairs, verifier, classifier, work, args, log))
+    print(table(rows))
+    (work / "evaluation.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
+    points = [(r.name.split(",")[0] + (f" {r.spec.split(':')[1]}" if r.spec.startswith("prichexy") else ""),
+               r.classification.get("mean", math.nan), (r.reid_retrained or r.reid_original).get("all", math.nan))
+              for r in rows]
+    (work / "trade_off.svg").write_text(trade_off_svg(points, "classification AUC, mean of labels (utility)",
+                                                      "re-identification AUC, re-trained attacker (privacy risk)"))
+    log(f"wrote {work / 'evaluation.json'} and {work / 'trade_off.svg'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
