@@ -89,7 +89,9 @@ def test_the_verifier_classifier_and_generator_train_and_the_evaluation_runs(tmp
     pairs = evaluation_pairs(data)
     scores = reid_aucs(verifier, out.repeat(9, axis=0)[:len(data)], data, pairs)
     assert set(scores) == {"all", "nih", "mhh"}
-    row = Row("x", "none", scores, scores, label_aucs(data.labels, predict(classifier, data.images), 1), 0.9, 0.001)
+    utility = label_aucs(data.labels, predict(classifier, data.images), 1)
+    row = Row("x", "none", reid_original=scores, reid_retrained={**scores, "sd": 0.01},
+              reid_retrained_runs=[scores, scores], classification=utility, ssim=0.9, seconds=0.001)
     assert table([row]).count("\n") == 2
 
 

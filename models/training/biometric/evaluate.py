@@ -7,12 +7,18 @@ For each anonymization (``anonymizers``) the test images are anonymized, and:
 - **re-identification AUC, original verifier**: the verifier PriCheXy-Net was trained against
   scores pairs (anonymized image, *original* image of the same or of another patient): the
   linkage attack of the paper, an anonymized image against an identified archive;
-- **re-identification AUC, re-trained attacker**: the same, by a verifier of the same kind trained
-  afresh on anonymized training images (``attacker_<spec>.pt``; ``--attackers train`` trains the
-  missing ones, with the same epochs and budget as the original verifier);
-- **classification AUC**: the abnormality classifier (trained on original images) on anonymized
-  test images: the mean AUC over the NIH labels with at least 10 positives among them, and "any
-  finding" against "No Finding";
+- **re-identification AUC, re-trained attacker**: the same, by verifiers of the same kind trained
+  afresh on anonymized training images (``attacker_<spec>.pt``, and ``_seed<n>`` for further
+  seeds; ``--attackers train`` trains the missing ones): the mean over ``--attacker-seeds`` and its
+  standard deviation, since one attacker's AUC moves by several points with its seed alone. The
+  "original images" row's attackers are trained the same way on the images as they are, so that
+  row is the control of this column;
+- **classification AUC**: the abnormality classifier C (trained on original images, the one the
+  generator was trained against) and C', trained apart with another seed (``classifier_eval.pt``),
+  on anonymized test images: the mean AUC over the NIH labels with at least 10 positives among
+  them, and "any finding" against "No Finding". C' is the fairer utility measure: the generator
+  was optimised to keep C's outputs, which an image-destroying anonymizer can do without keeping
+  the image (Privacy-Net does);
 - **SSIM** to the original, and the seconds per image the anonymization took here (64 px, CPU,
   in batches; the gateway's cost on full-size radiographs is measured by ``bench/biometric.py``).
 
@@ -23,6 +29,7 @@ that its mean SSIM matches that of the PriCheXy-Net row at ``--blur-match`` mu.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import sys
@@ -59,8 +66,10 @@ class Row:
     name: str
     spec: str
     reid_original: dict[str, float] = field(default_factory=dict)
-    reid_retrained: dict[str, float] = field(default_factory=dict)
-    classification: dict[str, float] = field(default_factory=dict)
+    reid_retrained: dict[str, float] = field(default_factory=dict)  # the mean over the attackers' seeds
+    reid_retrained_runs: list[dict[str, float]] = field(default_factory=list)  # one per seed
+    classification: dict[str, float] = field(default_factory=dict)  # C, the classifier trained against
+    classification_eval: dict[str, float] = field(default_factory=dict)  # C', trained apart (another seed)
     ssim: float = float("nan")
     seconds: float = float("nan")
 
@@ -80,7 +89,7 @@ def reid_aucs(model: SiameseVerifier, anonymized: np.ndarray, test: CxrSet, pair
 
 
 def blur_sigma_for(target: float, images: np.ndarray, work: Path) -> float:
-    """The Gaussian blur's sigma whose mean SSIM on ``images`` is ``target`` (bisection)."""
+    """The Gaussian blur's sigma whose mean SSIM on ``images`` is ``target`` (bisection, 0.01 px)."""
     lo, hi = 0.05, 6.0
     for _ in range(18):
         mid = (lo + hi) / 2
@@ -88,12 +97,18 @@ def blur_sigma_for(target: float, images: np.ndarray, work: Path) -> float:
             lo = mid
         else:
             hi = mid
-    return round((lo + hi) / 2, 3)
+    return round((lo + hi) / 2, 2)
 
 
-def attacker(spec: str, work: Path, args, log: Log) -> SiameseVerifier | None:
-    """The verifier re-trained on ``spec``-anonymized images: loaded, trained now, or None."""
-    path = work / f"attacker_{spec.replace(':', '_')}.pt"
+def attacker_path(spec: str, seed: int, work: Path) -> Path:
+    name = f"attacker_{spec.replace(':', '_')}"
+    return work / (f"{name}.pt" if seed == 1 else f"{name}_seed{seed}.pt")
+
+
+def attacker(spec: str, seed: int, work: Path, args, log: Log) -> SiameseVerifier | None:
+    """The verifier re-trained (with ``seed``) on ``spec``-anonymized images: loaded, trained now
+    (``--attackers train``), or None."""
+    path = attacker_path(spec, seed, work)
     if path.exists():
         return load_checkpoint(SiameseVerifier(), path)
     if args.attackers != "train":
@@ -101,27 +116,38 @@ def attacker(spec: str, work: Path, args, log: Log) -> SiameseVerifier | None:
     anonymize = make_anonymizer(spec, work)
     train, val = load_split(args.cxr, "train", args.size), load_split(args.cxr, "val", args.size)
     train.images, val.images = anonymize(train.images, "train"), anonymize(val.images, "val")
-    log(f"training the attacker for {spec}")
-    model, best = train_verifier(train, val, args, log)
+    log(f"training the attacker for {spec}, seed {seed}")
+    model, best = train_verifier(train, val, argparse.Namespace(**{**vars(args), "seed": seed}), log)
     save_checkpoint(model, path, {"network": "SiameseVerifier", "anonymizer": spec, "validation_auc": round(best, 4),
-                                  "epochs": args.epochs, "seed": args.seed, "size": args.size})
+                                  "epochs": args.epochs, "seed": seed, "size": args.size})
     return model
 
 
-def evaluate_row(row: Row, test: CxrSet, pairs: np.ndarray, verifier, classifier, work: Path, args, log: Log) -> Row:
+def _mean_runs(runs: list[dict[str, float]]) -> dict[str, float]:
+    out = {key: float(np.mean([r[key] for r in runs])) for key in runs[0]}
+    out["sd"] = float(np.std([r["all"] for r in runs], ddof=1)) if len(runs) > 1 else float("nan")
+    return out
+
+
+def evaluate_row(row: Row, test: CxrSet, pairs: np.ndarray, verifier, classifiers, work: Path, args, log: Log) -> Row:
+    """Anonymize the test images by ``row.spec`` and measure everything the table shows."""
     anonymize = make_anonymizer(row.spec, work)
     start = time.perf_counter()
     anonymized = anonymize(test.images, "test")
     row.seconds = (time.perf_counter() - start) / len(test)
     row.ssim = mean_ssim(anonymized, test.images)
     row.reid_original = reid_aucs(verifier, anonymized, test, pairs)
-    strong = attacker(row.spec, work, args, log)
-    if strong is None and row.spec == "none":
-        strong = verifier  # no attacker re-trained on originals: the original verifier stands in
-    if strong is not None:
-        row.reid_retrained = reid_aucs(strong, anonymized, test, pairs)
+    for seed in args.attacker_seeds:
+        strong = attacker(row.spec, seed, work, args, log)
+        if strong is not None:
+            row.reid_retrained_runs.append(reid_aucs(strong, anonymized, test, pairs))
+    if row.reid_retrained_runs:
+        row.reid_retrained = _mean_runs(row.reid_retrained_runs)
     labelled = np.flatnonzero(test.labelled)
-    row.classification = label_aucs(test.labels[labelled], predict(classifier, anonymized[labelled]))
+    trained_against, independent = classifiers
+    row.classification = label_aucs(test.labels[labelled], predict(trained_against, anonymized[labelled]))
+    if independent is not None:
+        row.classification_eval = label_aucs(test.labels[labelled], predict(independent, anonymized[labelled]))
     log(f"{row.name}: {row.reid_original} {row.reid_retrained} {row.classification['mean']:.4f} ssim {row.ssim:.4f}")
     return row
 
@@ -131,14 +157,21 @@ def _pct(value: float | None) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("| anonymization | re-id AUC, original verifier (all / NIH / MHH) | re-id AUC, re-trained attacker "
-            "(all / NIH / MHH) | classification AUC, mean of labels | any finding | SSIM | s/image |")
+    head = ("| anonymization | re-id AUC, original verifier (all / NIH / MHH) | re-id AUC, re-trained attacker, "
+            "mean of seeds (all ± sd / NIH / MHH) | classification AUC, mean of labels: C / C' | any finding: C / C' "
+            "| SSIM | s/image |")
     lines = [head, "|" + "---|" * 7]
     for r in rows:
         orig = " / ".join(_pct(r.reid_original.get(k)) for k in ("all", "nih", "mhh"))
-        strong = " / ".join(_pct(r.reid_retrained.get(k)) for k in ("all", "nih", "mhh")) if r.reid_retrained else "—"
-        lines.append(f"| {r.name} | {orig} | {strong} | {_pct(r.classification.get('mean'))} | "
-                     f"{_pct(r.classification.get('abnormal'))} | {r.ssim:.3f} | {r.seconds:.4f} |")
+        strong = "—"
+        if r.reid_retrained:
+            n = len(r.reid_retrained_runs)
+            spread = f" ± {_pct(r.reid_retrained['sd'])}" if n > 1 else ""
+            strong = (f"{_pct(r.reid_retrained['all'])}{spread} / {_pct(r.reid_retrained['nih'])} / "
+                      f"{_pct(r.reid_retrained['mhh'])} (n={n})")
+        utility = f"{_pct(r.classification.get('mean'))} / {_pct(r.classification_eval.get('mean'))}"
+        finding = f"{_pct(r.classification.get('abnormal'))} / {_pct(r.classification_eval.get('abnormal'))}"
+        lines.append(f"| {r.name} | {orig} | {strong} | {utility} | {finding} | {r.ssim:.3f} | {r.seconds:.4f} |")
     return "\n".join(lines)
 
 
@@ -160,24 +193,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--attackers", choices=("load", "train"), default="load",
                         help="load re-trained attackers from --work, or train the missing ones")
+    parser.add_argument("--attacker-seeds", default="1,2,3",
+                        help="seeds of the re-trained attackers averaged (attacker_<spec>[_seed<n>].pt)")
     parser.add_argument("--blur-match", type=float, default=0.01, help="mu of the row the blur's SSIM matches")
     parser.add_argument("--shipped", action="store_true", help="evaluate every mu, with the shipped export if need be")
     parser.set_defaults(epochs=40, minutes=25.0)
     args = parser.parse_args(argv)
+    args.attacker_seeds = [int(x) for x in args.attacker_seeds.split(",")]
     torch.set_num_threads(args.threads)
     log = Log()
     work = Path(args.work or WORK)
     verifier = load_checkpoint(SiameseVerifier(), fixed_network(work, "verifier"))
     classifier = load_checkpoint(AbnormalityClassifier(), fixed_network(work, "classifier"))
+    independent = work / "classifier_eval.pt"
+    classifiers = (classifier, load_checkpoint(AbnormalityClassifier(), independent) if independent.exists() else None)
     test = load_split(args.cxr, "test", args.size)
     pairs = evaluation_pairs(test)
     log(f"{len(test)} test images of {len(set(test.patients))} patients, {int(pairs[:, 2].sum())} positive pairs")
-    rows = [evaluate_row(r, test, pairs, verifier, classifier, work, args, log) for r in rows_to_run(work, args)]
+    rows = [evaluate_row(r, test, pairs, verifier, classifiers, work, args, log) for r in rows_to_run(work, args)]
     matched = next((r for r in rows if r.spec == f"prichexy:{args.blur_match}"), None)
     if matched is not None:
         sigma = blur_sigma_for(matched.ssim, test.images, work)
         rows.append(evaluate_row(Row(f"Gaussian blur, sigma = {sigma} px (SSIM of mu = {args.blur_match})",
-                                     f"blur:{sigma}"), test, pairs, verifier, classifier, work, args, log))
+                                     f"blur:{sigma}"), test, pairs, verifier, classifiers, work, args, log))
     print(table(rows))
     (work / "evaluation.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
     points = [(r.name.split(",")[0] + (f" {r.spec.split(':')[1]}" if r.spec.startswith("prichexy") else ""),

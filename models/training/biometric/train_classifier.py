@@ -96,14 +96,16 @@ def labelled(data: CxrSet) -> CxrSet:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = base_parser(__doc__.splitlines()[0]).parse_args(argv)
+    parser = base_parser(__doc__.splitlines()[0])
+    parser.add_argument("--name", default="classifier", help="file name in --work")
+    args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     log = Log()
     train = labelled(load_split(args.cxr, "train", args.size))
     val = labelled(load_split(args.cxr, "val", args.size))
     log(f"{len(train)} training and {len(val)} validation images with NIH labels at {args.size} px")
     model, best = train_classifier(train, val, args, log)
-    path = Path(args.work) / "classifier.pt"
+    path = Path(args.work) / f"{args.name}.pt"
     save_checkpoint(model, path, {"network": "AbnormalityClassifier", "size": args.size, "labels": list(LABELS),
                                   "validation_loss": round(-best, 4), "epochs": args.epochs, "seed": args.seed,
                                   "minutes": round(log.minutes, 1), "log": log.lines[-5:]})
