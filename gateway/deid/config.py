@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from gateway.deid.private import NOTATION, is_raw_private_tag, parse_private
 from gateway.settings_base import Section
 
 OptionName = Literal[
@@ -38,12 +39,25 @@ class ReplaceWith(Section):
 TagOverride = Literal["keep", "remove", "empty"] | ReplaceWith
 
 
+def _checked_private_keys(keys: list[str], where: str) -> None:
+    for key in keys:
+        if is_raw_private_tag(key):
+            raise ValueError(f"{where} {key!r}: name a private attribute by its creator, {NOTATION}")
+
+
 class ProfileSpec(Section):
     # PS3.15 options applied on top of the Basic Profile.
     options: list[OptionName] = Field(default_factory=list)
     # Per-attribute overrides, keyed by keyword ("StudyDescription") or tag ("(0010,0040)",
-    # "00100040"); they win over the table, the options and the unlisted-text rule.
+    # "00100040"); they win over the table, the options and the unlisted-text rule. A private
+    # attribute is named by its creator, '(0019,"SIEMENS MR HEADER",0C)', and its override wins
+    # over the safe-private list (and applies with or without retain_safe_private).
     overrides: dict[str, TagOverride] = Field(default_factory=dict)
+    # Private attributes this profile also keeps under retain_safe_private, beside the shipped
+    # list (gateway/deid/data/safe_private.json), each as '(gggg,"PRIVATE CREATOR",ee)'. A
+    # private sequence is never kept by this list (its items could hold anything); an override
+    # "keep" keeps one, and its items are de-identified like the rest.
+    safe_private: list[str] = Field(default_factory=list)
     # What happens to a public attribute that no row of Table E.1-1 names and whose VR can
     # carry free text or identity (PN, LO, SH, LT, ST, UT, UC, AE, UR, AS): "empty" keeps the
     # attribute with a zero-length value (Type 2 stays valid), "remove" deletes it, "keep"
@@ -52,6 +66,34 @@ class ProfileSpec(Section):
     unlisted_text: Literal["empty", "remove", "keep"] = "empty"
     # Extra keywords of unlisted text attributes to keep (e.g. ["ConvolutionKernel"]).
     keep_unlisted: list[str] = Field(default_factory=list)
+    # The research project this profile's output belongs to (a rule or a destination picks
+    # the project by naming the profile). A project has its own subject numbers and its own
+    # keyed-hash namespace: pseudonyms, accession numbers, UIDs and date shifts differ from
+    # every other project's, so the same patient cannot be linked across two projects' data.
+    # Null (or deid.pseudonyms.project itself): the gateway's own project and namespace.
+    project: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,24}$")
+
+    @field_validator("overrides")
+    @classmethod
+    def _private_overrides(cls, value: dict[str, TagOverride]) -> dict[str, TagOverride]:
+        _checked_private_keys(list(value), "overrides:")
+        for key in value:
+            parse_private(key)  # ValueError for an even group written as a private key
+        return value
+
+    @field_validator("keep_unlisted")
+    @classmethod
+    def _public_only(cls, value: list[str]) -> list[str]:
+        _checked_private_keys(value, "keep_unlisted:")  # a private attribute goes in safe_private
+        return value
+
+    @field_validator("safe_private")
+    @classmethod
+    def _private_keys(cls, value: list[str]) -> list[str]:
+        for key in value:
+            if parse_private(key) is None:
+                raise ValueError(f"safe_private: {key!r} is not {NOTATION}")
+        return value
 
 
 BUILTIN_PROFILES: dict[str, ProfileSpec] = {

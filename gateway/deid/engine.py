@@ -21,7 +21,7 @@ from gateway.deid.descriptors import IdentityTerms, clean_text
 from gateway.deid.dummies import DUMMY_TEXT, dummy_code_item, dummy_for, empty_for
 from gateway.deid.iod_types import is_type2_sequence, is_type3
 from gateway.deid.method import applied_options, write_method
-from gateway.deid.private import creator_of, safe_private
+from gateway.deid.private import SAFE_VALUE_VRS, creator_of
 from gateway.deid.profiles import CompiledProfile, vr_of
 from gateway.deid.uids import remap_uid
 from gateway.logs import quiet_pydicom
@@ -31,6 +31,8 @@ from gateway.pipeline.stage import Quarantine
 FILE_META_DROP = (0x00020016, 0x00020017, 0x00020018, 0x00020100, 0x00020102)
 MAX_DEPTH = 64
 MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+#: VRs an override's replacement text can be written into.
+REPLACEABLE_VRS = frozenset({"AE", "AS", "CS", "DA", "DS", "DT", "IS", "LO", "LT", "PN", "SH", "ST", "TM", "UC", "UR", "UT"})
 
 
 class PseudonymSource:
@@ -277,12 +279,15 @@ class _Run:
         # numbers: kept
 
     def privates(self, ds: Dataset, tags: list[int], depth: int) -> None:
-        if not self.profile.keep_private:
+        """Private elements, after the public ones: each decided by its creator's key in the
+        profile (the safe list, the overrides), removed when not named; a creator element stays
+        while its block keeps something."""
+        decided = self.profile.private
+        if not decided:
             for tag in tags:
                 del ds[tag]
             self.counts["X"] = self.counts.get("X", 0) + len(tags)
             return
-        safe = safe_private()
         kept_blocks: set[int] = set()
         creators: list[int] = []
         for tag in tags:
@@ -290,11 +295,10 @@ class _Run:
             if 0x0010 <= elem <= 0x00FF:
                 creators.append(tag)
                 continue
-            group = tag >> 16
             creator = creator_of(ds, tag) if elem >= 0x1000 else None
-            if creator is not None and (creator, group, elem & 0xFF) in safe and self.vr(ds, tag) != "SQ":
-                kept_blocks.add((group << 16) | (elem >> 8))
-                self.count("K")
+            key = (creator, tag >> 16, elem & 0xFF)
+            if creator is not None and self.private(ds, tag, key, decided.get(key, "X"), depth):
+                kept_blocks.add(((tag >> 16) << 16) | (elem >> 8))
             else:
                 del ds[tag]
                 self.count("X")
@@ -304,6 +308,25 @@ class _Run:
             else:
                 del ds[tag]
                 self.count("X")
+
+    def private(self, ds: Dataset, tag: int, key, action: str, depth: int) -> bool:
+        """Apply ``action`` to one private element; False when it is to be removed."""
+        vr = self.vr(ds, tag)
+        if action == "X" or action == "S" and vr not in SAFE_VALUE_VRS:
+            return False  # a listed key never keeps a sequence, text, a UID or bytes
+        if action in ("S", "K"):
+            self.count("K")
+            if vr == "SQ":
+                self.items(ds, tag, depth)
+        elif action == "Z":
+            self.set(ds, tag, vr, empty_for(vr))
+            self.count("Z")
+        elif vr in REPLACEABLE_VRS:  # R
+            self.set(ds, tag, vr, self.profile.private_replace[key])
+            self.count("D")
+        else:
+            return False  # a replacement text cannot go into a binary or numeric value
+        return True
 
 
 def _uid_values(ds: Dataset, tag: int) -> list[str]:

@@ -13,6 +13,17 @@ from gateway import keys
 from gateway.deid.config import PseudonymConfig
 
 
+#: The purpose under which a research project's namespace key is derived from the gateway secret.
+PROJECT = b"project-namespace:"
+
+
+def project_secret(secret: bytes, project: str) -> bytes:
+    """The key of ``project``'s own namespace: every keyed hash of its output (pseudonyms,
+    accession numbers, UIDs, date shifts) is made with it, so no value of one project's data
+    equals the same patient's value in another's."""
+    return keys.keyed_hash(secret, PROJECT, project.encode("ascii"))
+
+
 def patient_key(secret: bytes, patient_id: str) -> str:
     """The database lookup key of a patient: HMAC-SHA256 of the original PatientID, hex."""
     return keys.keyed_digest(secret, keys.PATIENT, patient_id.strip())

@@ -20,6 +20,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 
 from gateway.deid.config import DeidConfig, ProfileSpec, ReplaceWith
 from gateway.deid.options import OPTIONS
+from gateway.deid.private import PrivateKey, parse_private, safe_private
 from gateway.deid.table import action_for, load_rows
 
 # Attributes the stage writes itself after cleaning; whatever the input held is replaced.
@@ -38,6 +39,10 @@ class CompiledProfile:
     unlisted: dict[str, str]
     replace: dict[int, str] = field(default_factory=dict)
     keep_private: bool = False
+    # (creator, group, offset) -> S (safe: kept unless a sequence), K, X, Z or R (override);
+    # a private element it does not name is removed.
+    private: dict[PrivateKey, str] = field(default_factory=dict)
+    private_replace: dict[PrivateKey, str] = field(default_factory=dict)
     # Tags of ``exact`` whose dictionary VR is SQ: a kept sequence is walked without a VR lookup.
     sequences: frozenset[int] = frozenset()
 
@@ -117,22 +122,39 @@ def compile_profile(name: str, spec: ProfileSpec) -> CompiledProfile:
     for tag in structural_tags("clean"):
         exact.setdefault(tag, "C")
 
-    replace: dict[int, str] = {}
-    for key, override in spec.overrides.items():
-        tag = parse_tag(key)
-        if isinstance(override, ReplaceWith):
-            exact[tag], replace[tag] = "R", override.replace
-        else:
-            exact[tag] = {"keep": "K", "remove": "X", "empty": "Z"}[override]
+    keep_private = "retain_safe_private" in options
+    private: dict[PrivateKey, str] = {}
+    if keep_private:
+        private = dict.fromkeys(safe_private() | {parse_private(k) for k in spec.safe_private}, "S")
+    replace, private_replace = _apply_overrides(spec, exact, private)
     return CompiledProfile(
         name=name,
         options=options,
         exact=exact,
         unlisted=unlisted,
         replace=replace,
-        keep_private="retain_safe_private" in options,
+        keep_private=keep_private,
+        private=private,
+        private_replace=private_replace,
         sequences=frozenset(t for t in exact if vr_of(t) == "SQ"),
     )
+
+
+def _apply_overrides(spec: ProfileSpec, exact: dict[int, str],
+                     private: dict[PrivateKey, str]) -> tuple[dict[int, str], dict[PrivateKey, str]]:
+    """Write the profile's overrides over the table's actions (public tags into ``exact``,
+    private attributes, by creator, into ``private``); returns their replacement values."""
+    replace: dict[int, str] = {}
+    private_replace: dict[PrivateKey, str] = {}
+    for key, override in spec.overrides.items():
+        private_key = parse_private(key)
+        codes, values = (private, private_replace) if private_key else (exact, replace)
+        target = private_key or parse_tag(key)
+        if isinstance(override, ReplaceWith):
+            codes[target], values[target] = "R", override.replace
+        else:
+            codes[target] = {"keep": "K", "remove": "X", "empty": "Z"}[override]
+    return replace, private_replace
 
 
 def compile_profiles(config: DeidConfig) -> dict[str, CompiledProfile]:

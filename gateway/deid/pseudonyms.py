@@ -26,7 +26,7 @@ from pydicom import Dataset
 from sqlalchemy.exc import SQLAlchemyError
 
 from gateway.deid.config import DeidConfig, PseudonymConfig
-from gateway.deid.hashes import accession_hash, hash_pseudonym, patient_key
+from gateway.deid.hashes import accession_hash, hash_pseudonym, patient_key, project_secret
 from gateway.deid.links import accession_key, imported_accession, record_study
 from gateway.deid.mapping import ensure_subject, load_cipher
 from gateway.pipeline.stage import StageUnavailable
@@ -49,7 +49,8 @@ class PseudonymService:
     def __init__(self, deid: DeidConfig | None, database: Database | None, secret: bytes):
         self.settings = deid.pseudonyms if deid is not None else PseudonymConfig()
         self.database = database
-        self.secret = secret
+        self.secret = secret  # lookup keys (patients, accessions, studies): one for all projects
+        self.namespace = secret  # the keyed hashes written into the output: one per project
         self._cache: dict[str, tuple[float, str]] = {}
         self._accessions: dict[str, tuple[float, str | None]] = {}
         self._linked: set[tuple[str, str]] = set()
@@ -57,6 +58,17 @@ class PseudonymService:
         self._cipher = None
         if database is not None and deid is not None:
             self._cipher = load_cipher(deid.mapping, required=False)
+
+    def for_project(self, project: str) -> PseudonymService:
+        """The service of research project ``project`` (see ProfileSpec.project): the same
+        database and mapping key, its own subject rows and its own keyed-hash namespace."""
+        if project == self.settings.project:
+            return self
+        other = PseudonymService(None, self.database, self.secret)
+        other.settings = self.settings.model_copy(update={"project": project})
+        other.namespace = project_secret(self.secret, project)
+        other._cipher = self._cipher
+        return other
 
     def patient(self, patient_id: str, patient_name: str = "") -> str:
         """The pseudonym of ``patient_id``; used for both PatientID and PatientName."""
@@ -66,7 +78,7 @@ class PseudonymService:
             if pseudonym is None:
                 if len(self._hashes) > 10000:
                     self._hashes.clear()
-                pseudonym = self._hashes[key_source] = hash_pseudonym(self.settings, self.secret, key_source)
+                pseudonym = self._hashes[key_source] = hash_pseudonym(self.settings, self.namespace, key_source)
             return pseudonym
         key = patient_key(self.secret, key_source)
         now = time.monotonic()
@@ -75,7 +87,7 @@ class PseudonymService:
             return cached[1]
         try:
             pseudonym = ensure_subject(
-                self.database, self.settings, self.secret, key, key_source, patient_name, self._cipher
+                self.database, self.settings, self.namespace, key, key_source, patient_name, self._cipher
             )
         except SQLAlchemyError as exc:
             # Not the instance's fault: the worker should retry later, not quarantine it.
@@ -100,7 +112,7 @@ class PseudonymService:
                 self._accessions[key] = cached
             if cached[1]:
                 return cached[1]
-        return accession_hash(self.secret, value, self.settings.accession_length)
+        return accession_hash(self.namespace, value, self.settings.accession_length)
 
     def link_study(self, original: Dataset, output: Dataset, profile: str) -> None:
         """Keep the coordinator's link from ``output``'s de-identified Study UID and accession

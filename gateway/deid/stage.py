@@ -13,6 +13,7 @@ from gateway.deid.options import OPTIONS
 from gateway.deid.profiles import compile_profile
 from gateway.deid.pseudonyms import PseudonymService
 from gateway.pipeline.stage import CLEAN_PIXEL_DATA, InstanceContext, Quarantine, StageUnavailable
+from gateway.pixels.decode import VIDEO_REASON, is_video
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,14 @@ class HeaderStage:
         if not secret:
             raise ValueError("the de-identification secret is empty")
         self.profile = compile_profile(profile, specs[profile])
-        self.secret = secret
-        self.pseudonyms = pseudonyms or PseudonymService(deid, None, secret)
+        pseudonyms = pseudonyms or PseudonymService(deid, None, secret)
+        project = specs[profile].project
+        if project is not None and project != deid.pseudonyms.project:
+            # A research project of its own: its pseudonyms, UIDs and date shifts come from
+            # its own namespace, so its data cannot be joined with another project's.
+            pseudonyms = pseudonyms.for_project(project)
+        self.secret = pseudonyms.namespace
+        self.pseudonyms = pseudonyms
         self.settings = DeidSettings(
             method_text=deid.method_text,
             shift_min_days=deid.date_shift.min_days,
@@ -39,6 +46,9 @@ class HeaderStage:
         )
 
     def __call__(self, ds: Dataset, ctx: InstanceContext) -> Dataset:
+        if is_video(ds) and CLEAN_PIXEL_DATA not in ctx.declared_options:
+            # With the pixel stage off too: a video is never forwarded without its frames checked.
+            raise Quarantine(VIDEO_REASON)
         report = ctx.report(self.name)
         try:
             result = deidentify(

@@ -105,6 +105,13 @@ class IngestConfig(Section):
     # million one-pixel frames costs memory and time that max_pixel_bytes does not see.
     # Long ultrasound or angiography cines have a few thousand frames.
     max_frames: int = Field(default=50_000, gt=0)
+    # Storage SOP classes pynetdicom does not know: vendors' private ones, and public ones newer
+    # than it (Orthanc's UnknownSopClassAccepted). Off by default: a private class is whatever
+    # its vendor made it, often private attributes around proprietary data. When on, they are
+    # handled like every other instance: private attributes removed (safe ones kept under
+    # retain_safe_private), pixel data checked by the pixel stage or quarantined, and rules
+    # (match: {sop_class: ...}) can drop them.
+    accept_unknown_sop_classes: bool = False
 
     @model_validator(mode="after")
     def _something_listens(self) -> IngestConfig:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 from pydicom import uid
+from pydicom.uid import MPEGTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
 from gateway.db import Database
+from gateway.ingest import sop_classes
 from gateway.ingest.callers import open_entry_warnings
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handlers import Receiver
@@ -36,6 +38,11 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.HTJ2KLosslessRPCL,
     uid.HTJ2K,
 ]
+# Video is accepted, then quarantined (no decoder reads its frames for burned-in text: see
+# gateway/pixels/decode.py). Last in the list, so that pynetdicom, which takes the first of
+# ours that the sender proposes, picks a decodable syntax whenever the sender offers one.
+VIDEO_TRANSFER_SYNTAXES = [uid.UID(ts) for ts in MPEGTransferSyntaxes]
+STORAGE_TRANSFER_SYNTAXES = ACCEPTED_TRANSFER_SYNTAXES + VIDEO_TRANSFER_SYNTAXES
 
 
 def build_ae(ingest: IngestConfig) -> AE:
@@ -47,8 +54,14 @@ def build_ae(ingest: IngestConfig) -> AE:
     ae.acse_timeout = ingest.network_timeout
     ae.add_supported_context(Verification, ACCEPTED_TRANSFER_SYNTAXES[:4])
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, ACCEPTED_TRANSFER_SYNTAXES)
+        ae.add_supported_context(context.abstract_syntax, STORAGE_TRANSFER_SYNTAXES)
     return ae
+
+
+def handlers_for(ingest: IngestConfig, receiver: Receiver) -> list:
+    """The receiver's handlers, and those admitting unknown SOP classes when the site asks."""
+    extra = sop_classes.handlers(STORAGE_TRANSFER_SYNTAXES) if ingest.accept_unknown_sop_classes else []
+    return [*receiver.handlers(), *extra]
 
 
 class Listeners:
@@ -81,12 +94,12 @@ def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, s
         if ingest.tls:
             host = ingest.tls.host or ingest.host
             servers.append(ae.start_server((host, ingest.tls.port), block=False,
-                                           evt_handlers=receiver.handlers(), ssl_context=context))
+                                           evt_handlers=handlers_for(ingest, receiver), ssl_context=context))
             log.info("receiving as %s over DICOM TLS on %s:%d (client certificates %s)",
                      ingest.ae_title, host, ingest.tls.port, ingest.tls.client_certificates)
         if ingest.plain_listener:
             servers.append(ae.start_server((ingest.host, ingest.port), block=False,
-                                           evt_handlers=receiver.handlers()))
+                                           evt_handlers=handlers_for(ingest, receiver)))
             log.info("receiving as %s on %s:%d", ingest.ae_title, ingest.host, ingest.port)
     except BaseException:
         Listeners(servers).shutdown()

@@ -21,7 +21,7 @@ import numpy as np
 from pydicom import Dataset
 from pydicom.pixels import pixel_array
 from pydicom.pixels.processing import apply_color_lut
-from pydicom.uid import UID
+from pydicom.uid import UID, MPEGTransferSyntaxes
 
 from gateway.logs import describe_error
 from gateway.pipeline.stage import Quarantine
@@ -62,6 +62,19 @@ class Decoded:
         return 0, (1 << bits) - 1
 
 
+#: The reason a video is quarantined: no decoder here reads MPEG-2, MPEG-4 or HEVC frames, so
+#: text burned into them cannot be looked for. Accepted (the sender gets success and the video
+#: is kept), never forwarded unchecked.
+VIDEO_REASON = "video (MPEG-2, MPEG-4 or HEVC) cannot be checked for burned-in text"
+
+
+def is_video(ds: Dataset) -> bool:
+    """True when the instance's pixel data is an MPEG-2, MPEG-4 AVC or HEVC stream."""
+    meta = getattr(ds, "file_meta", None)
+    uid = getattr(meta, "TransferSyntaxUID", None) if meta is not None else None
+    return uid is not None and str(uid) in MPEGTransferSyntaxes
+
+
 def has_pixel_data(ds: Dataset) -> bool:
     """True when the instance carries an image the pixel stage must look at."""
     return any(k in ds for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"))
@@ -92,6 +105,8 @@ def decode(ds: Dataset) -> Decoded:
     """Decode all frames of ``ds``; raises :class:`Quarantine` when no decoder can."""
     if "PixelData" not in ds:
         raise Quarantine("float pixel data is not supported by the pixel stage")
+    if is_video(ds):
+        raise Quarantine(VIDEO_REASON)
     photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
     if photometric not in MONO + RGB_LIKE + (PALETTE,):
         # Only the standard's terms are named; anything else is the sender's text.

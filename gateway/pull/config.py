@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from gateway.egress.config import TlsSettings
 from gateway.settings_base import Section
 
 
@@ -30,6 +31,11 @@ class PullSource(Section):
     timeout: float = Field(default=30.0, gt=0)
     # Seconds to wait for each answer of a retrieve (the PACS answers after every instance).
     retrieve_timeout: float = Field(default=600.0, gt=0)
+    # DICOM TLS to the PACS (as for an egress destination: its certificate verified against
+    # ca_file with its host name, or server_name; the gateway's client certificate when set).
+    # Queries and C-GET travel on these associations; a C-MOVE's instances come on the PACS's
+    # own association to the gateway's receiver, so the PACS should send them to ingest.tls.
+    tls: TlsSettings | None = None
 
 
 class PullConfig(Section):

@@ -19,6 +19,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
+from gateway import tls
 from gateway.pull.config import PullSource
 
 PENDING = (0xFF00, 0xFF01)
@@ -88,8 +89,20 @@ def _abort(assoc) -> None:
     assoc.dimse.msg_queue.put((None, None))
 
 
+def tls_args(source: PullSource) -> tuple[tuple | None, list[str]]:
+    """pynetdicom's ``tls_args`` for ``source`` (None: plain DICOM), built afresh for each
+    association, and the list a failed handshake's reason lands in. ConfigError for settings
+    that cannot be used (a missing file, a key others can read)."""
+    if source.tls is None:
+        return None, []
+    context = tls.client_context(source.tls, f"pull.sources.{source.name}.tls")
+    failures = tls.watch_handshakes(context)
+    return (context, source.tls.server_name or source.host), failures
+
+
 def _associate(source: PullSource, calling_ae: str, timeout: float, contexts: list, *,
                roles: list | None = None, handlers: list | None = None, register: Callable | None = None):
+    secure, failures = tls_args(source)
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = ae.network_timeout = ae.connection_timeout = source.timeout
     ae.dimse_timeout = timeout
@@ -98,8 +111,10 @@ def _associate(source: PullSource, calling_ae: str, timeout: float, contexts: li
     if register is not None:
         register(ae)  # C-GET: instances stream into the gateway's receiving area
     assoc = ae.associate(source.host, source.port, ae_title=source.ae_title, ext_neg=roles or None,
-                         evt_handlers=handlers or None)
+                         evt_handlers=handlers or None, tls_args=secure)
     if not assoc.is_established:
+        if failures:  # never retried in clear; the item's audit row names this, not OpenSSL's words
+            raise PullError("TLS handshake failed")
         raise PullError("association rejected" if assoc.is_rejected else "association failed")
     return assoc
 

@@ -39,6 +39,7 @@ class Puller:
                  actor: str = "operator"):
         self.config = config
         self.source = config.pull.source(source)  # ValueError naming what is missing
+        dimse.tls_args(self.source)  # ConfigError now, rather than one failure per item
         self.calling_ae = self.source.calling_ae_title or config.ingest.ae_title
         self.destination = config.pull.move_destination or config.ingest.ae_title
         self.find_only = find_only

@@ -11,6 +11,7 @@ from gateway.pull.dimse import Retrieved
 from gateway.pull.requests import PullRequest
 from gateway.pull.state import PullState, study_key
 from gateway.queue.tables import PullItemState, PullRun
+from gateway.schema import Base
 
 SECRET = b"s" * 32
 
@@ -19,9 +20,14 @@ def _requests(*accessions: str) -> list[PullRequest]:
     return [PullRequest(n, (("AccessionNumber", a),)) for n, a in enumerate(accessions, start=1)]
 
 
-def test_the_same_list_resumes_and_only_unfinished_items_are_redone(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'g.db'}")
-    db.create_schema()
+def _stored(db: Database) -> str:
+    """Every row of every table, as text: what the database holds, whichever it is."""
+    with db.reading() as session:
+        return "".join(repr(row) for table in Base.metadata.sorted_tables
+                       for row in session.execute(table.select()).all())
+
+
+def test_the_same_list_resumes_and_only_unfinished_items_are_redone(db):
     state = PullState(db, SECRET, "operator:test")
     run, resumed = state.open_run("pacs", "accessions", _requests("SECRET-A", "SECRET-B", "SECRET-C"))
     assert not resumed
@@ -51,5 +57,4 @@ def test_the_same_list_resumes_and_only_unfinished_items_are_redone(tmp_path):
         {"run": run, "line": 1, "outcome": "retrieved", "studies": 1, "instances": 4, "failed": 0},
         {"run": run, "line": 2, "outcome": "not_found", "studies": 0, "instances": 0, "failed": 0},
     ]
-    assert b"SECRET" not in (tmp_path / "g.db").read_bytes()
-    db.dispose()
+    assert "SECRET" not in _stored(db)

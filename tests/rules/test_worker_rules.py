@@ -35,10 +35,10 @@ RULES = [
 ]
 
 
-def _config(root: Path, rules=RULES):
+def _config(root: Path, rules=RULES, url: str | None = None):
     return load_config(None, {
         "storage": {"root": str(root)},
-        "database": {"url": f"sqlite:///{root / 'gateway.db'}"},
+        "database": {"url": url or f"sqlite:///{root / 'gateway.db'}"},
         "queue": {"stable_after": 0.01},
         "pixels": {"enabled": False},
         "egress": {"destinations": [{"name": "archive", "ae_title": "A", "host": "h", "port": 104},
@@ -70,10 +70,9 @@ def _receive(db: Database, config, data: bytes, calling_ae: str, address: str) -
     return str(path)
 
 
-def test_drops_and_routes(tmp_path):
-    config = _config(tmp_path)
-    db = Database(config.database.url)
-    db.create_schema()
+def test_drops_and_routes(tmp_path, database_url, db):
+    """On SQLite and PostgreSQL: the dropped state, its audit row and the routes' rows."""
+    config = _config(tmp_path, url=database_url)
     cardio, radiology = generate_uid(), generate_uid()
     screenshot = _receive(db, config, _instance(cardio, sc=True), "CARDIO", "10.2.0.1")
     _receive(db, config, _instance(cardio), "CARDIO", "10.2.0.1")
@@ -96,7 +95,6 @@ def test_drops_and_routes(tmp_path):
     assert not Path(screenshot).exists()  # the dropped original is not kept
     assert sorted(rule for detail in processed for rule in detail["actions"].get("rules", {})) == [
         "cardiology", "drop-screenshots", "radiology"]
-    db.dispose()
 
 
 def test_batch_mode_applies_drop_rules(tmp_path):
