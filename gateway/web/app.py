@@ -1,8 +1,10 @@
 """The operator's console: a FastAPI application over the gateway's database and outbox.
 
 Pages (:mod:`pages`, :mod:`study`) are for any logged-in user; actions (:mod:`actions`) for
-operators; accounts and originals for admins (:mod:`login`, :mod:`actions`). ``/metrics``,
-``/healthz`` and ``/readyz`` answer without a login, for monitoring, and carry counts only.
+operators; accounts and originals for admins (:mod:`login`, :mod:`actions`). ``/metrics``
+answers a logged-in user or a scraper's bearer token (``web.metrics_token_sha256``);
+``/healthz`` and ``/readyz`` answer anyone, for probes, and carry no more than yes or no.
+With ``web.stow.enabled``, senders store instances at ``/dicomweb/studies`` (:mod:`stow`).
 Every response forbids framing and inline script, and pages are never cached.
 """
 
@@ -20,7 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.db import Database
-from gateway.web import actions, login, pages, study
+from gateway.ingest.stow import StowIntake
+from gateway.web import actions, login, pages, stow, study, tokens
 from gateway.web.auth import Forbidden, NotLoggedIn, make_signer, visitor
 from gateway.web.layout import make_environment, render, stylesheet
 from gateway.web.metrics import exposition, readiness, registry_for
@@ -56,6 +59,10 @@ def create_app(config, db: Database, secret: bytes, users: UserStore | None = No
     app.state.console = Console(config, db, users, make_signer(secret), make_environment())
     for router in (login.router, pages.router, study.router, actions.router):
         app.include_router(router)
+    if config.web.stow.enabled:
+        intake = StowIntake(config.ingest, config.storage, db, secret, config.web.stow.max_part_bytes)
+        app.state.stow = stow.Stow(config.web.stow, intake)
+        app.include_router(stow.router)
     _add_operations(app, config, db)
     _add_handlers(app)
     return app
@@ -66,7 +73,11 @@ def _add_operations(app: FastAPI, config, db: Database) -> None:
     css = stylesheet()
 
     @app.get("/metrics")
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
+        token = tokens.presented(request.headers.get("authorization"))
+        if not any(tokens.matches(token, config.web.metrics_token_sha256)) and visitor(request) is None:
+            return PlainTextResponse("authentication required", status_code=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="deid-gateway metrics"'})
         return Response(exposition(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz")

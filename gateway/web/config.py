@@ -2,11 +2,94 @@
 
 from __future__ import annotations
 
+import re
+from ipaddress import ip_network
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from cryptography import x509
+from pydantic import Field, field_validator, model_validator
 
 from gateway.settings_base import Section
+
+SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class StowSender(Section):
+    """One sender allowed to store over DICOMweb (``POST /dicomweb/studies``).
+
+    A request is admitted when every credential the entry names matches: its bearer token
+    (kept here only as the SHA-256 of a generated token, ``python -m gateway.web.tokens``), its
+    TLS client certificate (``cert_subject``/``cert_san``, verified against
+    ``web.stow.client_ca_file``), and its address (``ip``). ``calling_ae`` is the name the
+    gateway gives what it stores, as a C-STORE sender's calling AE title: routing rules and the
+    audit trail see it.
+    """
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    calling_ae: str = Field(min_length=1, max_length=16)
+    token_sha256: str | None = Field(default=None, pattern=SHA256_HEX)
+    cert_subject: str | None = None
+    cert_san: str | None = None
+    ip: str | None = None
+
+    @field_validator("ip")
+    @classmethod
+    def _valid_network(cls, value: str | None) -> str | None:
+        if value is not None:
+            ip_network(value, strict=False)
+        return value
+
+    @field_validator("calling_ae")
+    @classmethod
+    def _ae_title_chars(cls, value: str) -> str:
+        if value != value.strip() or "\\" in value or not (value.isascii() and value.isprintable()):
+            raise ValueError("an AE title is printable ASCII, without leading/trailing spaces or backslash")
+        return value
+
+    @field_validator("cert_subject")
+    @classmethod
+    def _valid_subject(cls, value: str | None) -> str | None:
+        if value is not None:
+            x509.Name.from_rfc4514_string(value)  # ValueError names what is wrong
+        return value
+
+    @model_validator(mode="after")
+    def _some_credential(self) -> StowSender:
+        if self.token_sha256 is None and self.cert_subject is None and self.cert_san is None:
+            raise ValueError(f"web.stow.senders ({self.name}): give token_sha256, cert_subject or cert_san; "
+                             "an address alone does not authenticate")
+        return self
+
+    @property
+    def needs_certificate(self) -> bool:
+        return self.cert_subject is not None or self.cert_san is not None
+
+
+class StowConfig(Section):
+    """DICOMweb STOW-RS ingest on the console's server, beside the C-STORE receiver."""
+
+    enabled: bool = False
+    senders: list[StowSender] = Field(default_factory=list)
+    # The CAs that may sign senders' client certificates; set, the console's own TLS asks every
+    # client for a certificate (optional: browsers without one still reach the console).
+    client_ca_file: Path | None = None
+    # Caps enforced while the request streams in. A part (one instance) larger than
+    # max_part_bytes is dropped as it passes the limit (null: ingest.max_instance_bytes); a
+    # request passing max_request_bytes or max_parts is cut off there.
+    max_part_bytes: int | None = Field(default=None, gt=0)
+    max_request_bytes: int = Field(default=8 * 1024**3, gt=0)
+    max_parts: int = Field(default=10_000, ge=1)
+
+    @model_validator(mode="after")
+    def _senders(self) -> StowConfig:
+        names = [s.name for s in self.senders]
+        if len(names) != len(set(names)):
+            raise ValueError("web.stow.senders: names must be unique")
+        if self.enabled and not self.senders:
+            raise ValueError("web.stow.enabled needs at least one entry in web.stow.senders")
+        if any(s.needs_certificate for s in self.senders) and self.client_ca_file is None:
+            raise ValueError("web.stow.client_ca_file is needed to verify senders' client certificates")
+        return self
 
 
 class WebConfig(Section):
@@ -33,11 +116,21 @@ class WebConfig(Section):
     thumbnails_per_series: int = Field(default=8, ge=1, le=100)
     thumbnail_frames: int = Field(default=3, ge=1, le=16)
     thumbnail_size: int = Field(default=320, ge=64, le=1024)
+    # /metrics answers a logged-in console user, or a scraper presenting one of these bearer
+    # tokens (their SHA-256, as ``python -m gateway.web.tokens`` prints it).
+    metrics_token_sha256: list[str] = Field(default_factory=list)
+    stow: StowConfig = Field(default_factory=StowConfig)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> WebConfig:
         if (self.tls_cert_file is None) != (self.tls_key_file is None):
             raise ValueError("web: tls_cert_file and tls_key_file go together")
+        if self.stow.client_ca_file is not None and self.tls_cert_file is None:
+            raise ValueError("web.stow.client_ca_file: client certificates need the console's own TLS "
+                             "(web.tls_cert_file); a proxy in front would not pass them on")
+        for token in self.metrics_token_sha256:
+            if not re.fullmatch(SHA256_HEX, token):
+                raise ValueError("web.metrics_token_sha256: each entry is a SHA-256 in hex (64 characters)")
         return self
 
     def users_path(self, storage_root: Path) -> Path:

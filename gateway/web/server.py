@@ -1,7 +1,8 @@
 """Starting the console, or refusing to.
 
 The console shows audit trails and can release quarantined instances, so it is never served
-in clear beyond this machine and never without accounts: off loopback it needs its own TLS
+in clear beyond this machine and never without accounts (nor takes instances over STOW-RS
+from anyone but ``web.stow.senders``): off loopback it needs its own TLS
 certificate (``web.tls_cert_file``/``tls_key_file``) or ``web.behind_proxy`` (a TLS-terminating
 reverse proxy in front, which the site vouches for), and it always needs a users file with at
 least one account (``deid-gateway users add``).
@@ -57,6 +58,11 @@ def make_server(config, db, secret: bytes):
     options = {"host": web.host, "port": web.port, "log_level": "warning", "access_log": False}
     if web.tls_cert_file is not None:
         options.update(ssl_certfile=str(web.tls_cert_file), ssl_keyfile=str(web.tls_key_file))
+    if web.stow.client_ca_file is not None:  # STOW-RS senders may present certificates
+        from gateway.web.tlspeer import CertificateH11Protocol, server_context
+
+        context = server_context(web)
+        options.update(ssl_context_factory=lambda _config, _default: context, http=CertificateH11Protocol)
     if web.behind_proxy:
         options.update(proxy_headers=True, forwarded_allow_ips=",".join(web.proxy_addresses))
     else:

@@ -8,7 +8,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.audit import events as audit
 from gateway.queue.tables import Job, JobPhase, JobState, Study, utcnow
-from gateway.web import metrics
+from gateway.web import metrics, tokens
 from tests.web.conftest import client_for
 
 
@@ -39,7 +39,7 @@ def test_counts_come_from_the_audit_and_the_queue_at_scrape_time(console):
     _record(db, audit.TLS_FAILURE, direction="egress", destination="archive", reason="certificate verify failed")
     _record(db, "pixels_detail", seconds=0.3)
     _record(db, "pixels_detail", seconds=7.0)
-    client = client_for(console)  # no login: monitoring scrapes without one
+    client = client_for(console, "vera")  # any logged-in user may look (scrapers use a token)
     got = _samples(client)
     assert got[("deid_gateway_instances_received_total", ())] == 21
     assert got[("deid_gateway_instances_quarantined_total", (
@@ -83,6 +83,20 @@ def test_an_event_committed_late_is_still_counted_once(console):
             event.at = utcnow() - timedelta(hours=1)
     tally.update()
     assert tally.settled_id == 2 and tally.seen == set()
+
+
+def test_metrics_answer_only_a_login_or_a_scrape_token(console):
+    config, db, users = console
+    token, token_hash = tokens.new_token()
+    scraped = config.model_copy(update={"web": config.web.model_copy(update={"metrics_token_sha256": [token_hash]})})
+    client = client_for((scraped, db, users))
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer dgw_guessed"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": f"Basic {token}"}).status_code == 401
+    answer = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200 and "deid_gateway_queue_depth" in answer.text
+    assert client_for(console, "vera").get("/metrics").status_code == 200
+    assert token not in str(scraped.model_dump())  # the configuration holds its hash only
 
 
 def test_health_and_readiness(console):
