@@ -200,7 +200,7 @@ def _add_running(sub) -> None:
         ("receive", "run only the DICOM receiver (and the stability scheduler)"),
         ("work", "run only a de-identification worker"),
         ("forward", "run only the forwarder"),
-        ("web", "run only the audit review page (web.host:web.port)"),
+        ("web", "run only the operator console and STOW-RS ingest (web.host:web.port)"),
     ]:
         p = sub.add_parser(name, help=text)
         if name in ("serve", "work"):

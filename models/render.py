@@ -45,9 +45,15 @@ def _window_fits(data: np.ndarray, lo: float, hi: float) -> bool:
     return float(rendered[1] - rendered[0]) >= MIN_SPREAD
 
 
-def _linear(data: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    scaled = (data.astype(np.float32) - lo) * (255.0 / max(hi - lo, 1e-6))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
+def _linear(data: np.ndarray, lo: float, hi: float, scratch: bool = False) -> np.ndarray:
+    """``data`` mapped from [lo, hi] to 0-255: the float32 operations of ``(data - lo) * k`` then
+    clipping, done in place on one float32 copy of ``data`` (or, with ``scratch``, on ``data``
+    itself, a float32 array the caller no longer needs) rather than on a fresh array for each:
+    every array of a frame's size is new memory to fault in, which costs as much as the arithmetic."""
+    scaled = data if scratch and data.dtype == np.float32 else data.astype(np.float32)
+    scaled -= lo
+    scaled *= 255.0 / max(hi - lo, 1e-6)
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
 
 
 def percentile_window(data: np.ndarray) -> tuple[float, float]:
@@ -85,7 +91,8 @@ def display_image(pixels: np.ndarray, ds: Any | None = None) -> np.ndarray:
         slope = _first(getattr(ds, "RescaleSlope", None))
         intercept = _first(getattr(ds, "RescaleIntercept", None))
         if slope is not None or intercept is not None:
-            data = data * (slope if slope else 1.0) + (intercept or 0.0)
+            data *= slope if slope else 1.0  # in place on the float32 copy, as in _linear
+            data += intercept or 0.0
 
     window = None
     if ds is not None:
@@ -100,9 +107,9 @@ def display_image(pixels: np.ndarray, ds: Any | None = None) -> np.ndarray:
             window = (float(data.min()), float(data.max()))
         else:
             window = percentile_window(data)
-    out = _linear(data, *window)
+    out = _linear(data, *window, scratch=True)  # data is this function's own float32 copy
     if photometric.upper() == "MONOCHROME1":
-        out = 255 - out
+        np.subtract(255, out, out=out)
     return out
 
 
