@@ -1,8 +1,9 @@
 """One handler per DIMSE service, plus the association policy.
 
 The C-STORE handler answers success only after the instance is on disk (fsynced) and its row
-is committed. Every other path ends in a failure status the sender can act on, and an
-instance that cannot be understood is kept in quarantine for review.
+is committed; instances arriving on concurrent associations share those waits
+(:mod:`gateway.ingest.commit`). Every other path ends in a failure status the sender can act
+on, and an instance that cannot be understood is kept in quarantine for review.
 
 An instance arrives as a file in the spool's receiving folder (:mod:`gateway.ingest.receiving`)
 and is validated from that file; accepted, it is renamed into the spool, never copied, so
@@ -16,20 +17,20 @@ import logging
 import threading
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from pynetdicom import evt
 
 from gateway.audit import events as audit
 from gateway.db import Database
-from gateway.files import free_bytes, hashed_path, move_durably
+from gateway.files import free_bytes, fsync_file, hashed_path, move_durably
 from gateway.ingest import callers
 from gateway.ingest.callers import REJECT_CALLED_AE, REJECT_CALLING_AE, PeerCertificate
+from gateway.ingest.commit import GroupCommitter
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handshake import shake_hands
 from gateway.ingest.receiving import IncomingFile, ReceivingArea
 from gateway.ingest.validate import OUT_OF_RESOURCES, InvalidInstance, validate_file
-from gateway.queue.intake import Intake, register_instance
+from gateway.queue.intake import Intake
 from gateway.queue.tables import QuarantineEntry, Study
 from gateway.storage_config import StorageConfig
 
@@ -73,6 +74,7 @@ class Receiver:
             storage.spool / "receiving", ingest.max_instance_bytes, on_exceeded=self.on_too_large,
             max_pdu_bytes=max_pdu_bytes(ingest),
         )
+        self.committer = GroupCommitter(db, secret, storage.spool)
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
 
@@ -198,30 +200,19 @@ class Receiver:
             self._quarantine(exc.reason, calling_ae, incoming)
             return exc.status
 
-        digest = incoming.digest
-        path = hashed_path(self.spool, digest)
         try:
-            if not path.exists():
-                move_durably(incoming.path, path)
+            fsync_file(incoming.path)  # here, in parallel with the other associations' files
+            recorded = self.committer.record(incoming.path, header, incoming.digest, incoming.size, calling_ae,
+                                             calling_address=event.assoc.requestor.address)
         except OSError as exc:
             log.error("cannot write to the spool: %s", errno.errorcode.get(exc.errno, "error"))
             return OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
-
-        try:
-            with self.db.session() as session:
-                outcome, study, superseded = register_instance(
-                    session, self.secret, header, path, digest, incoming.size, calling_ae,
-                    calling_address=event.assoc.requestor.address,
-                )
-                study_id = study.id
         except Exception as exc:
             log.error("cannot record a received instance: %s", type(exc).__name__)
             return PROCESSING_FAILURE
-        for stale in superseded:
-            Path(stale).unlink(missing_ok=True)
         tally = self._tallies.get(id(event.assoc))
-        if tally is not None and outcome is not Intake.DUPLICATE:
-            tally.received[study_id] += 1
+        if tally is not None and recorded.outcome is not Intake.DUPLICATE:
+            tally.received[recorded.study_id] += 1
         return SUCCESS
 
     def _quarantine(self, reason: str, calling_ae: str, received: IncomingFile | None = None) -> None:

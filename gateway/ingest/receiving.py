@@ -20,7 +20,7 @@ never claimed (the peer went away mid-transfer) are deleted when the connection 
 from __future__ import annotations
 
 import errno
-import functools
+import hashlib
 import os
 import tempfile
 import threading
@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from pynetdicom import _config, dimse_messages, evt, transport
 
-from gateway.files import TEMPORARY_PREFIX, make_dirs_durably, sha256_file
+from gateway.files import TEMPORARY_PREFIX, make_dirs_durably
 
 if TYPE_CHECKING:
     from pynetdicom.association import Association
@@ -53,6 +53,7 @@ class IncomingFile:
         self.name = self._file.name
         self.path = Path(self.name)
         self.size = 0
+        self._sha256 = hashlib.sha256()  # of every byte written: the file is not read again for it
         self.exceeded = False
         self.disk_full = False  # a write failed (no space): the rest is dropped, 0xA700 answered
 
@@ -70,7 +71,9 @@ class IncomingFile:
             self._area.on_exceeded(self.assoc)
             return len(data)
         try:
-            return self._file.write(data)
+            written = self._file.write(data)
+            self._sha256.update(data)
+            return written
         except OSError as exc:
             if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
                 raise
@@ -80,10 +83,11 @@ class IncomingFile:
             self.discard()
             return len(data)
 
-    @functools.cached_property
+    @property
     def digest(self) -> str:
-        """SHA-256 of the complete file (names it in the spool or the quarantine)."""
-        return sha256_file(self.path)
+        """SHA-256 of the complete file (names it in the spool or the quarantine), hashed as it
+        was written."""
+        return self._sha256.hexdigest()
 
     def flush(self) -> None:
         if self._file.closed:

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import enum
+import logging
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway import keys
 from gateway.ingest.validate import InstanceHeader
 from gateway.queue.tables import Instance, InstanceState, Study, StudyState, utcnow
+
+log = logging.getLogger("gateway.queue")
 
 
 class Intake(enum.Enum):
@@ -80,6 +85,114 @@ def register_instance(
     instance.intermediate_path = None
     instance.intermediate_context = None
     return Intake.REPLACED, study, superseded
+
+
+@dataclass(frozen=True)
+class Arrival:
+    """A received instance, whole and durable at ``spool_path``, waiting for its row."""
+
+    header: InstanceHeader
+    spool_path: Path
+    sha256: str
+    size: int
+    calling_ae: str
+    calling_address: str | None = None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`register_arrival` did: the outcome, the study, the file the instance's row now
+    names (``kept_at``: the arrival's own path, or for a duplicate the copy kept earlier), and the
+    files no longer referenced, to delete once the transaction is committed."""
+
+    outcome: Intake
+    study_id: int
+    kept_at: str | None
+    superseded: list[str]
+
+
+def register_arrival(session: Session, secret: bytes, arrival: Arrival) -> Recorded:
+    """:func:`register_instance` in a savepoint of its own, so that many arrivals can share one
+    transaction (one commit, one fsync: see :mod:`gateway.ingest.commit`) and one whose rows
+    cannot be written rolls back alone, leaving the others to be committed."""
+    with session.begin_nested():
+        outcome, study, superseded = register_instance(
+            session, secret, arrival.header, arrival.spool_path, arrival.sha256, arrival.size,
+            arrival.calling_ae, arrival.calling_address,
+        )
+        kept_at = str(arrival.spool_path)
+        if outcome is Intake.DUPLICATE:
+            ikey = instance_key(secret, arrival.header.sop_instance_uid)
+            kept_at = session.scalar(select(Instance.spool_path).where(Instance.sop_key == ikey))
+        return Recorded(outcome, study.id, kept_at, superseded)
+
+
+def register_arrivals(session: Session, secret: bytes, arrivals: list[Arrival]) -> list[Recorded | Exception]:
+    """Record many arrivals in the caller's transaction, each as :func:`register_arrival` would;
+    an arrival whose rows cannot be written gets its exception in place of its record.
+
+    Instances the gateway does not hold yet (nearly all of them) are inserted together, in a few
+    plain statements whatever their number; any other (a re-send, a new version, the same
+    instance twice in the list) goes through :func:`register_arrival`, as do all of them when
+    the insert fails (on PostgreSQL another node may have inserted one of them meanwhile).
+    """
+    ikeys = [instance_key(secret, arrival.header.sop_instance_uid) for arrival in arrivals]
+    connection = session.connection()  # the session's transaction, without the ORM's bookkeeping
+    held = set(connection.scalars(_HELD, {"keys": list(set(ikeys))}))
+    counts = Counter(ikeys)
+    fresh = [n for n, ikey in enumerate(ikeys) if ikey not in held and counts[ikey] == 1]
+    results: list[Recorded | Exception | None] = [None] * len(arrivals)
+    if fresh:
+        try:
+            with session.begin_nested():
+                inserted = _insert_new(session, connection, secret, [arrivals[n] for n in fresh],
+                                       [ikeys[n] for n in fresh])
+            for n, recorded in zip(fresh, inserted):
+                results[n] = recorded
+        except Exception as exc:  # rolled back to the savepoint: one at a time below
+            log.debug("inserting %d new instances together failed (%s)", len(fresh), type(exc).__name__)
+    for n, arrival in enumerate(arrivals):
+        if results[n] is None:
+            try:
+                results[n] = register_arrival(session, secret, arrival)
+            except Exception as exc:  # its own savepoint is rolled back; the others stand
+                results[n] = exc
+    return results
+
+
+# The statements of the batch path, built once: building them costs more than running them.
+_HELD = select(Instance.sop_key).where(Instance.sop_key.in_(bindparam("keys", expanding=True)))
+_STUDY_IDS = select(Study.study_key, Study.id).where(Study.study_key.in_(bindparam("keys", expanding=True)))
+_TOUCH_STUDIES = (
+    update(Study).where(Study.id.in_(bindparam("ids", expanding=True)))
+    .values(last_received_at=bindparam("now"),
+            state=case((Study.state.in_([StudyState.DONE, StudyState.FAILED]), StudyState.RECEIVING),
+                       else_=Study.state))
+)
+_INSERT_INSTANCES = insert(Instance)
+
+
+def _insert_new(session: Session, connection, secret: bytes, arrivals: list[Arrival],
+                ikeys: list[str]) -> list[Recorded]:
+    """Insert rows for instances known to be new, and mark their studies as receiving now (a
+    study seen for the first time is made as :func:`register_instance` makes it)."""
+    now = utcnow()
+    skeys = [study_key(secret, arrival.header.study_instance_uid) for arrival in arrivals]
+    study_ids = dict(connection.execute(_STUDY_IDS, {"keys": list(set(skeys))}).all())
+    for skey, arrival in zip(skeys, arrivals):
+        if skey not in study_ids:
+            study, _ = _row(session, Study, Study.study_key == skey,
+                            lambda: Study(study_key=skey, calling_ae=arrival.calling_ae, state=StudyState.RECEIVING))
+            study_ids[skey] = study.id
+    connection.execute(_TOUCH_STUDIES, {"ids": list(set(study_ids.values())), "now": now})
+    connection.execute(_INSERT_INSTANCES, [
+        {"study_id": study_ids[skey], "sop_key": ikey, "calling_ae": a.calling_ae,
+         "calling_address": a.calling_address, "sop_class_uid": a.header.sop_class_uid,
+         "transfer_syntax_uid": a.header.transfer_syntax_uid, "spool_path": str(a.spool_path),
+         "sha256": a.sha256, "size": a.size, "state": InstanceState.RECEIVED, "received_at": now}
+        for a, ikey, skey in zip(arrivals, ikeys, skeys)
+    ])
+    return [Recorded(Intake.NEW, study_ids[skey], str(a.spool_path), []) for a, skey in zip(arrivals, skeys)]
 
 
 #: States from which a re-sent copy with the same bytes is processed again: nothing came out of
