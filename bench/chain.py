@@ -1,91 +1,192 @@
 """Instances per second through the whole chain: scanner -> gateway -> research archive.
 
-Runs, in one go on the same generated study: dcmtk's storescu straight into Orthanc (the peer:
-what the network and the archive cost alone), then storescu into the gateway forwarding to
-Orthanc. Reports medians over --repeats runs and the ratio. The gateway's quiet time
-(stable_after) is set to 0.5 s and subtracted, since it is a policy, not work.
+Runs, in one go on the same generated study (CT, 512x512, 16 bit, 0.5 MB an instance): dcmtk's
+storescu straight into Orthanc (the peer: what the network and the archive cost alone), then
+storescu into ``deid-gateway serve`` forwarding to Orthanc, with the pixel stage on and off. Each
+measurement starts its peers afresh and times from the start of storescu until the archive holds
+every instance. The paths take turns to go first from one round to the next.
 
-    .venv/bin/python -m bench.chain --instances 200 --repeats 3
+``TCP_NODELAY=1`` is set in this process's environment, which every peer inherits: dcmtk (storescu,
+and Orthanc, built on dcmtk) stalls on delayed ACKs without it. The gateway's quiet time
+(``queue.stable_after``) is set small, reported, and subtracted, since it is a policy, not work.
+
+Prints the median instances/s of each path and its ratio to the direct send in the same run, the
+gateway's peak RSS (its whole process tree, sampled), and the seconds from the last instance
+acknowledged by the gateway to the last one the archive holds.
+
+    .venv/bin/python -m bench.chain --instances 300 --rounds 3
+    .venv/bin/python -m bench.chain --instances 1000 --text-every 5 --rounds 1 --paths on   # latency
+    .venv/bin/python -m bench.chain --instances 3000 --rounds 1 --paths on                  # memory
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from pydicom import dcmread
-from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
-from tests.peers import Gateway, Orthanc, storescu, wait_for
+from tests.peers import STORESCU, Gateway, Orthanc, wait_for
+from tests.pixels.synth import make_mono
 
-STABLE_AFTER = 0.5
+STABLE_AFTER = 0.3
+os.environ["TCP_NODELAY"] = "1"  # inherited by storescu and Orthanc (dcmtk inside)
 
 
-def make_study(folder: Path, count: int) -> list[Path]:
-    source = dcmread(get_testdata_file("CT_small.dcm"))
-    source.StudyInstanceUID = generate_uid()
-    source.PatientName = "BENCH^PATIENT"
+def make_study(folder: Path, count: int, text_every: int = 0) -> list[Path]:
+    """``count`` CT instances of one study, 512x512, 12 bits stored in 16; text burned into every
+    ``text_every``-th one (none with 0). Pixels from pinned seeds; UIDs new at every call, so
+    that each call makes a new study (``bench.kills`` sends one per round)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study, series = generate_uid(), generate_uid()
+    variants = {}
     files = []
     for n in range(count):
-        source.SOPInstanceUID = generate_uid()
-        source.file_meta.MediaStorageSOPInstanceUID = source.SOPInstanceUID
-        source.InstanceNumber = n + 1
+        text = bool(text_every) and n % text_every == text_every - 1
+        key = (n % 8, text)
+        if key not in variants:
+            variants[key] = make_mono(bits=16, bits_stored=12, rows=512, cols=512, text=text, seed=key[0],
+                                      modality="CT").ds
+        ds = variants[key]
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study, series
+        ds.PatientName, ds.PatientID = "BENCH^PATIENT", "BENCH-37"
+        ds.SOPInstanceUID = generate_uid()
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.InstanceNumber = n + 1
         files.append(folder / f"{n:05d}.dcm")
-        source.save_as(files[-1])
+        ds.save_as(files[-1], enforce_file_format=True)
     return files
 
 
-def direct(root: Path, files: list[Path]) -> float:
+def send(port: int, called: str, files: list[Path]) -> float:
+    """storescu over one association; returns when it exits (every instance acknowledged)."""
+    result = subprocess.run([STORESCU, "-aet", "STORESCU", "-aec", called, "127.0.0.1", str(port),
+                             *map(str, files)], capture_output=True, text=True, timeout=1800)
+    if result.returncode != 0:
+        raise RuntimeError(f"storescu failed: {result.stderr[-500:]}")
+    return time.perf_counter()
+
+
+class TreeRss:
+    """Peak resident memory of a process and all its children, summed, sampled every 50 ms."""
+
+    def __init__(self, pid: int):
+        import psutil
+
+        self.root = psutil.Process(pid)
+        self.peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.05):
+            total = 0
+            try:
+                for process in [self.root, *self.root.children(recursive=True)]:
+                    try:
+                        total += process.memory_info().rss
+                    except psutil.NoSuchProcess:
+                        pass
+            except psutil.NoSuchProcess:
+                return
+            self.peak = max(self.peak, total / 2**20)
+
+
+@dataclass
+class Run:
+    seconds: float
+    tail: float = 0.0  # last acknowledged by the gateway -> last held by the archive
+    rss: float = 0.0
+
+
+def direct(root: Path, files: list[Path]) -> Run:
     archive = Orthanc(root / "direct").start()
     try:
         start = time.perf_counter()
-        storescu(archive.dicom_port, files, called=archive.aet)
-        wait_for(lambda: len(archive.instances()) == len(files), 600, interval=0.05)
-        return time.perf_counter() - start
+        acknowledged = send(archive.dicom_port, archive.aet, files)
+        wait_for(lambda: len(archive.instances()) == len(files), 1800, interval=0.05)
+        end = time.perf_counter()
+        return Run(end - start, end - acknowledged)
     finally:
         archive.stop()
 
 
-def through_gateway(root: Path, files: list[Path]) -> float:
+def through_gateway(root: Path, files: list[Path], pixels: bool, associations: int | None) -> Run:
     archive = Orthanc(root / "archive").start()
-    destination = {"name": "archive", "ae_title": archive.aet, "host": "127.0.0.1",
-                   "port": archive.dicom_port}
+    destination = {"name": "archive", "ae_title": archive.aet, "host": "127.0.0.1", "port": archive.dicom_port}
+    if associations is not None:
+        destination["associations"] = associations
     gateway = Gateway(root / "gateway", destinations=[destination],
                       settings={"queue": {"stable_after": STABLE_AFTER, "scan_interval": 0.1},
+                                "pixels": {"enabled": pixels, "device": "cpu"},
                                 "logging": {"level": "WARNING"}}).start()
     try:
-        start = time.perf_counter()
-        storescu(gateway.port, files)
-        wait_for(lambda: len(archive.instances()) == len(files), 600, interval=0.05)
-        return time.perf_counter() - start - STABLE_AFTER
+        with TreeRss(gateway.process.pid) as rss:
+            start = time.perf_counter()
+            acknowledged = send(gateway.port, gateway.ae_title, files)
+            wait_for(lambda: len(archive.instances()) == len(files), 3600, interval=0.1)
+            end = time.perf_counter()
+        return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak)
     finally:
         gateway.stop()
         archive.stop()
 
 
+PATHS = {"direct": "storescu -> Orthanc", "off": "gateway, pixel stage off", "on": "gateway, pixel stage on"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--instances", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--text-every", type=int, default=0, help="burn text into every n-th instance")
+    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
+    parser.add_argument("--associations", type=int, default=None,
+                        help="egress associations per destination (the gateway's default if unset)")
     args = parser.parse_args()
-    results: dict[str, list[float]] = {"storescu -> Orthanc": [], "storescu -> gateway -> Orthanc": []}
+    runs: dict[str, list[Run]] = {path: [] for path in args.paths}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = make_study(root / "study", args.instances) if (root / "study").mkdir() is None else []
-        for r in range(args.repeats):
-            results["storescu -> Orthanc"].append(args.instances / direct(root / f"r{r}", files))
-            results["storescu -> gateway -> Orthanc"].append(
-                args.instances / through_gateway(root / f"r{r}", files))
-    peer = statistics.median(results["storescu -> Orthanc"])
-    print(f"{args.instances} CT instances (CT_small.dcm, 128x128, 16 bit), {args.repeats} runs, medians")
-    print(f"{'path':<34} {'instances/s':>12} {'ratio to direct':>16}")
-    for name, rates in results.items():
+        files = make_study(root / "study", args.instances, args.text_every)
+        for r in range(args.rounds):
+            order = args.paths[r % len(args.paths):] + args.paths[:r % len(args.paths)]
+            for path in order:
+                where = root / f"r{r}-{path}"
+                run = direct(where, files) if path == "direct" else through_gateway(where, files, path == "on",
+                                                                                   args.associations)
+                runs[path].append(run)
+                print(f"round {r} {PATHS[path]}: {args.instances / run.seconds:.1f}/s, tail {run.tail:.2f} s, "
+                      f"rss {run.rss:.0f} MiB", flush=True)
+    text = f", text in every {args.text_every}th" if args.text_every else ", no text"
+    print(f"\n{args.instances} CT instances 512x512 16 bit{text}; {args.rounds} rounds, medians; "
+          f"stable_after {STABLE_AFTER} s subtracted; TCP_NODELAY=1")
+    reference = statistics.median(len(files) / r.seconds for r in runs["direct"]) if "direct" in runs else None
+    print(f"| {'path':<26} | inst/s | range | ratio to direct | ack->archived s | peak RSS MiB |")
+    print("|---|---|---|---|---|---|")
+    for path, done in runs.items():
+        rates = [len(files) / r.seconds for r in done]
         median = statistics.median(rates)
-        print(f"{name:<34} {median:>12.1f} {median / peer:>16.2f}")
+        ratio = f"{median / reference:.2f}x" if reference else "-"
+        rss = f"{max(r.rss for r in done):.0f}" if path != "direct" else "-"
+        print(f"| {PATHS[path]:<26} | {median:.1f} | {min(rates):.1f}-{max(rates):.1f} | {ratio} | "
+              f"{statistics.median(r.tail for r in done):.2f} | {rss} |")
 
 
 if __name__ == "__main__":

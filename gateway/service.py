@@ -21,6 +21,7 @@ from gateway.files import sweep_leftovers
 from gateway.egress.forwarder import Forwarder, purge_delivered
 from gateway.ingest.scp import start_receiver
 from gateway.keys import load_secret
+from gateway.pipeline import prepare
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
@@ -98,6 +99,30 @@ def _web_server(runtime: Runtime):
     return make_server(runtime.config, runtime.db, runtime.secret)
 
 
+def _start_preparers(config: GatewayConfig, device: str) -> list:
+    """The processes that run the pixel stage on each instance as it arrives (both cores, each
+    process its own model sessions): see :mod:`gateway.pipeline.prepare`."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")  # no threads, locks or engines inherited
+    stop = context.Event()
+    count = prepare.processes(device, config.queue.pixel_processes)
+    started = [context.Process(target=prepare.serve, args=(config, device, stop), name=f"preparer-{n}", daemon=True)
+               for n in range(count)]
+    for process in started:
+        process.start()
+    return [(stop, process) for process in started]
+
+
+def _stop_preparers(preparers: list) -> None:
+    for stop, _ in preparers:
+        stop.set()
+    for _, process in preparers:
+        process.join(30)
+        if process.is_alive():
+            process.kill()
+
+
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
         stop: threading.Event | None = None, role: str = WorkerRole.ALL) -> None:
     """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set); ``role`` is the
@@ -112,14 +137,19 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
             signal.signal(sig, lambda *_: stop.set())
 
     threads = []
+    wake = threading.Event()  # the worker tells the forwarder that outputs wait
+    preparers = []
     if "work" in parts:
         # Built before the receiver listens: a stage that cannot start stops start-up.
         pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
         worker = Worker.from_config(config, runtime.db, pipeline, role=role)
+        worker.on_recorded = wake.set
         threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name="worker"))
+        if config.pixels.enabled and role != WorkerRole.HEADERS:
+            preparers = _start_preparers(config, device)
     if "forward" in parts:
         forwarder = Forwarder(config.egress, runtime.db, calling_ae=config.ingest.ae_title)
-        threads.append(threading.Thread(target=forwarder.run_forever, args=(stop,), name="forwarder"))
+        threads.append(threading.Thread(target=forwarder.run_forever, args=(stop, wake), name="forwarder"))
     server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret) if "receive" in parts else None
     scheduler = _scheduler(runtime) if "schedule" in parts else None
     if scheduler:
@@ -139,6 +169,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
             server.shutdown()
         if scheduler:
             scheduler.shutdown(wait=True)
+        wake.set()
         for thread in threads:
             thread.join()
+        _stop_preparers(preparers)
         runtime.db.dispose()

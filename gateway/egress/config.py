@@ -87,6 +87,9 @@ class Destination(Section):
     # De-identification profile for this destination; the default profile when empty.
     profile: str | None = None
     timeout: float = Field(default=30.0, gt=0)
+    # dimse: associations open at once to this archive while deliveries wait (each instance is
+    # sent as soon as it is de-identified; several associations keep the archive busy).
+    associations: int = Field(default=2, ge=1, le=16)
 
     @model_validator(mode="after")
     def _addressable(self) -> Destination:

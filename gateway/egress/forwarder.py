@@ -16,6 +16,7 @@ import socket
 import threading
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -105,10 +106,12 @@ class Forwarder:
         name, items = claimed
         destination = self.destinations[name]
         failures: Counter = Counter()
+        counting = threading.Lock()
 
         def on_result(item: scu.Item, ok: bool, status: str) -> None:
             if not ok:
-                failures[status] += 1
+                with counting:
+                    failures[status] += 1
             self._record(item.delivery_id, ok, status)
 
         with self._heartbeat(destination, [item.delivery_id for item in items]):
@@ -119,24 +122,37 @@ class Forwarder:
         return len(items)
 
     def _send(self, destination: Destination, items: list[scu.Item], on_result) -> None:
-        """Send by the destination's protocol; once a TLS handshake has failed, the batch's other
-        associations are not tried (nor audited) again: they wait for the next attempt."""
+        """Send by the destination's protocol, over up to ``destination.associations`` C-STORE
+        associations at once; once a TLS handshake has failed, the batch's associations not yet
+        opened are not tried (nor audited): they wait for the next attempt."""
         audit_failure = self._tls_failure_audit(destination)
         if destination.protocol == "stow-rs":
             self.stow[destination.name].send(items, on_result, audit_failure)
             return
         failed: list[str] = []
+        lock = threading.Lock()
 
         def on_tls_failure(reason: str) -> None:
-            failed.append(reason)
-            audit_failure(reason)
+            with lock:
+                first = not failed
+                failed.append(reason)
+            if first:
+                audit_failure(reason)
 
-        for batch in scu.split_for_association(items):
+        def send_batch(batch: list[scu.Item]) -> None:
             if failed:
                 for item in batch:
                     on_result(item, False, "TLS handshake failed")
             else:
                 scu.send(destination, self.calling_ae, batch, on_result, on_tls_failure)
+
+        batches = [batch for share in _shares(items, destination.associations)
+                   for batch in scu.split_for_association(share)]
+        if len(batches) == 1:
+            send_batch(batches[0])
+            return
+        with ThreadPoolExecutor(max_workers=destination.associations, thread_name_prefix="c-store") as pool:
+            list(pool.map(send_batch, batches))
 
     def _tls_failure_audit(self, destination: Destination):
         """A callback auditing a failed TLS handshake with ``destination``: an archive whose
@@ -231,7 +247,10 @@ class Forwarder:
                     audit.record(session, audit.FORWARDED, study=study, actor=self.owner,
                                  sent=per_destination)
 
-    def run_forever(self, stop: threading.Event) -> None:
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Send until ``stop``; when idle, wait ``egress.poll_interval``, or less if ``wake`` is
+        set (the worker in the same process has just recorded outputs)."""
+        wake = wake or stop
         while not stop.is_set():
             try:
                 sent = self.run_once()
@@ -239,7 +258,19 @@ class Forwarder:
                 log.error("forwarder loop error: %s", type(exc).__name__)
                 sent = 0
             if not sent:
-                stop.wait(self.egress.poll_interval)
+                wake.wait(self.egress.poll_interval)
+                if wake is not stop:
+                    wake.clear()
+
+
+#: Fewer instances than this per association are not worth opening another for.
+MIN_SHARE = 2
+
+
+def _shares(items: list[scu.Item], associations: int) -> list[list[scu.Item]]:
+    """``items`` dealt among up to ``associations`` associations, in order within each."""
+    count = max(1, min(associations, len(items) // MIN_SHARE))
+    return [items[n::count] for n in range(count)]
 
 
 def purge_delivered(db: Database, retention_hours: float) -> int:

@@ -1,7 +1,7 @@
 """The worker: claim a job, run the pipeline over its instances, record what came of each.
 
 Each instance is committed on its own (outputs in the outbox, rows for its deliveries), so a
-worker that dies loses at most the instance in hand; the job's lease then expires and another
+worker that dies loses at most the few instances in hand; the job's lease then expires and another
 worker carries on with the instances still queued. The job's states are the queue's
 (:mod:`gateway.queue.jobs`), reading and writing instances is :mod:`gateway.pipeline.instance_io`'s,
 and deliveries are egress's (:mod:`gateway.egress.deliveries`): what is left here is the loop.
@@ -19,8 +19,9 @@ import os
 import socket
 import threading
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ from gateway.db import Database
 from gateway.egress.deliveries import schedule_deliveries
 from gateway.files import hashed_path, sha256_hex, write_durably
 from gateway.logs import describe_error
-from gateway.pipeline import intermediate
+from gateway.pipeline import intermediate, prepare
 from gateway.pipeline.instance_io import check_output, encode, read_ahead, read_twice
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
 from gateway.pipeline.stage import Quarantine, StageUnavailable, contained
@@ -53,6 +54,8 @@ from gateway.rules.router import Decision, Dropped, Router
 from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.worker")
+
+RECORDERS, RECORDS_AHEAD = 2, 3  # threads writing and recording; instances in memory meanwhile
 
 
 @dataclass
@@ -87,6 +90,7 @@ class Worker:
         self.storage = storage
         self.pixels = pixels
         self.router = router
+        self.on_recorded = None  # called once an instance's outputs and deliveries are committed
 
     @classmethod
     def from_config(cls, config, db: Database, pipeline: Pipeline, owner: str | None = None,
@@ -125,17 +129,18 @@ class Worker:
         with self.db.session() as session:
             queued = session.execute(
                 select(Instance.id, Instance.spool_path, Instance.sha256, Instance.intermediate_path,
-                       Instance.intermediate_context, Instance.calling_address,
+                       Instance.intermediate_context, Instance.calling_address, Instance.prepared_sha256,
+                       Instance.prepared_path, Instance.prepared_context,
                        func.coalesce(Instance.calling_ae, Study.calling_ae).label("calling_ae"))
                 .join(Study, Study.id == Instance.study_id)
                 .where(Instance.job_id == job_id, Instance.state == InstanceState.QUEUED)
                 .order_by(Instance.id)
             ).all()
         if self.role == WorkerRole.PIXELS:
-            self._clean_pixels(job_id, [row for row in queued if row.intermediate_path is None])
+            self._clean_pixels(job_id, [row for row in queued if prepare.needs_instance_stages(row)])
             return
         if self.role == WorkerRole.HEADERS and self.pixels.enabled and any(
-            row.intermediate_path is None for row in queued
+            prepare.needs_instance_stages(row) for row in queued
         ):
             # Made before the pixel stage was switched on: its pixels were never looked at.
             self.jobs.hand_over(job_id, JobPhase.PIXELS)
@@ -143,23 +148,36 @@ class Worker:
         actions: dict[str, Counter] = defaultdict(Counter)
         outcome = Counter()
         options: set[str] = set()
-        for row, ahead in self._read_in_groups(queued):
-            result = self._process_instance(job_id, row, ahead)
+
+        def tally(result: _InstanceOutcome | Future) -> None:
+            result = result.result() if isinstance(result, Future) else result  # the recorder's error raised
             outcome[result.kind] += 1
             for stage, counts in result.actions.items():
                 actions[stage].update(counts)
-            options |= result.options
+            options.update(result.options)
+
+        # The next instance is de-identified while the one before is written and recorded
+        # (fsyncs, the commit): the waits for the disk overlap the work of the CPU.
+        with ThreadPoolExecutor(max_workers=RECORDERS, thread_name_prefix="recorder") as recorder:
+            pending: deque = deque()
+            for row, ahead in self._read_in_groups(queued):
+                pending.append(self._process_instance(job_id, row, ahead, recorder))
+                while len(pending) > RECORDS_AHEAD:
+                    tally(pending.popleft())
+            while pending:
+                tally(pending.popleft())
         self.jobs.finish(job_id, outcome, actions, options)
 
     def _read_in_groups(self, rows: list) -> Iterator[tuple[Any, _Ahead | None]]:
         """Each row with its instance read ahead, in groups of ``pixels.batch_instances`` that
         the instance stages prepare together (the pixel stage detects their text at once).
-        Rows a pixel worker has already cleaned, and instances that fail to read, get None."""
+        Rows a pixel worker or a preparer has already cleaned, and instances that fail to read,
+        get None."""
         group = self.pixels.batch_instances if self.pipeline.instance_stages else 1
         for start in range(0, len(rows), group):
             chunk = rows[start:start + group]
-            fresh = [row.intermediate_path is None for row in chunk]
-            read = read_ahead([row.spool_path for row in chunk if row.intermediate_path is None])
+            fresh = [prepare.needs_instance_stages(row) for row in chunk]
+            read = read_ahead([row.spool_path for row, needs in zip(chunk, fresh, strict=True) if needs])
             pairs = [pair for pair in read if pair is not None]
             prepared = self.pipeline.prepare([working for _, working in pairs]) if len(read) > 1 else [{}] * len(pairs)
             prepared_of = {id(pair): slot for pair, slot in zip(pairs, prepared, strict=True)}
@@ -202,9 +220,10 @@ class Worker:
         return "cleaned"
 
     # -- a whole instance -------------------------------------------------------------------------
-    def _process_instance(self, job_id: int, row, ahead: _Ahead | None = None) -> _InstanceOutcome:
-        """De-identify one instance: run, write, record. The record checks that the instance
-        was not replaced meanwhile."""
+    def _process_instance(self, job_id: int, row, ahead: _Ahead | None,
+                          recorder: ThreadPoolExecutor) -> _InstanceOutcome | Future:
+        """De-identify one instance: run, then write and record on ``recorder`` (the future's
+        outcome). The record checks that the instance was not replaced meanwhile."""
         try:
             decision, _original, results = self._run(row, ahead)
             encoded = [(result, encode(result.dataset)) for result in results]
@@ -216,6 +235,9 @@ class Worker:
             raise  # not the instance's fault: the whole job is tried again later
         except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
             return _InstanceOutcome(self._keep_back(job_id, row, contained(exc)))
+        return recorder.submit(self._write_and_record, job_id, row, encoded, decision)
+
+    def _write_and_record(self, job_id: int, row, encoded: list, decision: Decision) -> _InstanceOutcome:
         # Not the instance's fault if this fails (a full disk): the job is tried again.
         written = [self._write(result, data) for result, data in encoded]
         if not self._record(job_id, row, written, decision):
@@ -231,7 +253,7 @@ class Worker:
     def _run(self, row, ahead: _Ahead | None) -> tuple[Decision, Dataset, list[ProfileResult]]:
         """The rules, then the pipeline over one instance for the profiles they chose, checked;
         an instance a pixel worker has cleaned goes through the profile stages only, from its
-        intermediate file."""
+        intermediate file, and one prepared as it arrived from its preparation."""
         if row.intermediate_path is not None:
             if not Path(row.intermediate_path).exists():
                 raise Quarantine("the pixel worker's intermediate file is missing")
@@ -239,6 +261,10 @@ class Worker:
             decision = self._decide(original, row)
             cleaned = Cleaned(dcmread(row.intermediate_path),
                               intermediate.context_from_json(row.intermediate_context, original))
+            results = self.pipeline.run_profiles(original, cleaned, decision.profiles)
+        elif prepare.ahead_of(row):
+            original, cleaned = prepare.cleaned_ahead(row)
+            decision = self._decide(original, row)
             results = self.pipeline.run_profiles(original, cleaned, decision.profiles)
         else:
             original, working, prepared = _read(row, ahead)
@@ -276,7 +302,9 @@ class Worker:
                 if report.details:
                     audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
                                  instance=instance.anon_uid, counts=report.counts, **report.details)
-        _unlink(served)
+        _unlink(*served)
+        if self.on_recorded is not None:
+            self.on_recorded()
         return True
 
     def _record_output(self, session, instance: Instance, study: Study, result: ProfileResult,
@@ -308,8 +336,7 @@ class Worker:
             instance.spool_path = None
             audit.record(session, audit.DROPPED, study=session.get(Study, instance.study_id), actor=self.owner,
                          rule=rule, instance_id=instance.id)
-        _unlink(served)
-        _unlink(spooled)
+        _unlink(*served, spooled)
         return "dropped"
 
     def _keep_back(self, job_id: int, row, exc: BaseException) -> str:
@@ -337,12 +364,11 @@ class Worker:
                                         instance_id=instance.id, study_id=study.id))
             audit.record(session, audit.QUARANTINED, study=study, actor=self.owner, stage=stage,
                          reason=reason, instance_id=instance.id)
-        _unlink(served)
+        _unlink(*served)
 
 
 def _read(row, ahead: _Ahead | None) -> tuple[Dataset, Dataset, dict[str, Any]]:
-    """The instance read ahead, or read now (so that a reading error is met where errors are
-    handled)."""
+    """The instance read ahead, or read now (a reading error is met where errors are handled)."""
     if ahead is not None:
         return ahead.original, ahead.working, ahead.prepared
     return *read_twice(row.spool_path), {}
@@ -358,15 +384,17 @@ def _still_queued(instance: Instance, job_id: int, row) -> bool:
     return instance.job_id == job_id and instance.sha256 == row.sha256 and instance.state == InstanceState.QUEUED
 
 
-def _forget_intermediate(instance: Instance) -> str | None:
-    """The intermediate has served once the instance is processed or kept back; returns its
-    file, which the caller deletes after the commit (before it, the row still needs it)."""
+def _forget_intermediate(instance: Instance) -> tuple[str | None, str | None]:
+    """The intermediate and the preparation have served once the instance is processed or kept
+    back; returns their files, which the caller deletes after the commit (before it, the row
+    still needs them)."""
     path = instance.intermediate_path
     instance.intermediate_path = None
     instance.intermediate_context = None
-    return path
+    return path, prepare.forget(instance)
 
 
-def _unlink(path: str | None) -> None:
-    if path:
-        Path(path).unlink(missing_ok=True)
+def _unlink(*paths: str | None) -> None:
+    for path in paths:
+        if path:
+            Path(path).unlink(missing_ok=True)

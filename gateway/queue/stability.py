@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from gateway.audit import events as audit
 from gateway.db import Database
@@ -20,6 +20,7 @@ from gateway.queue.tables import (
     Job,
     JobPhase,
     JobState,
+    PreparerSeen,
     Study,
     StudyState,
     utcnow,
@@ -31,8 +32,13 @@ def queue_stable_studies(db: Database, queue: QueueConfig, pixels_enabled: bool)
 
     A study with a job still pending or running gets no second one: its newly arrived
     instances wait and become the follow-up job once the current one is finished, so two
-    workers never hold the same study. A job starts in the pixel phase when the pixel stage is
-    on, so that a split deployment's pixel worker sees it first.
+    workers never hold the same study.
+
+    With the pixel stage on and some preparer alive, a study waits, however quiet, until every
+    received instance has been prepared (the pixel stage run on it as it arrived,
+    :mod:`gateway.pipeline.prepare`); its job then needs only the header stage. With no preparer
+    seen for a lease, the job runs the pixel stage itself. It starts in the pixel phase, so that a split
+    deployment's pixel worker sees it first, only when some instance was left to the job.
     """
     cutoff = utcnow() - timedelta(seconds=queue.stable_after)
     busy = select(Job.study_id).where(Job.state.in_([JobState.PENDING, JobState.RUNNING]))
@@ -46,9 +52,11 @@ def queue_stable_studies(db: Database, queue: QueueConfig, pixels_enabled: bool)
     )
     made = 0
     with db.session() as session:
+        if pixels_enabled and _preparers_alive(session, queue):
+            waiting = waiting.where(Instance.study_id.not_in(_unprepared()))
         for study_id, count in session.execute(waiting).all():
             study = session.get(Study, study_id)
-            phase = JobPhase.PIXELS if pixels_enabled else JobPhase.HEADERS
+            phase = JobPhase.PIXELS if pixels_enabled and _left_to_the_job(session, study_id) else JobPhase.HEADERS
             job = Job(study_id=study_id, state=JobState.PENDING, phase=phase)
             session.add(job)
             session.flush()
@@ -61,6 +69,27 @@ def queue_stable_studies(db: Database, queue: QueueConfig, pixels_enabled: bool)
             audit.record(session, audit.STABLE, study=study, actor="scheduler", instances=count, job=job.id)
             made += 1
     return made
+
+
+def _preparers_alive(session, queue: QueueConfig) -> bool:
+    since = utcnow() - timedelta(seconds=queue.lease_seconds)
+    return session.scalars(select(PreparerSeen.owner).where(PreparerSeen.seen_at > since).limit(1)).first() is not None
+
+
+def _unprepared():
+    """Studies with a received instance whose current version has no preparation yet."""
+    return select(Instance.study_id).where(
+        Instance.state == InstanceState.RECEIVED,
+        or_(Instance.prepared_sha256.is_(None), Instance.prepared_sha256 != Instance.sha256),
+    )
+
+
+def _left_to_the_job(session, study_id: int) -> bool:
+    """Whether a preparer left some received instance of the study to the job (no context)."""
+    return session.scalars(
+        select(Instance.id).where(Instance.study_id == study_id, Instance.state == InstanceState.RECEIVED,
+                                  Instance.prepared_context.is_(None)).limit(1)
+    ).first() is not None
 
 
 def reclaim_expired_leases(db: Database, queue: QueueConfig) -> int:

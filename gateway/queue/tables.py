@@ -113,6 +113,17 @@ class Instance(Base):
     # options those stages declared and their reports (counts and coordinates only).
     intermediate_path: Mapped[str | None] = mapped_column(String(512))
     intermediate_context: Mapped[str | None] = mapped_column(Text)
+    # The pixel stage run ahead, while the study was still arriving (gateway.pipeline.prepare):
+    # for the version whose SHA-256 is ``prepared_sha256`` (a newer version makes it stale), the
+    # options and reports as JSON, and the cleaned file (None: pixel data unchanged, the spool
+    # file serves). A context of None says "not prepared: the job runs the stages itself".
+    # While a preparer holds the instance, its lease (owner, expiry) and the attempts so far.
+    prepared_sha256: Mapped[str | None] = mapped_column(String(64))
+    prepared_path: Mapped[str | None] = mapped_column(String(512))
+    prepared_context: Mapped[str | None] = mapped_column(Text)
+    prepare_owner: Mapped[str | None] = mapped_column(String(128))
+    prepare_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
+    prepare_attempts: Mapped[int] = mapped_column(Integer, default=0)
     received_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     error: Mapped[str | None] = mapped_column(Text)
     # Who sent this version (rules match on them): the calling AE title and the peer's
@@ -142,6 +153,17 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class PreparerSeen(Base):
+    """A live preparer (gateway.pipeline.prepare), last seen at ``seen_at``: while one is, the
+    scheduler lets a study's job wait for its instances to be prepared; with none seen for a
+    lease, jobs run the pixel stage themselves, as before preparers existed."""
+
+    __tablename__ = "preparers"
+
+    owner: Mapped[str] = mapped_column(String(128), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Output(Base):
