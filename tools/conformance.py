@@ -131,9 +131,10 @@ def _store_statuses() -> list[str]:
 
 
 def _transfer_syntaxes() -> list[str]:
-    from gateway.ingest.scp import ACCEPTED_TRANSFER_SYNTAXES
+    from gateway.ingest.scp import ACCEPTED_TRANSFER_SYNTAXES, VIDEO_TRANSFER_SYNTAXES
 
     rows = [[_uid_name(uid), uid] for uid in ACCEPTED_TRANSFER_SYNTAXES]
+    video = [[_uid_name(uid), uid] for uid in VIDEO_TRANSFER_SYNTAXES]
     return [
         "## Transfer syntaxes",
         "",
@@ -141,6 +142,15 @@ def _transfer_syntaxes() -> list[str]:
         "Verification takes the first four):",
         "",
         *_table(["transfer syntax", "UID"], rows),
+        "Video is accepted too, chosen only when the sender proposes none of the above, and then",
+        "quarantined: no decoder reads its frames for burned-in text, so it is never forwarded",
+        "(audited as \"video (MPEG-2, MPEG-4 or HEVC) cannot be checked for burned-in text\"):",
+        "",
+        *_table(["transfer syntax", "UID"], video),
+        "With `ingest.accept_unknown_sop_classes: true`, storage SOP classes pynetdicom does not",
+        "know (private ones, and public ones under 1.2.840.10008.5.1.4.1.1) are accepted too, as",
+        "members of the Storage Service Class, and de-identified like the rest.",
+        "",
         "The forwarder proposes each instance in its own transfer syntax, with Explicit and Implicit",
         "VR Little Endian as fallbacks for its SOP class; an instance the archive accepts only",
         "uncompressed is decompressed losslessly first. C-GET offers the receiver's list above.",
@@ -190,8 +200,8 @@ def _security() -> list[str]:
     return [
         "## Security profiles",
         "",
-        "DICOM TLS (PS3.15 Annex B, BCP 195), receiving (`ingest.tls`) and towards archives",
-        "(`egress.destinations[].tls`):",
+        "DICOM TLS (PS3.15 Annex B, BCP 195), receiving (`ingest.tls`), towards archives",
+        "(`egress.destinations[].tls`) and towards the PACS a pull queries (`pull.sources[].tls`):",
         "",
         *_table(["item", "value"], [
             ["minimum version", " or ".join(f"TLS {v}" for v in MIN_VERSIONS) + " (`min_version`, default 1.2)"],
@@ -204,7 +214,9 @@ def _security() -> list[str]:
                                                 "with its host name")],
             ["sending: client authentication", "optional (`cert_file`, `key_file`)"],
         ]),
-        "The pull's associations to the PACS (C-FIND, C-MOVE, C-GET) use no TLS.",
+        "A pull's C-FIND, C-MOVE and C-GET associations use `pull.sources[].tls` when set; the",
+        "instances of a C-MOVE come on the PACS's own association to the receiver, over TLS when",
+        "the PACS sends them to the `ingest.tls` port.",
         "",
     ]
 
@@ -228,8 +240,7 @@ def _deidentification() -> list[str]:
 
     options = [[f"`{name}`", code, meaning] for name, (code, meaning, _) in OPTIONS.items()]
     declared = [["(always)", BASIC, DECLARED_MEANINGS[BASIC]],
-                ["pixel stage", "113101", DECLARED_MEANINGS["113101"]],
-                ["biometric stage", "113102", DECLARED_MEANINGS["113102"]]]
+                ["pixel stage", "113101", DECLARED_MEANINGS["113101"]]]
     profiles = [[f"`{name}`", ", ".join(f"{OPTIONS[o][0]} `{o}`" for o in spec.options) or "none"]
                 for name, spec in BUILTIN_PROFILES.items()]
     return [

@@ -5,8 +5,8 @@ Why a profile stage rather than an instance stage: instance stages run once per 
 their result is what every profile starts from, so an instance stage could only deform the
 images of every destination or of none. The issue's requirement is per destination, and a
 destination is served by its profile (``egress.destinations[i].profile``), so the stage runs on
-the profile's own copy, after the pixel stage, before the header stage (which then writes 113102,
-declared by this stage, into DeidentificationMethodCodeSequence). Two profiles that both ask for
+the profile's own copy, after the pixel stage, before the header stage (which then writes the
+method and model version this stage noted into DeidentificationMethod). Two profiles that both ask for
 it each run it (deterministically, so with the same bytes); a site rarely has more than one.
 A ``headers`` worker of a split deployment therefore loads the generator (ONNX Runtime, CPU) when
 the first chest radiograph of such a profile arrives; a ``pixels`` worker never does.

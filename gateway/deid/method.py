@@ -19,6 +19,16 @@ from gateway.deid.options import BASIC, DECLARED_MEANINGS, OPTIONS
 from gateway.deid.profiles import CompiledProfile
 
 
+def add_method_notes(ds: Dataset, notes: Iterable[str]) -> None:
+    """Append the stages' notes (``InstanceContext.note_method``) to DeidentificationMethod."""
+    notes = list(notes)
+    if not notes:
+        return
+    element = ds[0x00120063]
+    values = list(element.value) if element.VM > 1 else [element.value]
+    ds[0x00120063] = DataElement(0x00120063, "LO", values + notes)
+
+
 def applied_options(profile: CompiledProfile) -> list[str]:
     """Every option the profile enabled ran over the whole instance (see options.PRECEDENCE)."""
     return [name for name in OPTIONS if name in profile.options]

@@ -9,6 +9,7 @@ from pydicom import Dataset
 
 from gateway.deid.config import DeidConfig
 from gateway.deid.engine import DeidSettings, deidentify
+from gateway.deid.method import add_method_notes
 from gateway.deid.options import OPTIONS
 from gateway.deid.profiles import compile_profile
 from gateway.deid.pseudonyms import PseudonymService
@@ -66,6 +67,7 @@ class HeaderStage:
             # The exception text may quote a value from the dataset: log and report its type only.
             log.warning("header de-identification failed (%s) for profile %s", type(exc).__name__, self.profile.name)
             raise Quarantine(f"header de-identification failed ({type(exc).__name__})") from None
+        add_method_notes(ds, ctx.method_notes)
         if CLEAN_PIXEL_DATA in ctx.declared_options and "PixelData" in ds:
             # The pixel stage checked every frame and found (or left) no text.
             ds.BurnedInAnnotation = "NO"

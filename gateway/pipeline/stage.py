@@ -89,6 +89,7 @@ class InstanceContext:
     profile: str | None = None
     prepared: dict[str, Any] = field(default_factory=dict)
     declared_options: set[str] = field(default_factory=set)
+    method_notes: list[str] = field(default_factory=list)
     reports: list[StageReport] = field(default_factory=list)
 
     def report(self, stage: str) -> StageReport:
@@ -99,6 +100,14 @@ class InstanceContext:
     def declare(self, code: str) -> None:
         """Declare a CID 7050 option that this instance now satisfies (e.g. Clean Pixel Data)."""
         self.declared_options.add(code)
+
+    def note_method(self, text: str) -> None:
+        """Name, in DeidentificationMethod, an operation no CID 7050 option stands for (e.g. the
+        biometric deformation and its model version). Text the gateway makes, never a value
+        taken from the dataset; at most 64 characters (one LO value)."""
+        if len(text) > 64:
+            raise ValueError("a DeidentificationMethod value holds at most 64 characters")
+        self.method_notes.append(text)
 
 
 class Stage(Protocol):

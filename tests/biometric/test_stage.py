@@ -54,7 +54,8 @@ def test_a_chest_radiograph_is_deformed_and_keeps_its_type_depth_and_display(fix
                     "WindowCenter", "WindowWidth", "RescaleSlope", "BurnedInAnnotation"):
         assert out[keyword].value == ds[keyword].value, keyword
     assert str(out.file_meta.TransferSyntaxUID) == str(ds.file_meta.TransferSyntaxUID)
-    assert CLEAN_RECOGNIZABLE_VISUAL_FEATURES in ctx.declared_options
+    assert ctx.method_notes == [f"biometric {_stage(fixed_flow).version}"[:64]]
+    assert CLEAN_RECOGNIZABLE_VISUAL_FEATURES not in ctx.declared_options  # not claimed (model card)
     assert CLEAN_PIXEL_DATA not in ctx.declared_options  # that is the pixel stage's to declare
 
 
@@ -104,7 +105,7 @@ def test_other_instances_pass_byte_for_byte_and_are_counted(fixed_flow, change, 
     out, ctx = _run(_stage(fixed_flow), ds)
     assert out.PixelData == ds.PixelData
     assert ctx.reports[0].counts == {"instances_skipped": 1, count: 1}
-    assert CLEAN_RECOGNIZABLE_VISUAL_FEATURES not in ctx.declared_options
+    assert CLEAN_RECOGNIZABLE_VISUAL_FEATURES not in ctx.declared_options and ctx.method_notes == []
 
 
 def test_an_unstated_body_part_is_held_back_unless_configured(fixed_flow):

@@ -110,3 +110,34 @@ def test_the_shared_split_is_patient_disjoint(cxr):
     patients = {split: set(load_split(cxr, split, size=16).patients) for split in SPLITS}
     assert not patients["train"] & patients["test"]
     assert not patients["train"] & patients["val"] and not patients["val"] & patients["test"]
+
+
+def test_the_patient_bootstrap_brackets_a_real_difference_and_not_a_null_one():
+    from models.training.biometric.evaluate import Row, patient_bootstrap, table
+
+    data = _tiny_set(patients=12)
+    pairs = evaluation_pairs(data)
+    rng = np.random.default_rng(0)
+    noise = [rng.random(len(pairs)) for _ in range(2)]
+    assert patient_bootstrap(pairs, data.patients, noise[:1], noise[:1], rounds=50) == (0.0, 0.0)
+    separating = [pairs[:, 2] + 0.5 * s for s in noise]  # every positive outscores every negative
+    low, high = patient_bootstrap(pairs, data.patients, separating, noise, rounds=50)
+    chance = np.mean([auc(pairs[:, 2], s) for s in noise])
+    assert 0 < low <= 1 - chance <= high
+    row = Row("x", "none", reid_retrained={"all": 0.6, "nih": 0.6, "mhh": 0.6, "sd": 0.01},
+              retrained_delta=-0.2, retrained_delta_ci=(-0.25, -0.15), ssim=0.9, seconds=0.001)
+    assert "-20.0 [-25.0, -15.0]" in table([row])
+
+
+def test_capping_positives_per_patient_keeps_each_negative_with_its_positive():
+    from models.training.biometric.evaluate import cap_positives
+
+    data = _tiny_set(patients=4, per_patient=6)  # 15 positive pairs per patient
+    pairs = evaluation_pairs(data)
+    capped = cap_positives(pairs, data.patients, cap=4)
+    n = len(capped) // 2
+    assert n == 4 * 4 and capped[:n, 2].all() and not capped[n:, 2].any()
+    assert np.array_equal(capped[:n, 0], capped[n:, 0])  # each negative shares its positive's first image
+    owners = [data.patients[a] for a in capped[:n, 0]]
+    assert all(owners.count(p) == 4 for p in set(owners))
+    assert np.array_equal(cap_positives(pairs, data.patients, cap=15), pairs)

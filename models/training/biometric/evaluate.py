@@ -1,6 +1,6 @@
 """The re-identification attack and the utility measure, on the held-out patients of the split.
 
-    python -m models.training.biometric.evaluate --cxr ../shared/cxr [--attackers train]
+    python -m models.training.biometric.evaluate --cxr ../shared/cxr [--attackers train] [--pairs-per-patient 45]
 
 For each anonymization (``anonymizers``) the test images are anonymized, and:
 
@@ -13,6 +13,9 @@ For each anonymization (``anonymizers``) the test images are anonymized, and:
   standard deviation, since one attacker's AUC moves by several points with its seed alone. The
   "original images" row's attackers are trained the same way on the images as they are, so that
   row is the control of this column;
+- **its difference to the original images**, with a 95 % interval from drawing the test patients
+  and the attackers' seeds again with replacement (``patient_bootstrap``): the test set's sampling
+  noise (87 patients, whose pairs are far from independent) and the attackers' training noise;
 - **classification AUC**: the abnormality classifier C (trained on original images, the one the
   generator was trained against) and C', trained apart with another seed (``classifier_eval.pt``),
   on anonymized test images: the mean AUC over the NIH labels with at least 10 positives among
@@ -68,6 +71,9 @@ class Row:
     reid_original: dict[str, float] = field(default_factory=dict)
     reid_retrained: dict[str, float] = field(default_factory=dict)  # the mean over the attackers' seeds
     reid_retrained_runs: list[dict[str, float]] = field(default_factory=list)  # one per seed
+    retrained_delta: float = float("nan")  # reid_retrained["all"] minus that of the original images
+    retrained_delta_ci: tuple[float, float] | None = None  # its 95 % patient-bootstrap interval
+    retrained_scores: list[np.ndarray] = field(default_factory=list, repr=False)  # per seed; not written out
     classification: dict[str, float] = field(default_factory=dict)  # C, the classifier trained against
     classification_eval: dict[str, float] = field(default_factory=dict)  # C', trained apart (another seed)
     ssim: float = float("nan")
@@ -80,12 +86,55 @@ def mean_ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 def reid_aucs(model: SiameseVerifier, anonymized: np.ndarray, test: CxrSet, pairs: np.ndarray) -> dict[str, float]:
     """AUC over all pairs and per source, anonymized first image against original second."""
-    scores = pair_scores(model, anonymized, test.images, pairs)
+    return aucs_by_source(pair_scores(model, anonymized, test.images, pairs), test, pairs)
+
+
+def aucs_by_source(scores: np.ndarray, test: CxrSet, pairs: np.ndarray) -> dict[str, float]:
     out = {"all": auc(pairs[:, 2], scores)}
     for prefix, name in (("nih", "nih"), ("hannover", "mhh")):
         keep = np.array([test.sources[a].startswith(prefix) for a in pairs[:, 0]])
         out[name] = auc(pairs[keep, 2], scores[keep])
     return out
+
+
+def cap_positives(pairs: np.ndarray, patients: list[str], cap: int, seed: int = 0) -> np.ndarray:
+    """At most ``cap`` positive pairs per patient, each kept with its negative (``evaluation_pairs``
+    puts the negatives after the positives, in the same order, sharing their first image). Every
+    unordered pair of a patient's images is a positive, so a patient with n images weighs
+    n(n - 1)/2: in the shared test split one NIH patient has 66 images and 2,145 of the 2,717
+    positive pairs, and the AUC over all pairs is mostly about him."""
+    n = len(pairs) // 2
+    assert pairs[:n, 2].all() and not pairs[n:, 2].any()
+    rng = np.random.default_rng(seed)
+    owner = np.array([patients[a] for a in pairs[:n, 0]])
+    keep = []
+    for patient in np.unique(owner):
+        idx = np.flatnonzero(owner == patient)
+        keep.extend(idx if len(idx) <= cap else rng.choice(idx, cap, replace=False))
+    keep = np.sort(np.asarray(keep, dtype=np.int64))
+    return np.concatenate([pairs[keep], pairs[n + keep]])
+
+
+def patient_bootstrap(pairs: np.ndarray, patients: list[str], scores: list[np.ndarray], reference: list[np.ndarray],
+                      rounds: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of (mean AUC over ``scores``' seeds) minus (the same of ``reference``), both
+    scoring ``pairs``, when the test patients are drawn again with replacement, and each side's
+    attackers (seeds) too. A pair goes with the patient of its first image, so each draw keeps
+    every pair of a drawn patient together: pairs of one patient share his images and are not
+    independent evidence. Drawing the seeds as well puts the attackers' training noise into the
+    interval, so that it answers "beyond both kinds of noise?"."""
+    owner = np.unique([patients[a] for a in pairs[:, 0]], return_inverse=True)[1]
+    groups = [np.flatnonzero(owner == k) for k in range(owner.max() + 1)]
+    rng = np.random.default_rng(seed)
+    deltas = []
+    for _ in range(rounds):
+        take = np.concatenate([groups[k] for k in rng.integers(0, len(groups), len(groups))])
+        y = pairs[take, 2]
+        ours, theirs = (rng.integers(0, len(runs), len(runs)) for runs in (scores, reference))
+        deltas.append(np.mean([auc(y, scores[k][take]) for k in ours])
+                      - np.mean([auc(y, reference[k][take]) for k in theirs]))
+    low, high = np.nanpercentile(deltas, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def blur_sigma_for(target: float, images: np.ndarray, work: Path) -> float:
@@ -140,7 +189,8 @@ def evaluate_row(row: Row, test: CxrSet, pairs: np.ndarray, verifier, classifier
     for seed in args.attacker_seeds:
         strong = attacker(row.spec, seed, work, args, log)
         if strong is not None:
-            row.reid_retrained_runs.append(reid_aucs(strong, anonymized, test, pairs))
+            row.retrained_scores.append(pair_scores(strong, anonymized, test.images, pairs))
+            row.reid_retrained_runs.append(aucs_by_source(row.retrained_scores[-1], test, pairs))
     if row.reid_retrained_runs:
         row.reid_retrained = _mean_runs(row.reid_retrained_runs)
     labelled = np.flatnonzero(test.labelled)
@@ -152,15 +202,37 @@ def evaluate_row(row: Row, test: CxrSet, pairs: np.ndarray, verifier, classifier
     return row
 
 
+def compare_to_original(rows: list[Row], test: CxrSet, pairs: np.ndarray) -> None:
+    """Each row's re-trained-attacker AUC minus the original images', with its bootstrap interval."""
+    reference = next((r for r in rows if r.spec == "none" and r.retrained_scores), None)
+    for r in rows:
+        if reference is not None and r.retrained_scores and r is not reference:
+            r.retrained_delta = r.reid_retrained["all"] - reference.reid_retrained["all"]
+            r.retrained_delta_ci = patient_bootstrap(pairs, test.patients, r.retrained_scores, reference.retrained_scores)
+
+
 def _pct(value: float | None) -> str:
     return "—" if value is None or math.isnan(value) else f"{100 * value:.1f}"
 
 
+def _delta(row: Row) -> str:
+    if row.retrained_delta_ci is None:
+        return "—"
+    low, high = (f"{100 * v:+.1f}" for v in row.retrained_delta_ci)
+    return f"{100 * row.retrained_delta:+.1f} [{low}, {high}]"
+
+
+def _short_name(row: Row) -> str:
+    """The figure's label: "PriCheXy-Net 0.01", "DP-Pix", "Privacy-Net", "Gaussian blur"."""
+    name = row.name.split(",")[0].split(" (")[0]
+    return f"{name} {row.spec.split(':')[1]}" if row.spec.startswith("prichexy") else name
+
+
 def table(rows: list[Row]) -> str:
     head = ("| anonymization | re-id AUC, original verifier (all / NIH / MHH) | re-id AUC, re-trained attacker, "
-            "mean of seeds (all ± sd / NIH / MHH) | classification AUC, mean of labels: C / C' | any finding: C / C' "
+            "mean of seeds (all ± sd / NIH / MHH) | re-trained minus original images [95 % CI, patients and seeds] | classification AUC, mean of labels: C / C' | any finding: C / C' "
             "| SSIM | s/image |")
-    lines = [head, "|" + "---|" * 7]
+    lines = [head, "|" + "---|" * 8]
     for r in rows:
         orig = " / ".join(_pct(r.reid_original.get(k)) for k in ("all", "nih", "mhh"))
         strong = "—"
@@ -171,7 +243,7 @@ def table(rows: list[Row]) -> str:
                       f"{_pct(r.reid_retrained['mhh'])} (n={n})")
         utility = f"{_pct(r.classification.get('mean'))} / {_pct(r.classification_eval.get('mean'))}"
         finding = f"{_pct(r.classification.get('abnormal'))} / {_pct(r.classification_eval.get('abnormal'))}"
-        lines.append(f"| {r.name} | {orig} | {strong} | {utility} | {finding} | {r.ssim:.3f} | {r.seconds:.4f} |")
+        lines.append(f"| {r.name} | {orig} | {strong} | {_delta(r)} | {utility} | {finding} | {r.ssim:.3f} | {r.seconds:.4f} |")
     return "\n".join(lines)
 
 
@@ -195,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="load re-trained attackers from --work, or train the missing ones")
     parser.add_argument("--attacker-seeds", default="1,2,3",
                         help="seeds of the re-trained attackers averaged (attacker_<spec>[_seed<n>].pt)")
+    parser.add_argument("--pairs-per-patient", type=int, default=0,
+                        help="at most this many positive pairs per test patient (0: all; see cap_positives)")
     parser.add_argument("--blur-match", type=float, default=0.01, help="mu of the row the blur's SSIM matches")
     parser.add_argument("--shipped", action="store_true", help="evaluate every mu, with the shipped export if need be")
     parser.set_defaults(epochs=40, minutes=25.0)
@@ -209,6 +283,8 @@ def main(argv: list[str] | None = None) -> int:
     classifiers = (classifier, load_checkpoint(AbnormalityClassifier(), independent) if independent.exists() else None)
     test = load_split(args.cxr, "test", args.size)
     pairs = evaluation_pairs(test)
+    if args.pairs_per_patient:
+        pairs = cap_positives(pairs, test.patients, args.pairs_per_patient)
     log(f"{len(test)} test images of {len(set(test.patients))} patients, {int(pairs[:, 2].sum())} positive pairs")
     rows = [evaluate_row(r, test, pairs, verifier, classifiers, work, args, log) for r in rows_to_run(work, args)]
     matched = next((r for r in rows if r.spec == f"prichexy:{args.blur_match}"), None)
@@ -216,12 +292,14 @@ def main(argv: list[str] | None = None) -> int:
         sigma = blur_sigma_for(matched.ssim, test.images, work)
         rows.append(evaluate_row(Row(f"Gaussian blur, sigma = {sigma} px (SSIM of mu = {args.blur_match})",
                                      f"blur:{sigma}"), test, pairs, verifier, classifiers, work, args, log))
+    compare_to_original(rows, test, pairs)
     print(table(rows))
-    (work / "evaluation.json").write_text(json.dumps([r.__dict__ for r in rows], indent=2) + "\n")
-    points = [(r.name.split(",")[0] + (f" {r.spec.split(':')[1]}" if r.spec.startswith("prichexy") else ""),
-               r.classification.get("mean", math.nan), (r.reid_retrained or r.reid_original).get("all", math.nan))
+    written = [{k: v for k, v in r.__dict__.items() if k != "retrained_scores"} for r in rows]
+    (work / "evaluation.json").write_text(json.dumps(written, indent=2) + "\n")
+    points = [(_short_name(r), (r.classification_eval or r.classification).get("mean", math.nan),
+               (r.reid_retrained or r.reid_original).get("all", math.nan))
               for r in rows]
-    (work / "trade_off.svg").write_text(trade_off_svg(points, "classification AUC, mean of labels (utility)",
+    (work / "trade_off.svg").write_text(trade_off_svg(points, "classification AUC of C' (else C), mean of labels (utility)",
                                                       "re-identification AUC, re-trained attacker (privacy risk)"))
     log(f"wrote {work / 'evaluation.json'} and {work / 'trade_off.svg'}")
     return 0

@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     model, best = train_classifier(train, val, args, log)
     path = Path(args.work) / f"{args.name}.pt"
     save_checkpoint(model, path, {"network": "AbnormalityClassifier", "size": args.size, "labels": list(LABELS),
-                                  "validation_loss": round(-best, 4), "epochs": args.epochs, "seed": args.seed,
+                                  "validation_loss": round(-best, 4), "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
                                   "minutes": round(log.minutes, 1), "log": log.lines[-5:]})
     log(f"wrote {path} (validation loss {-best:.4f})")
     return 0

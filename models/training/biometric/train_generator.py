@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     name = f"prichexy_mu{args.mu!r}" if args.method == "prichexy" else "privacynet"
     path = work / f"{name}.pt"
     save_checkpoint(model, path, {"network": type(model).__name__, "method": args.method, "mu": args.mu,
-                                  "features": args.features, "size": args.size, "epochs": args.epochs,
+                                  "features": args.features, "size": args.size, "epochs": args.epochs, "lr": args.lr,
                                   "seed": args.seed, "best": best, "minutes": round(log.minutes, 1),
                                   "log": log.lines[-5:]})
     log(f"wrote {path} ({best})")

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     name = args.name or ("verifier" if args.anonymizer == "none" else f"attacker_{args.anonymizer.replace(':', '_')}")
     path = Path(args.work) / f"{name}.pt"
     save_checkpoint(model, path, {"network": "SiameseVerifier", "size": args.size, "anonymizer": args.anonymizer,
-                                  "validation_auc": round(best, 4), "epochs": args.epochs, "seed": args.seed,
+                                  "validation_auc": round(best, 4), "epochs": args.epochs, "lr": args.lr, "seed": args.seed,
                                   "minutes": round(log.minutes, 1), "log": log.lines[-5:]})
     log(f"wrote {path} (validation AUC {best:.4f})")
     return 0
