@@ -3,6 +3,7 @@
 
 Usage: .venv/bin/python bench/pixels.py [--study 300] [--per-modality 6] [--rounds 3] [--cli] [--queue]
        [--device cpu|cuda|auto] [--backend telea|fill|sd2 --sd2-model DIR]
+       .venv/bin/python bench/pixels.py --synthetic 240   (precision: see bench/pixel_precision.py)
 
 1. Per modality: instances (and frames) per second through ``PixelStage`` alone, for generated
    instances with and without burned-in text (CT 512² int16, CR 2048×1680 uint16 MONOCHROME1,
@@ -22,6 +23,9 @@ to go first, since on a small shared machine the order alone can be worth a tent
 
 The detector is the shipped models.inference.TextFinder (models/weights); the machine's load
 is printed with the results because the numbers mean little without it.
+
+Issue 37's figure (``deid-gateway deid --jobs 1`` and ``--jobs 2`` on a pinned text-free CT study,
+instances/s and CPU time per instance, against a baseline tree) is ``python -m bench.pixel_throughput``.
 """
 
 from __future__ import annotations
@@ -386,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=Path, default=None,
                         help="instead: run over a samples folder with INVENTORY.tsv (e.g. ../shared/samples)")
     parser.add_argument("--ocr", action="store_true", help="with --samples: count lines rapidocr reads before/after")
+    parser.add_argument("--synthetic", type=int, default=0, metavar="N",
+                        help="instead: precision on N held-out synthetic instances (bench/pixel_precision.py): "
+                             "changed non-text regions per file, PHI recall, text-free files unchanged, quarantines")
     parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier", "audit_categories"], default=None,
                         help="also run the per-modality table with this pixels option switched from its "
                              "default (rotated_text on; second_detector, verifier and audit_categories "
@@ -411,6 +418,14 @@ def main(argv: list[str] | None = None) -> int:
         switched = not getattr(PixelsConfig(), args.option)
         option_name = f"{args.option} {'on' if switched else 'off'}"
         optioned = PixelStage(PixelsConfig.model_validate({**pixels, args.option: switched}), args.device)
+    if args.synthetic:
+        import json
+
+        from bench.pixel_precision import SEED, run as precision
+
+        print(json.dumps(precision(args.synthetic, SEED, 3, {k: v for k, v in pixels.items() if k != "device"})[0],
+                         indent=2))
+        return 0
     if args.samples is not None:
         import json
 

@@ -57,6 +57,9 @@ def resolve_device(device: str) -> str:
 class RapidOcrFinder:
     """rapidocr (PP-OCR ONNX models bundled in the wheel) behind the TextFinder interface."""
 
+    #: It reads what it finds: verification may set aside what reads as nothing (`gateway.pixels.verify`).
+    reads_text = True
+
     def __init__(self) -> None:
         import logging
 

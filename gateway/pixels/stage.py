@@ -43,7 +43,7 @@ from gateway.pixels.known import known_boxes
 from gateway.pixels.mask import frame_mask
 from gateway.pixels.policy import Classify, Decision, decide, judge_regions, still_safe
 from gateway.pixels.regions import Box
-from gateway.pixels.verify import FillVerifier, StillSafe, Verification
+from gateway.pixels.verify import FillVerifier, StillSafe, Verification, reader
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -277,8 +277,10 @@ class PixelStage:
         if not c.verify:
             return
         verify = FillVerifier(self._verifier(), work.restored_display, work.decision.kept, self._still_safe(work),
-                              c.fill_rounds, c.dilate, work.rctx)
+                              c.fill_rounds, c.dilate, work.rctx, reader(self.finder))
         work.verification = verify(work.frames, work.touched)
+        if work.verification.unread:  # found again, read as nothing: not text (a smear, a tick, a seam)
+            work.report.count("verify_regions_unread", work.verification.unread)
         if work.verification.failure is not None:
             self._fail(work, work.verification.failure)
 
@@ -348,6 +350,7 @@ class PixelStage:
             "fallback_regions": [b.as_report() for b in work.verification.fallbacks],
             "backend": self.backend.name,
             "verification": "failed",
+            "verification_check": work.verification.check,
         })
         raise Quarantine(reason)
 

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from models.inference import TextFinder
-from models.metrics import COVER, Counts, score
+from models.metrics import COVER, Counts, intersection, score
 from models.phi import KEEP_SAFE_POLICY, short_side
 from models.reading import batch_lines, cer, greedy_decode, prepare_line
 from models.render import to_gray
@@ -72,6 +72,10 @@ class _Tally:
     det_times: list = field(default_factory=list)
     read_times: list = field(default_factory=list)
     lines_read: int = 0
+    # the main precision figure: regions touching no text line at all (a ruler's tick, a grid, a trace)
+    non_text_regions: int = 0
+    non_text_regions_on_text_images: int = 0
+    text_images: int = 0
 
     def row(self, images: int, reads: bool) -> dict:
         """The set's figures; those of reading only when a recogniser ``reads``."""
@@ -93,16 +97,21 @@ class _Tally:
                 _band_name(band): {"cer": e / c if c else None, "characters": c}
                 for band, e, c in zip(CER_BANDS, self.band_errors, self.band_chars)
             } if self.chars else None,
+            "non_text_regions": self.non_text_regions,
+            "non_text_regions_per_image_with_text": (self.non_text_regions_on_text_images / self.text_images
+                                                     if self.text_images else None),
             "det_seconds_median": float(np.median(self.det_times)),
             "read_seconds_per_line": float(sum(self.read_times) / max(1, self.lines_read)) if self.read_times else None,
         }
 
 
-def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "test", overflow: float = 0.0) -> dict:
+def synthetic(finder: TextFinder, n: int, seed: int = TEST_SEED, fonts: str = "test", overflow: float = 0.0,
+              graphics: float = 0.0) -> dict:
     """(a) Detection on held-out-font synthetic images, and recogniser CER on their true lines
     (``fonts="train"`` and VALIDATION_SEED: the validation set). ``overflow``: the share of greyscale
-    images drawn on an overflowed background (`SynthConfig.overflow`), a set of its own."""
-    config = SynthConfig(font_split=fonts, overflow=overflow)
+    images drawn on an overflowed background (`SynthConfig.overflow`), a set of its own; ``graphics``:
+    the share with the graphics scanners draw beside their text (`SynthConfig.graphics`)."""
+    config = SynthConfig(font_split=fonts, overflow=overflow, graphics=graphics)
     tally = _Tally()
     for i in range(n):
         sample = generate(seed, i, config)
@@ -121,6 +130,11 @@ def _count_detection(finder: TextFinder, sample, tally: _Tally) -> list:
     text_boxes = [line.box for line in sample.lines]
     phi_boxes = [line.box for line in sample.lines if line.phi]
     tally.all_text.add(score(text_boxes, region_boxes(regions), (h, w)))
+    outside = sum(not any(intersection(r.box, t) for t in text_boxes) for r in regions)
+    tally.non_text_regions += outside
+    if text_boxes:
+        tally.text_images += 1
+        tally.non_text_regions_on_text_images += outside
     found = score(phi_boxes, region_boxes(regions), (h, w), text_gt=text_boxes)
     tally.phi.add(found)
     for box, covered in zip(phi_boxes, found.coverages, strict=True):

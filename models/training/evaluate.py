@@ -57,6 +57,9 @@ def print_tables(result: dict) -> None:
             row = part.get(key)
             if row:
                 print(f"| {key} | {row['gt']} | {row['pred']} | {_fmt(row['recall'])} | {_fmt(row['precision'])} | {_fmt(row['f1'])} | {_fmt(row['coverage'])} |")
+        if part.get("non_text_regions") is not None:
+            print(f"regions touching no text: {part['non_text_regions']} "
+                  f"({_fmt(part['non_text_regions_per_image_with_text'])} per image with text)")
         if name in ("validation", "synthetic"):
             print(f"recogniser CER: {_fmt(part['cer'])} (text >= {LEGIBLE_PX} px: {_fmt(part[f'cer_text_height_ge_{LEGIBLE_PX}px'])}); "
                   f"read {_fmt(part['read_seconds_per_line'])} s/line")
@@ -103,6 +106,9 @@ def main(argv=None) -> None:
                         help="also the validation set (seed %d, training fonts) the looks were chosen on" % VALIDATION_SEED)
     parser.add_argument("--synth-overflow", type=float, default=0.0,
                         help="share of the synthetic sets' greyscale images on backgrounds that overflowed 8 bits (SynthConfig.overflow)")
+    parser.add_argument("--synth-graphics", type=float, default=0.0,
+                        help="share of the synthetic sets' images with scanner graphics: rulers, calipers, traces, "
+                             "bars, body markers, arrows, grids (SynthConfig.graphics)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rotated-look", action="store_true", help="also the rotated look (pixels.rotated_text)")
     parser.add_argument("--no-second-detector", action="store_true",
@@ -116,9 +122,11 @@ def main(argv=None) -> None:
                              verifier=not args.no_verifier)
     if args.rotated_look:
         finder = finder.with_rotated_look()
-    result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed, overflow=args.synth_overflow) if args.n_synth else None}
+    result = {"version": finder.version, "threads": args.threads, "speed": speed(finder), "synthetic": synthetic(finder, args.n_synth, args.synth_seed, overflow=args.synth_overflow,
+                                        graphics=args.synth_graphics) if args.n_synth else None}
     if args.n_validation:
-        result["validation"] = synthetic(finder, args.n_validation, VALIDATION_SEED, fonts="train", overflow=args.synth_overflow)
+        result["validation"] = synthetic(finder, args.n_validation, VALIDATION_SEED, fonts="train", overflow=args.synth_overflow,
+                                         graphics=args.synth_graphics)
     if args.samples and (args.samples / JSL).is_dir():
         result["jsl"] = jsl(finder, args.samples, None if args.no_residual else ResidualReader())
     if args.samples and (args.samples / "INVENTORY.tsv").exists():

@@ -37,6 +37,7 @@ class DetectorTrainConfig(TrainConfig):
     init: str = ""  # warm start from a checkpoint (.pt) written by this script; a narrower one is widened
     hard_negatives: float = 0.0  # probability per image of procedural hard negatives (models/training/synth/hard_negatives.py)
     overflow: float = 0.0  # probability per greyscale image of a background that overflowed 8 bits (SynthConfig.overflow)
+    graphics: float = 0.0  # probability per image of scanner graphics, rulers to grids (SynthConfig.graphics)
     # Train on models.render.detector_view (luma half equalised locally), what inference shows the
     # detector since looks-2, instead of the plain luma detector-1.1 was trained on. Tried from 1.1
     # (model card): more precise, less recall, so not the default; that run is shipped beside
@@ -126,7 +127,7 @@ def train(cfg: DetectorTrainConfig, log=print) -> list[float]:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     synth = SynthConfig(font_split="train", real_backgrounds=cfg.real_backgrounds, hard_negatives=cfg.hard_negatives,
-                        overflow=cfg.overflow)
+                        overflow=cfg.overflow, graphics=cfg.graphics)
     loader = DataLoader(CropStream(cfg, synth), batch_size=cfg.batch, num_workers=cfg.workers,
                         persistent_workers=cfg.workers > 0, worker_init_fn=one_thread_worker)
     model = TextDetector(cfg.width)

@@ -155,3 +155,22 @@ def test_a_turned_one_word_line_is_turned_back_the_way_it_was_drawn(turns):
     line, turned = drawn(turns)
     assert line.rotated and line.turns == turns and not flat_line.rotated
     assert np.array_equal(upright(turned, line), flat)
+
+
+def test_scanner_graphics_off_leave_every_sample_as_it_was_and_on_change_it():
+    plain = generate(11, 2, CONFIG)
+    assert np.array_equal(generate(11, 2, SynthConfig(real_backgrounds=False, graphics=0.0)).image, plain.image)
+    drawn = generate(11, 2, SynthConfig(real_backgrounds=False, graphics=1.0))
+    assert not np.array_equal(drawn.image, plain.image)
+
+
+def test_a_rulers_numbers_are_labelled_text_that_is_not_phi():
+    from models.training.synth import graphics
+    from models.training.synth.canvas import Canvas
+
+    rng = np.random.default_rng(3)
+    canvas = Canvas(np.zeros((400, 400, 3), np.float32), color=True)
+    while not canvas.lines:  # a ruler with numbers (four in ten have none)
+        graphics.ruler(rng, canvas, None)
+    assert all(line.text.isdigit() and not line.phi for line in canvas.lines)
+    assert canvas.taken.any()  # the ticks are kept free of later text

@@ -23,13 +23,14 @@ def _stage(**pixels) -> PixelStage:
 
 
 def test_a_text_free_segmented_ct_passes_byte_for_byte():
-    """eCT_Supplemental: the detector alone boxes part of its label map and the stage redacts it."""
+    """eCT_Supplemental: the detector alone boxes part of its label map and the stage redacted it;
+    with the verifier those regions are set aside (read as no line, or doubted by the verdict)."""
     ds = dcmread(get_testdata_file("eCT_Supplemental.dcm"))
     _, without = run(_stage(verifier=False), ds)
     assert without.reports[0].details["regions"], "the detector alone redacts part of the label map"
     out, verified = run(_stage(), ds)
     assert verified.reports[0].details["regions"] == []
-    assert verified.reports[0].counts["regions_doubted"] == len(without.reports[0].details["regions"])
+    assert verified.reports[0].counts.get("regions_doubted", 0) <= len(without.reports[0].details["regions"])
     assert out.PixelData == ds.PixelData
 
 

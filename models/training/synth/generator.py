@@ -16,7 +16,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from models.render import display_image
-from models.training.synth import backgrounds, fonts, hard_negatives
+from models.training.synth import backgrounds, fonts, graphics, hard_negatives
 from models.training.synth.canvas import Canvas, Line, choice, random_style
 from models.training.synth.labels import labelled
 from models.training.synth.layout import BLOCK_FNS, BLOCKS, font_size
@@ -38,6 +38,8 @@ HARD_NEGATIVE_STREAM = 7919
 HARD_NEGATIVE_NO_TEXT = 0.15
 #: Seed-sequence tag of the overflow generator (see `overflowed`).
 OVERFLOW_STREAM = 7927
+#: Seed-sequence tag of the scanner-graphics generator (`models.training.synth.graphics`).
+GRAPHICS_STREAM = 7933
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,10 @@ class SynthConfig:
     # Training and its own evaluation only: probability per greyscale image that its background
     # overflowed 8 bits before the text was burned in (`overflowed`). 0 leaves every sample as before.
     overflow: float = 0.0
+    # Probability per image of the graphics scanners draw beside their text (rulers and their numbers,
+    # calipers, traces, bars, body markers, arrows, grids: `models.training.synth.graphics`), drawn
+    # before the text with their own generator. 0 leaves every sample exactly as before.
+    graphics: float = 0.0
 
 
 @dataclass
@@ -177,6 +183,10 @@ def generate(seed: int, index: int, config: SynthConfig = SynthConfig()) -> Samp
         if orng.random() < config.overflow:
             canvas.img[:] = overflowed(orng, canvas.img)[..., None]
     font_list = fonts.split(config.font_split)
+    if config.graphics > 0:  # own generator too
+        grng = np.random.default_rng([seed, index, GRAPHICS_STREAM])
+        if grng.random() < config.graphics:
+            graphics.draw(grng, canvas, modality, font_list)
     image_fonts = [choice(rng, font_list) for _ in range(2)]
     if rng.random() >= config.p_no_text and with_text:
         smin, smax = config.size_range
