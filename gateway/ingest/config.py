@@ -12,17 +12,13 @@ from pydantic import Field, field_validator, model_validator
 from gateway.settings_base import Section
 
 
-class CallerRule(Section):
-    """One allowed calling application entity; ``ip`` may be an address or a network.
+class PeerIdentity(Section):
+    """What binds a peer to an entry beyond a name it could claim: its address (``ip``, an address
+    or a network) and its TLS client certificate. ``cert_subject`` is the certificate's whole
+    subject, as ``openssl x509 -noout -subject -nameopt RFC2253`` prints it; ``cert_san`` one of
+    its subject alternative names (DNS name, IP address, URI or e-mail). When both are given,
+    both must match. Shared by C-STORE callers and STOW-RS senders (``web.stow.senders``)."""
 
-    An AE title alone is a claim anyone can make, so an entry can also bind the caller to a
-    client certificate (DICOM TLS listener only, verified against ``ingest.tls.ca_file``):
-    ``cert_subject`` is the certificate's whole subject, as ``openssl x509 -noout -subject
-    -nameopt RFC2253`` prints it; ``cert_san`` one of its subject alternative names (DNS name,
-    IP address, URI or e-mail). When both are given, both must match.
-    """
-
-    ae_title: str = Field(min_length=1, max_length=16)
     ip: str | None = None
     cert_subject: str | None = None
     cert_san: str | None = None
@@ -44,6 +40,17 @@ class CallerRule(Section):
     @property
     def needs_certificate(self) -> bool:
         return self.cert_subject is not None or self.cert_san is not None
+
+
+class CallerRule(PeerIdentity):
+    """One allowed calling application entity.
+
+    An AE title alone is a claim anyone can make, so an entry can also bind the caller to an
+    address and to a client certificate (DICOM TLS listener only, verified against
+    ``ingest.tls.ca_file``).
+    """
+
+    ae_title: str = Field(min_length=1, max_length=16)
 
 
 class IngestTls(Section):

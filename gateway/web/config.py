@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import re
-from ipaddress import ip_network
 from pathlib import Path
 
-from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
+from gateway.ingest.config import PeerIdentity
 from gateway.settings_base import Section
 
 SHA256_HEX = r"^[0-9a-f]{64}$"
 
 
-class StowSender(Section):
+class StowSender(PeerIdentity):
     """One sender allowed to store over DICOMweb (``POST /dicomweb/studies``).
 
     A request is admitted when every credential the entry names matches: its bearer token
@@ -28,16 +27,6 @@ class StowSender(Section):
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     calling_ae: str = Field(min_length=1, max_length=16)
     token_sha256: str | None = Field(default=None, pattern=SHA256_HEX)
-    cert_subject: str | None = None
-    cert_san: str | None = None
-    ip: str | None = None
-
-    @field_validator("ip")
-    @classmethod
-    def _valid_network(cls, value: str | None) -> str | None:
-        if value is not None:
-            ip_network(value, strict=False)
-        return value
 
     @field_validator("calling_ae")
     @classmethod
@@ -46,23 +35,12 @@ class StowSender(Section):
             raise ValueError("an AE title is printable ASCII, without leading/trailing spaces or backslash")
         return value
 
-    @field_validator("cert_subject")
-    @classmethod
-    def _valid_subject(cls, value: str | None) -> str | None:
-        if value is not None:
-            x509.Name.from_rfc4514_string(value)  # ValueError names what is wrong
-        return value
-
     @model_validator(mode="after")
     def _some_credential(self) -> StowSender:
         if self.token_sha256 is None and self.cert_subject is None and self.cert_san is None:
             raise ValueError(f"web.stow.senders ({self.name}): give token_sha256, cert_subject or cert_san; "
                              "an address alone does not authenticate")
         return self
-
-    @property
-    def needs_certificate(self) -> bool:
-        return self.cert_subject is not None or self.cert_san is not None
 
 
 class StowConfig(Section):
