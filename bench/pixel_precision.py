@@ -236,11 +236,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--cine-every", type=int, default=3, help="a cine of every k-th ultrasound image (0: none)")
     parser.add_argument("--graphics", type=float, default=GRAPHICS, help="share of images with scanner graphics")
-    parser.add_argument("--rotated-text", action="store_true", help="with pixels.rotated_text on")
+    parser.add_argument("--no-rotated-text", dest="rotated_text", action="store_false",
+                        help="with pixels.rotated_text off (it is on by default since looks-9)")
     parser.add_argument("--residual", action="store_true", help="also count PHI tokens rapidocr still reads after")
     parser.add_argument("--json", type=Path, default=None, help="also write the summary and every file's row")
     args = parser.parse_args(argv)
-    result, rows = run(args.n, args.seed, args.cine_every, {"rotated_text": True} if args.rotated_text else None,
+    result, rows = run(args.n, args.seed, args.cine_every, None if args.rotated_text else {"rotated_text": False},
                        args.graphics, args.residual)
     print(json.dumps(result, indent=2))
     if args.json:

@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
                              "changed non-text regions per file, PHI recall, text-free files unchanged, quarantines")
     parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier", "audit_categories"], default=None,
                         help="also run the per-modality table with this pixels option switched from its "
-                             "default (rotated_text on; second_detector, verifier and audit_categories "
+                             "default (rotated_text, second_detector, verifier and audit_categories "
                              "off), beside the default "
                              "(with --samples: run the samples with it switched)")
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@
 dataset's modality LUT / window / MONOCHROME1).  Large images are processed in overlapping tiles.
 
 Detection is a sequence of looks (`models.looks`, one module each, with their thresholds): the
-first pass at the working scale, then the colour, vertical (or rotated), coarse and second looks,
+first pass at the working scale, then the colour, vertical (and rotated), coarse and second looks,
 the second detector's additions and the first pass's faint components; a region the verifier and
 the recogniser both doubt is set aside (`models.looks.unread`: ticks, traces, grids), and the region
 verifier then decides whether the regions show text at all (`models.looks.verdict`). This module holds the
@@ -69,7 +69,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: The detection procedure around the networks (its looks and their thresholds), recorded with the
 #: weights' versions so that the audit tells apart two runs of the same weights that find different
 #: text. Each version's change is told in models/weights/HISTORY.md ("The looks, version by version").
-LOOKS_VERSION = "looks-8"
+LOOKS_VERSION = "looks-9"
 
 
 class TextFinder:
@@ -92,8 +92,8 @@ class TextFinder:
         self.postprocess = postprocess
         #: The coarse, second, colour and vertical looks (`models.looks`); off in ``single_scale``.
         self.extra_looks = True
-        #: The rotated look, with the extra looks, instead of the vertical look; off by default: it
-        #: finds 0.2-0.4 % more PHI on the synthetic sets but costs a full pass on every image.
+        #: The rotated look, with the extra looks, after the vertical look: crops around columns of
+        #: strokes the first pass did not answer, turned (`models.looks.rotated`).
         self.rotated_look = False
         #: Set by ``load()`` unless ``second_detector=False`` (see SECOND_DETECTOR).
         self.second_detector: Callable[[np.ndarray], np.ndarray] | None = None
@@ -210,10 +210,9 @@ class TextFinder:
         found, faint = first.look(self, prob, scale)
         if self.extra_looks:
             found += colour.look(self, display, spread, scale, found)
+            found += vertical.look(self, display, gray, prob, scale, found)
             if self.rotated_look:
                 found += rotated.look(self, display, gray, scale, found)
-            else:
-                found += vertical.look(self, display, gray, prob, scale, found)
             found += coarse.look(self, gray, scale)
         if self.extra_looks and scale <= REFINE_MAX_SCALE:
             found += refine.look(self, gray, prob, found, scale)

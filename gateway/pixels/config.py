@@ -78,12 +78,13 @@ class PixelsConfig(Section):
     # workers (or other jobs) share the cores: small convolutions scale badly and
     # oversubscription costs 10x, not 10%. 0 leaves the libraries' defaults.
     cpu_threads: int = Field(default=1, ge=0)
-    # Also look at each whole frame turned a quarter turn, for vertical lines (side labels) the
-    # first pass does not answer at all; confirmed by the recogniser. Vertical lines it answers
-    # faintly are always looked at (the vertical look). On the synthetic sets this finds a few
-    # more PHI boxes in a thousand and halves the pixel stage's throughput (see
-    # models/weights/MODEL_CARD.md). For sites whose devices write vertical text.
-    rotated_text: bool = False
+    # Also look for vertical lines (side labels) the first pass does not answer at all: crops
+    # around thin tall columns of strokes, turned a quarter turn, each line confirmed by the
+    # recogniser (models/looks/rotated.py). Vertical lines it answers faintly are always looked
+    # at (the vertical look). On the synthetic sets this finds the quarter-turned PHI lines the
+    # whole turned frame used to find, for 0-3 ms more per 512x512 image (see
+    # models/weights/HISTORY.md). false: the vertical look only.
+    rotated_text: bool = True
     # Also run a second detector network and keep what either finds: detector-1.1 fine-tuned on the
     # view it is shown, which finds lines the first scores just under its bar (dark text on bright
     # speckled tissue, a word on posterised lung). It sees only the tiles of greyscale frames in

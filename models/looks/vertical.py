@@ -2,8 +2,8 @@
 
 The detector answers a vertical line faintly, in pieces whose mean stays under the minimum score
 (of a 10 px vertical line perhaps only a speck in every other word); turned upright, the line is
-plain text. On by default: an image without such responses costs nothing, where the rotated look
-costs a full pass.
+plain text. An image without such responses costs nothing; the rotated look (models.looks.rotated)
+then searches the image itself for tall columns of strokes the first pass did not answer at all.
 """
 
 from __future__ import annotations

@@ -215,7 +215,7 @@ def test_a_vertical_line_answered_only_in_specks_is_found_by_the_vertical_look(f
 @pytest.mark.parametrize("seed,fonts,index", [(500, "train", 86)])
 @needs_pinned_fonts
 def test_a_vertical_line_the_first_pass_does_not_see_is_found_by_the_rotated_look(finder, seed, fonts, index):
-    """Synthetic images whose vertical PHI line gets no response to follow: only a full turned pass finds it."""
+    """Synthetic images whose vertical PHI line gets no response to follow: only the rotated look finds it."""
     sample = generate(seed, index, SynthConfig(font_split=fonts))
     missed = _vertical_phi_missed_by_the_working_scale(finder, sample)
     assert not all(_covered(finder, sample.image, missed))

@@ -118,8 +118,8 @@ def test_the_rotated_look_is_a_configured_choice_recorded_in_the_version():
     from gateway.pixels.config import PixelsConfig
     from gateway.pixels.stage import PixelStage
 
-    plain = PixelStage(PixelsConfig.model_validate({"device": "cpu"})).finder
-    rotated = PixelStage(PixelsConfig.model_validate({"device": "cpu", "rotated_text": True})).finder
+    plain = PixelStage(PixelsConfig.model_validate({"device": "cpu", "rotated_text": False})).finder
+    rotated = PixelStage(PixelsConfig.model_validate({"device": "cpu"})).finder  # on by default
     assert not plain.rotated_look and "+rotated" not in plain.version
     assert rotated.rotated_look and rotated.version.endswith(("+rotated (onnxruntime)", "+rotated (torch-fused)"))
 
@@ -145,7 +145,7 @@ def test_the_region_verifier_is_on_unless_configured_off_and_recorded_in_the_ver
 
     default = PixelStage(PixelsConfig.model_validate({"device": "cpu"})).finder
     without = PixelStage(PixelsConfig.model_validate({"device": "cpu", "verifier": False})).finder
-    assert default.verifier.runtime == "onnxruntime" and "+detector-eqview-1.0+verifier-1.1 (" in default.version
+    assert default.verifier.runtime == "onnxruntime" and "+detector-eqview-1.0+verifier-1.1+rotated (" in default.version
     assert without.verifier is None and "verifier" not in without.version
 
 
