@@ -4,8 +4,8 @@ The HTTP side (:mod:`gateway.web.stow`) hands each part of a ``multipart/related
 :class:`PartFile` as it streams in: a private temporary file in ``<spool>/receiving``, hashed as
 it is written, dropped the moment it passes its size limit. A complete part is then checked and
 recorded exactly as a C-STORE data set is (:mod:`gateway.ingest.handlers`): the same strict
-validation (:func:`gateway.ingest.validate.validate_file`), a durable rename into the spool, the
-same intake row (:func:`gateway.queue.intake.register_instance`) committed before the sender is
+validation (:func:`gateway.ingest.validate.validate_file`), the same group committer (a durable
+rename into the spool and the intake row, :mod:`gateway.ingest.commit`) before the sender is
 told "stored", and the same quarantine for what cannot be understood. The SOP Class and Instance
 UIDs a C-STORE request carries come, for a part, from its file meta information.
 
@@ -30,10 +30,12 @@ from gateway.db import Database
 from gateway.files import (
     TEMPORARY_PREFIX,
     free_bytes,
+    fsync_file,
     hashed_path,
     make_dirs_durably,
     move_durably,
 )
+from gateway.ingest.commit import GroupCommitter
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.structure import FileSource, Malformed, Truncated, walk
 from gateway.ingest.validate import (
@@ -44,7 +46,7 @@ from gateway.ingest.validate import (
     InvalidInstance,
     validate_file,
 )
-from gateway.queue.intake import Intake, register_instance
+from gateway.queue.intake import Intake
 from gateway.queue.tables import QuarantineEntry, Study
 from gateway.storage_config import StorageConfig
 
@@ -160,6 +162,7 @@ class StowIntake:
         self.min_free_bytes = storage.min_free_bytes
         self.max_part_bytes = max_part_bytes or ingest.max_instance_bytes
         self.receiving = storage.spool / "receiving"
+        self.committer = GroupCommitter(db, secret, storage.spool)
 
     def open_part(self) -> PartFile:
         if not self.receiving.is_dir():
@@ -190,15 +193,12 @@ class StowIntake:
         except InvalidInstance as exc:
             outcome = self.refuse(exc.reason, exc.status, sender, part)
             return Outcome(sop_class, sop_instance, outcome.status, outcome.reason)
-        path = hashed_path(self.spool, part.digest)
         try:
-            if not path.exists():
-                move_durably(part.path, path)
-            with self.db.session() as session:
-                intake, study, superseded = register_instance(
-                    session, self.secret, header, path, part.digest, part.size, sender.calling_ae,
-                    calling_address=sender.address)
-                study_id = study.id
+            fsync_file(part.path)
+            # The receiver's own way into the spool: a resend of what C-STORE brought is found by
+            # its row, not by a file name, and a copy moved in for nothing is removed again.
+            recorded = self.committer.record(part.path, header, part.digest, part.size, sender.calling_ae,
+                                             calling_address=sender.address)
         except OSError as exc:
             log.error("cannot write a STOW-RS instance to the spool: %s", errno.errorcode.get(exc.errno, "error"))
             status = OUT_OF_RESOURCES if exc.errno in (errno.ENOSPC, errno.EDQUOT) else PROCESSING_FAILURE
@@ -206,9 +206,8 @@ class StowIntake:
         except Exception as exc:
             log.error("cannot record a STOW-RS instance: %s", type(exc).__name__)
             return Outcome(sop_class, sop_instance, PROCESSING_FAILURE, NOT_RECORDED)
-        for stale in superseded:
-            Path(stale).unlink(missing_ok=True)
-        return Outcome(sop_class, sop_instance, study_id=study_id, new=intake is not Intake.DUPLICATE)
+        return Outcome(sop_class, sop_instance, study_id=recorded.study_id,
+                       new=recorded.outcome is not Intake.DUPLICATE)
 
     def refuse(self, reason: str, status: int, sender: Sender, part: PartFile | None = None) -> Outcome:
         """Quarantine a refused part as the C-STORE receiver does: whole, under

@@ -102,6 +102,24 @@ def test_a_resent_study_is_acknowledged_again_without_a_second_copy(site, study)
     assert sum(e["instances"] for e in _events(site, audit.RECEIVED)) == 3  # duplicates are not news
 
 
+def test_a_resend_of_what_c_store_spooled_elsewhere_leaves_no_second_copy(site, study):
+    """C-STORE's group commit renames a batch into the folder of its first instance, so a copy may
+    live under another name than STOW-RS would give it: the row decides, not the file name."""
+    with site.serving():
+        site.client().store_instances(_datasets(study, 1))
+        (row,) = site.instances()
+        elsewhere = site.config.storage.spool / "zz" / Path(row.spool_path).name  # as a C-STORE batch put it
+        elsewhere.parent.mkdir()
+        os.replace(row.spool_path, elsewhere)
+        with site.db.session() as session:
+            session.get(type(row), row.id).spool_path = str(elsewhere)
+        again = site.client().store_instances(_datasets(study, 1))
+    assert len(again.ReferencedSOPSequence) == 1 and FAILED not in again
+    copies = [f for f in site.config.storage.spool.rglob(f"{row.sha256}*") if "receiving" not in f.parts]
+    assert copies == [elsewhere]  # no second copy of the patient's file, which nothing would ever purge
+    assert site.receiving_leftovers() == []
+
+
 @pytest.mark.parametrize("token", [None, "dgw_not-the-token", "mine-but-not-bearer"])
 def test_without_the_senders_token_nothing_is_read_or_recorded(site, study, token):
     with site.serving():
