@@ -12,6 +12,19 @@ quiet_libraries()
 
 
 @pytest.fixture(scope="session")
+def postgres():
+    """One throwaway PostgreSQL server for the session; each test's database fixture creates the
+    schema and drops it again. Skips where the server binaries are not installed."""
+    from tests.postgres import PostgresServer
+
+    if not PostgresServer.available():
+        pytest.skip("PostgreSQL server binaries are not installed")
+    server = PostgresServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def shared_samples() -> Path:
     samples = SHARED / "samples"
     if not samples.is_dir():

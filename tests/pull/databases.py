@@ -8,16 +8,6 @@ import pytest
 
 from gateway.db import Database
 from gateway.schema import Base
-from tests.postgres import PostgresServer
-
-
-@pytest.fixture(scope="session")
-def postgres():
-    if not PostgresServer.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

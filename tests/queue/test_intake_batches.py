@@ -16,24 +16,14 @@ from gateway.ingest.validate import InstanceHeader
 from gateway.queue.intake import Arrival, Intake, Recorded, register_arrivals
 from gateway.queue.tables import Instance, Study, StudyState
 from gateway.schema import Base
-from tests.postgres import PostgresServer
 
 SECRET = b"k" * 32
 STUDY = "1.2.9"
 
 
-@pytest.fixture(scope="module")
-def postgres_url():
-    if not PostgresServer.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PostgresServer().start()
-    yield server.url
-    server.stop()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'q.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    url = f"sqlite:///{tmp_path / 'q.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").url
     db = Database(url)
     db.create_schema()
     yield db

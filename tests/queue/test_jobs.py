@@ -20,18 +20,7 @@ from gateway.queue.intake import Intake, register_instance
 from gateway.queue.tables import Instance, InstanceState, Job, JobState
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 
-from tests.postgres import PostgresServer
-
 SECRET = b"k" * 32
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    if not PostgresServer.available():
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PostgresServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

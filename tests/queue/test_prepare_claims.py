@@ -12,7 +12,7 @@ from gateway.pipeline.prepare import Preparer
 from gateway.queue.stability import queue_stable_studies
 from gateway.queue.tables import Job, JobPhase
 from gateway.rules.router import Router
-from tests.queue.test_jobs import config, db, postgres, receive  # noqa: F401 - the fixtures
+from tests.queue.test_jobs import config, db, receive  # noqa: F401 - the fixtures
 
 
 def test_preparers_never_claim_the_same_instance_and_the_study_waits_for_them(db, config):
