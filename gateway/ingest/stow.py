@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import errno
 import hashlib
-import io
 import logging
 import os
-import struct
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +35,12 @@ from gateway.files import (
 )
 from gateway.ingest.commit import GroupCommitter
 from gateway.ingest.config import IngestConfig
-from gateway.ingest.structure import FileSource, Malformed, Truncated, walk
 from gateway.ingest.validate import (
     CANNOT_UNDERSTAND,
     DATASET_DOES_NOT_MATCH_SOP_CLASS,
-    MAX_META_BYTES,
     OUT_OF_RESOURCES,
     InvalidInstance,
+    read_file_meta,
     validate_file,
 )
 from gateway.queue.intake import Intake
@@ -260,20 +257,8 @@ def media_storage_uids(path: Path) -> tuple[str, str]:
     """The SOP Class and Instance UIDs of a part's file meta, which stand in for the C-STORE
     request's Affected SOP Class/Instance UIDs (the data set must carry the same)."""
     with open(path, "rb") as f:
-        head = f.read(144)
-        if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
-            raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information is missing")
-        length = struct.unpack("<L", head[140:144])[0]
-        if length > MAX_META_BYTES:
-            raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information cannot be parsed")
-        meta = f.read(length)
-    try:
-        found = walk(FileSource(io.BytesIO(meta), len(meta)), False, True,
-                     frozenset({MEDIA_STORAGE_SOP_CLASS, MEDIA_STORAGE_SOP_INSTANCE})).elements
-        uids = [found[tag].value.rstrip(b"\0 ").decode("ascii") if tag in found and found[tag].value else ""
-                for tag in (MEDIA_STORAGE_SOP_CLASS, MEDIA_STORAGE_SOP_INSTANCE)]
-    except (Truncated, Malformed, UnicodeDecodeError):
-        raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information cannot be parsed") from None
+        found = read_file_meta(f, frozenset({MEDIA_STORAGE_SOP_CLASS, MEDIA_STORAGE_SOP_INSTANCE}))
+    uids = [found[MEDIA_STORAGE_SOP_CLASS], found[MEDIA_STORAGE_SOP_INSTANCE]]
     if not all(uids):
         raise InvalidInstance(CANNOT_UNDERSTAND, NO_MEDIA_UIDS)
     return uids[0], uids[1]

@@ -100,8 +100,9 @@ def validate_file(
     )
 
 
-def _transfer_syntax(f) -> UID:
-    """Read the file meta group (positioned after it on return) for its transfer syntax."""
+def read_file_meta(f, tags: frozenset[int]) -> dict[int, str]:
+    """Read the file meta group (positioned after it on return): the text of each of ``tags`` in
+    it, "" where absent. C-STORE reads its transfer syntax here, STOW-RS also its SOP UIDs."""
     # (0002,0000) UL 4 <value> is always the first meta element, explicit VR little endian.
     head = f.read(144)
     if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
@@ -111,11 +112,16 @@ def _transfer_syntax(f) -> UID:
         raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information cannot be parsed")
     meta = f.read(meta_length)
     try:
-        found = walk(FileSource(io.BytesIO(meta), len(meta)), False, True, frozenset({TRANSFER_SYNTAX_UID}))
-        raw = found.elements.get(TRANSFER_SYNTAX_UID)
-        ts = UID(raw.value.rstrip(b"\0 ").decode("ascii") if raw else "")
+        found = walk(FileSource(io.BytesIO(meta), len(meta)), False, True, tags).elements
+        return {tag: found[tag].value.rstrip(b"\0 ").decode("ascii") if tag in found and found[tag].value else ""
+                for tag in tags}
     except (Truncated, Malformed, UnicodeDecodeError):
         raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information cannot be parsed") from None
+
+
+def _transfer_syntax(f) -> UID:
+    """Read the file meta group (positioned after it on return) for its transfer syntax."""
+    ts = UID(read_file_meta(f, frozenset({TRANSFER_SYNTAX_UID}))[TRANSFER_SYNTAX_UID])
     if not ts.is_transfer_syntax:
         raise InvalidInstance(CANNOT_UNDERSTAND, "unknown transfer syntax in file meta")
     return ts
