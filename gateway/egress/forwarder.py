@@ -27,6 +27,7 @@ from gateway.db import Database
 from gateway.egress import scu, stow
 from gateway.egress.config import Destination, EgressConfig
 from gateway.queue.heartbeat import Heartbeat
+from gateway.queue.polling import poll_until
 from gateway.queue.tables import (
     Delivery,
     DeliveryState,
@@ -250,17 +251,7 @@ class Forwarder:
     def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
         """Send until ``stop``; when idle, wait ``egress.poll_interval``, or less if ``wake`` is
         set (the worker in the same process has just recorded outputs)."""
-        wake = wake or stop
-        while not stop.is_set():
-            try:
-                sent = self.run_once()
-            except Exception as exc:
-                log.error("forwarder loop error: %s", type(exc).__name__)
-                sent = 0
-            if not sent:
-                wake.wait(self.egress.poll_interval)
-                if wake is not stop:
-                    wake.clear()
+        poll_until(stop, self.run_once, self.egress.poll_interval, "forwarder", wake)
 
 
 #: Fewer instances than this per association are not worth opening another for.

@@ -52,6 +52,7 @@ from gateway.pipeline.pipeline import Cleaned, Pipeline
 from gateway.pipeline.stage import Quarantine, contained
 from gateway.queue.config import QueueConfig
 from gateway.queue.heartbeat import Heartbeat
+from gateway.queue.polling import poll_until
 from gateway.queue.tables import Instance, InstanceState, PreparerSeen, Study, utcnow
 from gateway.rules.router import Router
 from gateway.storage_config import StorageConfig
@@ -160,14 +161,7 @@ class Preparer:
 
     def run_forever(self, stop: threading.Event) -> None:
         """Prepare until ``stop``; then say so, so that jobs stop waiting for this preparer."""
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as exc:  # database briefly unavailable, and the like
-                log.error("preparer loop error: %s", type(exc).__name__)
-                busy = False
-            if not busy:
-                stop.wait(self.poll_interval)
+        poll_until(stop, self.run_once, self.poll_interval, "preparer")
         try:
             with self.db.session() as session:
                 session.execute(delete(PreparerSeen).where(PreparerSeen.owner == self.owner))

@@ -41,6 +41,7 @@ from gateway.pipeline.stage import Quarantine, StageUnavailable, contained
 from gateway.pixels.config import PixelsConfig
 from gateway.queue.config import QueueConfig
 from gateway.queue.jobs import JobLease, LeaseLost
+from gateway.queue.polling import poll_until
 from gateway.queue.tables import (
     Instance,
     InstanceState,
@@ -115,14 +116,7 @@ class Worker:
         return True
 
     def run_forever(self, stop: threading.Event) -> None:
-        while not stop.is_set():
-            try:
-                busy = self.run_once()
-            except Exception as exc:  # database briefly unavailable, and the like
-                log.error("worker loop error: %s", type(exc).__name__)
-                busy = False
-            if not busy:
-                stop.wait(self.poll_interval)
+        poll_until(stop, self.run_once, self.poll_interval, "worker")
 
     def process(self, job_id: int) -> None:
         """Run one claimed job: this role's part of each queued instance, then the job's end."""
