@@ -18,6 +18,7 @@ from pynetdicom import AE, build_context
 from gateway import tls
 from gateway.config import ConfigError
 from gateway.egress.config import Destination
+from gateway.sockets import NO_DELAY
 
 log = logging.getLogger("gateway.egress")
 
@@ -100,7 +101,7 @@ def send(
     ae.connection_timeout = destination.timeout  # a peer that never answers the handshake
     ae.requested_contexts = _contexts(items)
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
-                         tls_args=secure)
+                         tls_args=secure, evt_handlers=[NO_DELAY])
     if not assoc.is_established:
         reason = "association rejected" if assoc.is_rejected else "association failed"
         if failures:

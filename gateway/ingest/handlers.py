@@ -32,6 +32,7 @@ from gateway.ingest.receiving import IncomingFile, ReceivingArea
 from gateway.ingest.validate import OUT_OF_RESOURCES, InvalidInstance, validate_file
 from gateway.queue.intake import Intake
 from gateway.queue.tables import QuarantineEntry, Study
+from gateway.sockets import NO_DELAY
 from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.ingest")
@@ -240,6 +241,7 @@ class Receiver:
 
     def handlers(self) -> list:
         return [
+            NO_DELAY,
             (evt.EVT_CONN_OPEN, self.on_connection_open),
             (evt.EVT_REQUESTED, self.on_requested),
             (evt.EVT_ESTABLISHED, self.on_established),

@@ -21,6 +21,7 @@ from pynetdicom.sop_class import (
 
 from gateway import tls
 from gateway.pull.config import PullSource
+from gateway.sockets import NO_DELAY
 
 PENDING = (0xFF00, 0xFF01)
 #: A retrieve that ended with one of these kept every instance it reports as completed.
@@ -111,7 +112,7 @@ def _associate(source: PullSource, calling_ae: str, timeout: float, contexts: li
     if register is not None:
         register(ae)  # C-GET: instances stream into the gateway's receiving area
     assoc = ae.associate(source.host, source.port, ae_title=source.ae_title, ext_neg=roles or None,
-                         evt_handlers=handlers or None, tls_args=secure)
+                         evt_handlers=[NO_DELAY, *(handlers or ())], tls_args=secure)
     if not assoc.is_established:
         if failures:  # never retried in clear; the item's audit row names this, not OpenSSL's words
             raise PullError("TLS handshake failed")
