@@ -88,7 +88,10 @@ class IngestConfig(Section):
     plain_listener: bool = True
     tls: IngestTls | None = None
     max_associations: int = Field(default=10, ge=1)
-    max_pdu_length: int = Field(default=16382, ge=0)
+    # The longest P-DATA PDU senders may send. 128 KiB (dcmtk's own ceiling) rather than the
+    # customary 16 KiB: a 0.5 MB CT slice then arrives in 4 PDUs instead of 32, each one a round
+    # of pynetdicom's Python; what is held in memory per association grows by as much.
+    max_pdu_length: int = Field(default=131072, ge=0)
     # Seconds an association may stay silent before it is aborted.
     network_timeout: float = Field(default=60.0, gt=0)
     allowed_callers: list[CallerRule] = Field(default_factory=list)
