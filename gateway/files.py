@@ -56,11 +56,13 @@ def make_private_dirs(directory: Path) -> None:
         folder.mkdir(mode=0o700, exist_ok=True)
 
 
-def write_durably(path: Path, data: bytes, fsync: bool = True) -> None:
+def write_durably(path: Path, data: bytes, fsync: bool = True, sync_folder: bool = True) -> None:
     """Atomically create ``path`` holding ``data``; on any error nothing is left behind.
 
     ``fsync=False`` keeps the atomic rename but leaves flushing to the OS, for batch runs that
-    acknowledge nothing to anyone and sync once at the end.
+    acknowledge nothing to anyone and sync once at the end. ``sync_folder=False`` fsyncs the
+    file but not the folder it is renamed into, for a caller that writes several files and
+    fsyncs each of their folders once (:mod:`gateway.pipeline.recording`).
     """
     if fsync:
         make_dirs_durably(path.parent)
@@ -77,7 +79,7 @@ def write_durably(path: Path, data: bytes, fsync: bool = True) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    if fsync:
+    if fsync and sync_folder:
         fsync_dir(path.parent)
 
 

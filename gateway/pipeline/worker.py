@@ -1,8 +1,9 @@
 """The worker: claim a job, run the pipeline over its instances, record what came of each.
 
-Each instance is committed on its own (outputs in the outbox, rows for its deliveries), so a
-worker that dies loses at most the few instances in hand; the job's lease then expires and another
-worker carries on with the instances still queued. The job's states are the queue's
+Instances are committed a few at a time as they are de-identified (outputs in the outbox, rows
+for their deliveries; see :mod:`gateway.pipeline.recording`), so a worker that dies loses at most
+the few instances in hand; the job's lease then expires and another worker carries on with the
+instances still queued. The job's states are the queue's
 (:mod:`gateway.queue.jobs`), reading and writing instances is :mod:`gateway.pipeline.instance_io`'s,
 and deliveries are egress's (:mod:`gateway.egress.deliveries`): what is left here is the loop.
 
@@ -21,8 +22,9 @@ import threading
 import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +39,7 @@ from gateway.logs import describe_error
 from gateway.pipeline import intermediate, prepare
 from gateway.pipeline.instance_io import check_output, encode, read_ahead, read_twice
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
+from gateway.pipeline.recording import BatchRecorder
 from gateway.pipeline.stage import Quarantine, StageUnavailable, contained
 from gateway.pixels.config import PixelsConfig
 from gateway.queue.config import QueueConfig
@@ -55,8 +58,6 @@ from gateway.rules.router import Decision, Dropped, Router
 from gateway.storage_config import StorageConfig
 
 log = logging.getLogger("gateway.worker")
-
-RECORDERS, RECORDS_AHEAD = 2, 3  # threads writing and recording; instances in memory meanwhile
 
 
 @dataclass
@@ -150,13 +151,13 @@ class Worker:
                 actions[stage].update(counts)
             options.update(result.options)
 
-        # The next instance is de-identified while the one before is written and recorded
+        # The next instances are de-identified while those before are written and recorded
         # (fsyncs, the commit): the waits for the disk overlap the work of the CPU.
-        with ThreadPoolExecutor(max_workers=RECORDERS, thread_name_prefix="recorder") as recorder:
+        with BatchRecorder(partial(self._record_batch, job_id)) as recorder:
             pending: deque = deque()
             for row, ahead in self._read_in_groups(queued):
                 pending.append(self._process_instance(job_id, row, ahead, recorder))
-                while len(pending) > RECORDS_AHEAD:
+                while pending and (not isinstance(pending[0], Future) or pending[0].done()):
                     tally(pending.popleft())
             while pending:
                 tally(pending.popleft())
@@ -215,12 +216,12 @@ class Worker:
 
     # -- a whole instance -------------------------------------------------------------------------
     def _process_instance(self, job_id: int, row, ahead: _Ahead | None,
-                          recorder: ThreadPoolExecutor) -> _InstanceOutcome | Future:
+                          recorder: BatchRecorder) -> _InstanceOutcome | Future:
         """De-identify one instance: run, then write and record on ``recorder`` (the future's
         outcome). The record checks that the instance was not replaced meanwhile."""
         try:
             decision, _original, results = self._run(row, ahead)
-            encoded = [(result, encode(result.dataset)) for result in results]
+            outputs = [(result, self._outbox_path(result), encode(result.dataset)) for result in results]
         except FileNotFoundError:
             return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
         except Dropped as dropped:
@@ -229,16 +230,9 @@ class Worker:
             raise  # not the instance's fault: the whole job is tried again later
         except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
             return _InstanceOutcome(self._keep_back(job_id, row, contained(exc)))
-        return recorder.submit(self._write_and_record, job_id, row, encoded, decision)
-
-    def _write_and_record(self, job_id: int, row, encoded: list, decision: Decision) -> _InstanceOutcome:
-        # Not the instance's fault if this fails (a full disk): the job is tried again.
-        written = [self._write(result, data) for result, data in encoded]
-        if not self._record(job_id, row, written, decision):
-            return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
-        first = written[0][0]
-        actions = {r.stage: Counter(r.counts) for r in first.reports} | _rule_count(decision.rule)
-        return _InstanceOutcome("processed", actions=actions, options=set(first.declared_options))
+        # Not the instance's fault if writing or recording fails (a full disk): the job is tried again.
+        written = [(result, path, str(result.dataset.SOPInstanceUID)) for result, path, _ in outputs]
+        return recorder.submit((row, written, decision), [(path, data) for _, path, data in outputs])
 
     def _decide(self, original: Dataset, row) -> Decision:
         """The rules' decision on the instance as received; raises Dropped for a drop."""
@@ -268,38 +262,44 @@ class Worker:
             check_output(original, result)
         return decision, original, results
 
-    def _write(self, result: ProfileResult, data: bytes) -> tuple[ProfileResult, Path, str]:
-        """One profile's output in the outbox, named by the digest of its de-identified UID."""
-        anon_uid = str(result.dataset.SOPInstanceUID)
-        path = hashed_path(self.storage.outbox / result.profile, sha256_hex(anon_uid.encode()))
-        write_durably(path, data)
-        return result, path, anon_uid
+    def _outbox_path(self, result: ProfileResult) -> Path:
+        """Where one profile's output goes in the outbox: named by the digest of its de-identified UID."""
+        return hashed_path(self.storage.outbox / result.profile, sha256_hex(str(result.dataset.SOPInstanceUID).encode()))
 
-    def _record(self, job_id: int, row, written: list[tuple[ProfileResult, Path, str]], decision: Decision) -> bool:
-        """Outputs, deliveries and the stages' details, in one transaction; False (nothing
-        recorded) if the instance was replaced since the job began."""
+    def _record_batch(self, job_id: int, entries: list) -> list[_InstanceOutcome]:
+        """Several instances' outputs (already durable in the outbox) recorded in one transaction."""
+        served: list[str | None] = []
         with self.db.session() as session:
             self.jobs.renew(session, job_id)
-            instance = session.get(Instance, row.id)
-            if not _still_queued(instance, job_id, row):
-                return False
-            study = session.get(Study, instance.study_id)
-            for result, path, anon_uid in written:
-                self._record_output(session, instance, study, result, path, anon_uid, decision.routes[result.profile])
-            first, _, anon_uid = written[0]
-            instance.anon_uid = anon_uid
-            instance.state = InstanceState.PROCESSED
-            served = _forget_intermediate(instance)
-            if study.anon_uid is None:
-                study.anon_uid = str(first.dataset.StudyInstanceUID)
-            for report in first.reports:
-                if report.details:
-                    audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
-                                 instance=instance.anon_uid, counts=report.counts, **report.details)
+            outcomes = [self._record(session, job_id, row, written, decision, served)
+                        for row, written, decision in entries]
         _unlink(*served)
         if self.on_recorded is not None:
             self.on_recorded()
-        return True
+        return outcomes
+
+    def _record(self, session, job_id: int, row, written: list[tuple[ProfileResult, Path, str]],
+                decision: Decision, served: list) -> _InstanceOutcome:
+        """One instance's outputs, deliveries and the stages' details; skipped (nothing recorded)
+        if the instance was replaced since the job began. Files that have served go to ``served``."""
+        instance = session.get(Instance, row.id)
+        if not _still_queued(instance, job_id, row):
+            return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
+        study = session.get(Study, instance.study_id)
+        for result, path, anon_uid in written:
+            self._record_output(session, instance, study, result, path, anon_uid, decision.routes[result.profile])
+        first, _, anon_uid = written[0]
+        instance.anon_uid = anon_uid
+        instance.state = InstanceState.PROCESSED
+        served.extend(_forget_intermediate(instance))
+        if study.anon_uid is None:
+            study.anon_uid = str(first.dataset.StudyInstanceUID)
+        for report in first.reports:
+            if report.details:
+                audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
+                             instance=instance.anon_uid, counts=report.counts, **report.details)
+        actions = {r.stage: Counter(r.counts) for r in first.reports} | _rule_count(decision.rule)
+        return _InstanceOutcome("processed", actions=actions, options=set(first.declared_options))
 
     def _record_output(self, session, instance: Instance, study: Study, result: ProfileResult,
                        path: Path, anon_uid: str, destinations: tuple[str, ...]) -> None:
