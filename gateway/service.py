@@ -1,8 +1,10 @@
 """Running the gateway's parts: receiver, scheduler, worker and forwarder.
 
-``serve`` runs all four in one process; each also runs alone against the same database and
-spool, so a site can put CPU workers for headers (``work --role headers``) and a GPU worker for
-pixels (``work --role pixels --device cuda``) on other hosts.
+``serve`` runs all four together: the receiver, the scheduler and the header job as threads of
+one process, the preparers (pixel stage) and the forwarder as processes beside it (see
+:mod:`gateway.children`). Each part also runs alone against the same database and spool, so a
+site can put CPU workers for headers (``work --role headers``) and a GPU worker for pixels
+(``work --role pixels --device cuda``) on other hosts.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from gateway import children
 from gateway.audit import events as audit
 from gateway.config import GatewayConfig
 from gateway.db import Database
-from gateway.files import sweep_leftovers
+from gateway.egress import forwarder as forwarding
 from gateway.egress.forwarder import Forwarder, purge_delivered
+from gateway.files import sweep_leftovers
 from gateway.ingest.scp import start_receiver
 from gateway.keys import load_secret
 from gateway.pipeline import prepare
@@ -99,28 +103,23 @@ def _web_server(runtime: Runtime):
     return make_server(runtime.config, runtime.db, runtime.secret)
 
 
-def _start_preparers(config: GatewayConfig, device: str) -> list:
+def _start_preparers(config: GatewayConfig, device: str) -> list[children.Child]:
     """The processes that run the pixel stage on each instance as it arrives (both cores, each
     process its own model sessions): see :mod:`gateway.pipeline.prepare`."""
-    import multiprocessing
-
-    context = multiprocessing.get_context("spawn")  # no threads, locks or engines inherited
-    stop = context.Event()
     count = prepare.processes(device, config.queue.pixel_processes)
-    started = [context.Process(target=prepare.serve, args=(config, device, stop), name=f"preparer-{n}", daemon=True)
-               for n in range(count)]
-    for process in started:
-        process.start()
-    return [(stop, process) for process in started]
+    return [children.start(prepare.serve, (config, device), f"preparer-{n}") for n in range(count)]
 
 
-def _stop_preparers(preparers: list) -> None:
-    for stop, _ in preparers:
-        stop.set()
-    for _, process in preparers:
-        process.join(30)
-        if process.is_alive():
-            process.kill()
+def _start_forwarder(config: GatewayConfig, runtime: Runtime, parts: tuple[str, ...], wake, stop,
+                     threads: list, started: list[children.Child]) -> None:
+    """The forwarder: a process of its own when it shares ``serve`` with other parts
+    (``egress.own_process``), else a thread. Made here first either way, so that unusable TLS
+    settings for a destination stop start-up."""
+    forwarder = Forwarder(config.egress, runtime.db, calling_ae=config.ingest.ae_title)
+    if config.egress.own_process and len(parts) > 1:
+        started.append(children.start(forwarding.serve, (config, wake), "forwarder"))
+    else:
+        threads.append(threading.Thread(target=forwarder.run_forever, args=(stop, wake), name="forwarder"))
 
 
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
@@ -137,8 +136,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
             signal.signal(sig, lambda *_: stop.set())
 
     threads = []
-    wake = threading.Event()  # the worker tells the forwarder that outputs wait
-    preparers = []
+    wake = children.event()  # the worker tells the forwarder, in this process or its own, that outputs wait
+    started: list[children.Child] = []
     if "work" in parts:
         # Built before the receiver listens: a stage that cannot start stops start-up.
         pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
@@ -146,10 +145,9 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         worker.on_recorded = wake.set
         threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name="worker"))
         if config.pixels.enabled and role != WorkerRole.HEADERS:
-            preparers = _start_preparers(config, device)
+            started += _start_preparers(config, device)
     if "forward" in parts:
-        forwarder = Forwarder(config.egress, runtime.db, calling_ae=config.ingest.ae_title)
-        threads.append(threading.Thread(target=forwarder.run_forever, args=(stop, wake), name="forwarder"))
+        _start_forwarder(config, runtime, parts, wake, stop, threads, started)
     server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret) if "receive" in parts else None
     scheduler = _scheduler(runtime) if "schedule" in parts else None
     if scheduler:
@@ -172,5 +170,5 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         wake.set()
         for thread in threads:
             thread.join()
-        _stop_preparers(preparers)
+        children.stop_all(started)
         runtime.db.dispose()

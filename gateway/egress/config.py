@@ -147,5 +147,8 @@ class EgressConfig(Section):
     backoff_initial: float = Field(default=2.0, gt=0)
     backoff_max: float = Field(default=300.0, gt=0)
     poll_interval: float = Field(default=1.0, gt=0)
+    # serve: the forwarder in a process of its own, so that sending to archives and the header
+    # job each have a core (in one process, Python runs one thread at a time).
+    own_process: bool = True
     # Instances sent per association (or per STOW-RS request).
     batch_size: int = Field(default=200, ge=1)

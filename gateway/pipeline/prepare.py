@@ -28,10 +28,8 @@ their own (:func:`serve`), one per core by default, each with its own model sess
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
-import signal
 import socket
 import threading
 import uuid
@@ -43,6 +41,7 @@ from pathlib import Path
 from pydicom import Dataset, dcmread
 from sqlalchemy import delete, func, or_, select, update
 
+from gateway import children
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.files import hashed_path, write_durably
@@ -257,10 +256,9 @@ def processes(device: str, wanted: int) -> int:
 
 
 def serve(config, device: str, stop) -> None:
-    """A preparer process's life (the target of a spawned process): its own database engine
-    and model sessions, until ``stop`` (a multiprocessing Event) is set or its parent dies."""
-    _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent says when to stop
+    """A preparer process's life (the target of a spawned process, see :mod:`gateway.children`):
+    its own database engine and model sessions, until ``stop`` is set or its parent dies."""
+    done = children.as_child(stop)
     from gateway.logs import setup_logging
     from gateway.pipeline.build import build_pipeline
     from gateway.queue.tables import WorkerRole
@@ -270,25 +268,8 @@ def serve(config, device: str, stop) -> None:
     pipeline = build_pipeline(config, db, b"", device=device, role=WorkerRole.PIXELS)
     preparer = Preparer(db, pipeline, queue=config.queue, storage=config.storage,
                         router=Router.from_config(config), group=config.pixels.batch_instances)
-    parent = os.getppid()
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            if stop.wait(0.5) or os.getppid() != parent:
-                done.set()
-
-    threading.Thread(target=watch, daemon=True, name="stop-watch").start()
     try:
         preparer.run_forever(done)
     finally:
         db.dispose()
 
-
-def _die_with_parent() -> None:
-    """Linux: the kernel kills this process when the gateway dies, even by SIGKILL, so that no
-    preparer outlives the process that started it."""
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
