@@ -17,6 +17,10 @@ acknowledged by the gateway to the last one the archive holds.
     .venv/bin/python -m bench.chain --instances 300 --rounds 3
     .venv/bin/python -m bench.chain --instances 1000 --text-every 5 --rounds 1 --paths on   # latency
     .venv/bin/python -m bench.chain --instances 3000 --rounds 1 --paths on                  # memory
+
+``--baseline-tree DIR`` adds the paths ``off-baseline`` and ``on-baseline``: the gateway of another
+source tree (``git archive HEAD | tar -x -C DIR`` gives the one before uncommitted changes) in
+the same rounds, for a before/after on a machine whose speed drifts.
 """
 
 from __future__ import annotations
@@ -75,19 +79,40 @@ def send(port: int, called: str, files: list[Path]) -> float:
 
 
 class TreeRss:
-    """Peak resident memory of a process and all its children, summed, sampled every 50 ms."""
+    """Peak resident memory of a process and all its children, summed, sampled every 50 ms; and
+    the CPU seconds they used meanwhile (each process's last sample), which, unlike seconds on
+    the clock, barely moves with what else the machine is doing."""
 
     def __init__(self, pid: int):
         import psutil
 
         self.root = psutil.Process(pid)
         self.peak = 0.0
+        self._cpu_at_start: dict[int, float] = {}
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> TreeRss:
+        self._cpu_at_start = self._cpu_now()
         self._thread.start()
         return self
+
+    @property
+    def cpu_seconds(self) -> float:
+        return sum(seconds - self._cpu_at_start.get(pid, 0.0) for pid, seconds in self._cpu.items())
+
+    def _cpu_now(self) -> dict[int, float]:
+        import psutil
+
+        seconds = {}
+        for process in [self.root, *self.root.children(recursive=True)]:
+            try:
+                times = process.cpu_times()
+                seconds[process.pid] = times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return seconds
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
@@ -99,6 +124,7 @@ class TreeRss:
         while not self._stop.wait(0.05):
             total = 0
             try:
+                self._cpu.update(self._cpu_now())
                 for process in [self.root, *self.root.children(recursive=True)]:
                     try:
                         total += process.memory_info().rss
@@ -114,6 +140,7 @@ class Run:
     seconds: float
     tail: float = 0.0  # last acknowledged by the gateway -> last held by the archive
     rss: float = 0.0
+    cpu: float = 0.0  # CPU seconds of the gateway's processes
 
 
 def direct(root: Path, files: list[Path]) -> Run:
@@ -128,7 +155,8 @@ def direct(root: Path, files: list[Path]) -> Run:
         archive.stop()
 
 
-def through_gateway(root: Path, files: list[Path], pixels: bool, associations: int | None) -> Run:
+def through_gateway(root: Path, files: list[Path], pixels: bool, associations: int | None,
+                    tree: Path | None = None) -> Run:
     archive = Orthanc(root / "archive").start()
     destination = {"name": "archive", "ae_title": archive.aet, "host": "127.0.0.1", "port": archive.dicom_port}
     if associations is not None:
@@ -136,20 +164,25 @@ def through_gateway(root: Path, files: list[Path], pixels: bool, associations: i
     gateway = Gateway(root / "gateway", destinations=[destination],
                       settings={"queue": {"stable_after": STABLE_AFTER, "scan_interval": 0.1},
                                 "pixels": {"enabled": pixels, "device": "cpu"},
-                                "logging": {"level": "WARNING"}}).start()
+                                "logging": {"level": "WARNING"}})
+    if tree is not None:
+        env = gateway.env()
+        gateway.env = lambda: {**env, "PYTHONPATH": str(tree)}
+    gateway.start()
     try:
         with TreeRss(gateway.process.pid) as rss:
             start = time.perf_counter()
             acknowledged = send(gateway.port, gateway.ae_title, files)
             wait_for(lambda: len(archive.instances()) == len(files), 3600, interval=0.1)
             end = time.perf_counter()
-        return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak)
+        return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak, rss.cpu_seconds)
     finally:
         gateway.stop()
         archive.stop()
 
 
-PATHS = {"direct": "storescu -> Orthanc", "off": "gateway, pixel stage off", "on": "gateway, pixel stage on"}
+PATHS = {"direct": "storescu -> Orthanc", "off": "gateway, pixel stage off", "on": "gateway, pixel stage on",
+         "off-baseline": "baseline, pixel stage off", "on-baseline": "baseline, pixel stage on"}
 
 
 def main() -> None:
@@ -157,10 +190,13 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--text-every", type=int, default=0, help="burn text into every n-th instance")
-    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=list(PATHS))
+    parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=["direct", "off", "on"])
     parser.add_argument("--associations", type=int, default=None,
                         help="egress associations per destination (the gateway's default if unset)")
+    parser.add_argument("--baseline-tree", type=Path, help="adds off-baseline and on-baseline (see above)")
     args = parser.parse_args()
+    if args.baseline_tree and not any(path.endswith("baseline") for path in args.paths):
+        args.paths += [f"{path}-baseline" for path in args.paths if path != "direct"]
     runs: dict[str, list[Run]] = {path: [] for path in args.paths}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -169,24 +205,26 @@ def main() -> None:
             order = args.paths[r % len(args.paths):] + args.paths[:r % len(args.paths)]
             for path in order:
                 where = root / f"r{r}-{path}"
-                run = direct(where, files) if path == "direct" else through_gateway(where, files, path == "on",
-                                                                                   args.associations)
+                tree = args.baseline_tree.resolve() if path.endswith("baseline") else None
+                run = direct(where, files) if path == "direct" else through_gateway(
+                    where, files, path.startswith("on"), args.associations, tree)
                 runs[path].append(run)
                 print(f"round {r} {PATHS[path]}: {args.instances / run.seconds:.1f}/s, tail {run.tail:.2f} s, "
-                      f"rss {run.rss:.0f} MiB", flush=True)
+                      f"rss {run.rss:.0f} MiB, cpu {1000 * run.cpu / args.instances:.1f} ms/instance", flush=True)
     text = f", text in every {args.text_every}th" if args.text_every else ", no text"
     print(f"\n{args.instances} CT instances 512x512 16 bit{text}; {args.rounds} rounds, medians; "
           f"stable_after {STABLE_AFTER} s subtracted; TCP_NODELAY=1")
     reference = statistics.median(len(files) / r.seconds for r in runs["direct"]) if "direct" in runs else None
-    print(f"| {'path':<26} | inst/s | range | ratio to direct | ack->archived s | peak RSS MiB |")
-    print("|---|---|---|---|---|---|")
+    print(f"| {'path':<26} | inst/s | range | ratio to direct | ack->archived s | peak RSS MiB | CPU ms/instance |")
+    print("|---|---|---|---|---|---|---|")
     for path, done in runs.items():
         rates = [len(files) / r.seconds for r in done]
         median = statistics.median(rates)
         ratio = f"{median / reference:.2f}x" if reference else "-"
         rss = f"{max(r.rss for r in done):.0f}" if path != "direct" else "-"
+        cpu = f"{1000 * statistics.median(r.cpu for r in done) / len(files):.1f}" if path != "direct" else "-"
         print(f"| {PATHS[path]:<26} | {median:.1f} | {min(rates):.1f}-{max(rates):.1f} | {ratio} | "
-              f"{statistics.median(r.tail for r in done):.2f} | {rss} |")
+              f"{statistics.median(r.tail for r in done):.2f} | {rss} | {cpu} |")
 
 
 if __name__ == "__main__":
