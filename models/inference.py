@@ -11,7 +11,8 @@ dataset's modality LUT / window / MONOCHROME1).  Large images are processed in o
 Detection is a sequence of looks (`models.looks`, one module each, with their thresholds): the
 first pass at the working scale, then the colour, vertical (and rotated), coarse and second looks,
 the second detector's additions and the first pass's faint components; a region the verifier and
-the recogniser both doubt is set aside (`models.looks.unread`: ticks, traces, grids), and the region
+the recogniser both doubt is set aside (`models.looks.unread`: ticks, traces, grids), and so is one
+whose ink is drawn, not written, when neither reads it as text (`models.looks.drawn`), and the region
 verifier then decides whether the regions show text at all (`models.looks.verdict`). This module holds the
 order. The thresholds callers name (the verdict's, the hue views', the second detector's) are
 re-exported here; every other threshold is in its look's module.
@@ -38,7 +39,7 @@ from models.checkpoints import (
     torch_with_threads,
     weights_version,
 )
-from models.looks import coarse, colour, first, refine, rotated, unread, verdict, vertical
+from models.looks import coarse, colour, drawn, first, refine, rotated, unread, verdict, vertical
 from models.looks.colour import HUE_VERIFY_THRESHOLD
 from models.looks.refine import REFINE_MAX_SCALE
 from models.looks.second_detector import SECOND_DETECTOR, SECOND_DETECTOR_GATE, raised_maps
@@ -69,7 +70,7 @@ DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights"
 #: The detection procedure around the networks (its looks and their thresholds), recorded with the
 #: weights' versions so that the audit tells apart two runs of the same weights that find different
 #: text. Each version's change is told in models/weights/HISTORY.md ("The looks, version by version").
-LOOKS_VERSION = "looks-9"
+LOOKS_VERSION = "looks-10"
 
 
 class TextFinder:
@@ -224,6 +225,7 @@ class TextFinder:
             found += not_yet_found(faint, found, (h, w))
         regions = merged([region for box in found if (region := to_region(box, (h, w))) is not None])
         regions = unread.keep_read(self, display, line_gaps(regions))  # what both other networks doubt goes
+        regions = drawn.keep_written(self, display, regions)  # and lattices, traces, figures neither reads
         regions.sort(key=lambda r: (r.y0, r.x0))
         return regions
 

@@ -11,6 +11,8 @@ into regions. Each module holds the thresholds of its own look. In the order the
     coarse           half the working scale, for text too large for the network's receptive field
     refine           twice the working scale where the first pass saw faint text ("second look")
     second_detector  another detector's map raised into the first pass's, added after the looks
+    unread           sets aside what neither the verifier nor the recogniser takes for text
+    drawn            sets aside dotted lattices, traces and lone stroke figures neither reads
 
 `tiling` runs a network over an image of any size; `verdict` lets the region verifier decide
 whether the regions found show that an image holds text at all. How each look came to be, and
