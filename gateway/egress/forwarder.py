@@ -1,7 +1,9 @@
 """Delivers outputs to destinations, with exponential backoff, and closes finished studies.
 
-A delivery is marked sent the moment its C-STORE response arrives, so a crash resends at most
-the instance that was in flight (the archive then stores the same SOP Instance UID again).
+A delivery is marked sent as soon as its C-STORE response arrives: the results are recorded by
+a thread of their own, those that arrived together in one transaction, while the next instances
+are sent. A crash resends at most the instances in flight and the few whose answers were not yet
+recorded (the archive then stores the same SOP Instance UID again).
 
 Every destination's TLS settings and credentials are tried once when the forwarder is made, so
 a missing or world-readable key stops start-up instead of failing each delivery. A failed TLS
@@ -27,6 +29,7 @@ from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.egress import scu, stow
 from gateway.egress.config import Destination, EgressConfig
+from gateway.pipeline.recording import BatchRecorder
 from gateway.queue.heartbeat import Heartbeat
 from gateway.queue.polling import poll_until
 from gateway.queue.tables import (
@@ -103,19 +106,10 @@ class Forwarder:
             return 0
         name, items = claimed
         destination = self.destinations[name]
-        failures: Counter = Counter()
-        counting = threading.Lock()
-
-        def on_result(item: scu.Item, ok: bool, status: str) -> None:
-            if not ok:
-                with counting:
-                    failures[status] += 1
-            self._record(item.delivery_id, ok, status)
-
-        with self._heartbeat(destination, [item.delivery_id for item in items]):
-            self._send(destination, items, on_result)
-        if failures:
-            log.warning("%d deliveries to %s failed: %s", sum(failures.values()), name, dict(failures))
+        with _Answers(self._record_batch) as answers:
+            with self._heartbeat(destination, [item.delivery_id for item in items]):
+                self._send(destination, items, answers.on_result)
+        answers.report(name)
         self.close_finished_studies()
         return len(items)
 
@@ -181,31 +175,37 @@ class Forwarder:
 
         return Heartbeat(beat, length.total_seconds() / 3, name="delivery-lease")
 
-    def _record(self, delivery_id: int, ok: bool, status: str) -> None:
+    def _record_batch(self, results: list[tuple[int, bool, str]]) -> list[None]:
+        """The archive's answers for several deliveries, in one transaction."""
         with self.db.session() as session:
-            delivery = session.get(Delivery, delivery_id)
-            if delivery.lease_owner != self.owner:
-                return
-            delivery.lease_owner = None
-            delivery.lease_expires_at = None
-            delivery.last_status = status
-            if ok:
-                delivery.state = DeliveryState.SENT
-                delivery.delivered_at = utcnow()
-                return
-            delivery.attempts += 1
-            delivery.last_error = status
-            if delivery.attempts >= self.egress.max_attempts:
-                delivery.state = DeliveryState.FAILED
-            else:
-                delivery.state = DeliveryState.PENDING
-                delivery.next_attempt_at = utcnow() + timedelta(
-                    seconds=backoff_seconds(self.egress, delivery.attempts)
-                )
-                if delivery.attempts == 1 or delivery.attempts % 4 == 0:
-                    audit.record(session, audit.DELIVERY_RETRY, study=session.get(Study, delivery.study_id),
-                                 actor=self.owner, destination=delivery.destination,
-                                 attempts=delivery.attempts, status=status)
+            for delivery_id, ok, status in results:
+                self._record(session, delivery_id, ok, status)
+        return [None] * len(results)
+
+    def _record(self, session, delivery_id: int, ok: bool, status: str) -> None:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery.lease_owner != self.owner:
+            return
+        delivery.lease_owner = None
+        delivery.lease_expires_at = None
+        delivery.last_status = status
+        if ok:
+            delivery.state = DeliveryState.SENT
+            delivery.delivered_at = utcnow()
+            return
+        delivery.attempts += 1
+        delivery.last_error = status
+        if delivery.attempts >= self.egress.max_attempts:
+            delivery.state = DeliveryState.FAILED
+        else:
+            delivery.state = DeliveryState.PENDING
+            delivery.next_attempt_at = utcnow() + timedelta(
+                seconds=backoff_seconds(self.egress, delivery.attempts)
+            )
+            if delivery.attempts == 1 or delivery.attempts % 4 == 0:
+                audit.record(session, audit.DELIVERY_RETRY, study=session.get(Study, delivery.study_id),
+                             actor=self.owner, destination=delivery.destination,
+                             attempts=delivery.attempts, status=status)
 
     def close_finished_studies(self) -> None:
         """Mark studies done or failed once none of their deliveries is still under way."""
@@ -275,6 +275,37 @@ def _due_ids(now, destinations: list[str]):
     stale = select(Delivery.id).where(Delivery.state == DeliveryState.SENDING, Delivery.lease_expires_at < now,
                                       Delivery.destination.in_(destinations))
     return union_all(pending, stale)
+
+
+class _Answers:
+    """The archive's answers for one claimed batch, recorded as they come (by ``record``, a few
+    to a transaction) while the next instances are sent; counted by status for the log."""
+
+    def __init__(self, record):
+        self.recorder = BatchRecorder(record)
+        self.failures: Counter = Counter()
+        self.futures: list = []
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> _Answers:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.recorder.close()  # every answer recorded (or its error kept) before the batch ends
+
+    def on_result(self, item: scu.Item, ok: bool, status: str) -> None:
+        with self._lock:
+            if not ok:
+                self.failures[status] += 1
+            self.futures.append(self.recorder.submit((item.delivery_id, ok, status), []))
+
+    def report(self, destination: str) -> None:
+        errors = Counter(type(future.exception()).__name__ for future in self.futures if future.exception())
+        if errors:  # those deliveries stay claimed: once the lease runs out they are sent again
+            log.error("recording %d answers from %s failed: %s", sum(errors.values()), destination, dict(errors))
+        if self.failures:
+            log.warning("%d deliveries to %s failed: %s", sum(self.failures.values()), destination,
+                        dict(self.failures))
 
 
 #: Fewer instances than this per association are not worth opening another for.

@@ -7,6 +7,9 @@ instances the worker has de-identified meanwhile, writes and fsyncs their files 
 fsyncs each folder they went into once, and records them all in one transaction. An instance
 counts as processed only once that transaction commits, so durability is what it was.
 
+The forwarder records the archive's answers the same way (entries without files): the next
+instance is sent while the answers before it are committed.
+
 A failure fails the whole batch, as one instance's failure failed its job before: the job is
 tried again, and nothing of the batch is recorded. Memory stays bounded: :meth:`submit` waits
 while the outputs queued or being recorded would pass ``max_bytes`` (an instance always goes in
