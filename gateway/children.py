@@ -6,9 +6,11 @@ process runs Python on one core at a time. Work that needs nothing from the othe
 
 Each child is spawned (no threads, locks or database engines inherited), ignores Ctrl-C (its
 parent says when to stop, through a multiprocessing Event), and dies with its parent: the
-kernel kills it when the parent dies, even by SIGKILL, and it also stops by itself if it finds
-it has been orphaned. What a child holds in the queue (leases on instances or deliveries) runs
-out and is taken up again, as for any process that dies.
+kernel kills it when the parent dies, even by SIGKILL; a child whose parent died while it was
+still starting (before it could ask the kernel for that) finds a parent other than the one
+that started it and ends at once; and it stops by itself if it finds it has been orphaned
+later. What a child holds in the queue (leases on instances or deliveries) runs out and is
+taken up again, as for any process that dies.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ class Child:
 
 
 def start(target: Callable, args: tuple, name: str) -> Child:
-    """Spawn ``target(*args, stop)``; ``stop`` is set by :func:`stop_all`."""
+    """Spawn ``target(*args, done)``, where ``done`` (a threading Event in the child) is set once
+    :func:`stop_all` is called or the parent is gone."""
     stop = _SPAWN.Event()
-    process = _SPAWN.Process(target=target, args=(*args, stop), name=name, daemon=True)
+    process = _SPAWN.Process(target=_child, args=(target, args, os.getpid(), stop), name=name, daemon=True)
     process.start()
     return Child(stop, process)
 
@@ -53,12 +56,17 @@ def stop_all(children: list[Child], wait: float = 30.0) -> None:
             child.process.kill()
 
 
-def as_child(stop) -> threading.Event:
-    """Called first in a child: die with the parent, leave Ctrl-C to it, and return an Event set
-    once ``stop`` is set or the parent is gone."""
+def _child(target: Callable, args: tuple, parent: int, stop) -> None:
+    """A child's life: die with the parent, leave Ctrl-C to it, run ``target``."""
     _die_with_parent()
+    if os.getppid() != parent:
+        return  # the parent died before the kernel was asked to stop this child with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    parent = os.getppid()
+    target(*args, _watch(stop, parent))
+
+
+def _watch(stop, parent: int) -> threading.Event:
+    """An Event set once ``stop`` is set or the process is no longer ``parent``'s."""
     done = threading.Event()
 
     def watch() -> None:

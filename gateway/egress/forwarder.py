@@ -24,7 +24,6 @@ from pathlib import Path
 
 from sqlalchemy import case, func, select, union_all, update
 
-from gateway import children
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.egress import scu, stow
@@ -251,10 +250,9 @@ class Forwarder:
         poll_until(stop, self.run_once, self.egress.poll_interval, "forwarder", wake)
 
 
-def serve(config, wake, stop) -> None:
+def serve(config, wake, done: threading.Event) -> None:
     """The forwarder's process under ``serve`` (``egress.own_process``; see
-    :mod:`gateway.children`): its own database engine, woken by ``wake``, until ``stop``."""
-    done = children.as_child(stop)
+    :mod:`gateway.children`): its own database engine, woken by ``wake``, until ``done``."""
     from gateway.logs import setup_logging
 
     setup_logging(config.logging)

@@ -41,7 +41,6 @@ from pathlib import Path
 from pydicom import Dataset, dcmread
 from sqlalchemy import delete, func, or_, select, update
 
-from gateway import children
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.files import hashed_path, write_durably
@@ -255,10 +254,9 @@ def processes(device: str, wanted: int) -> int:
     return 1 if device == "cuda" else max(1, len(os.sched_getaffinity(0)))
 
 
-def serve(config, device: str, stop) -> None:
+def serve(config, device: str, done: threading.Event) -> None:
     """A preparer process's life (the target of a spawned process, see :mod:`gateway.children`):
-    its own database engine and model sessions, until ``stop`` is set or its parent dies."""
-    done = children.as_child(stop)
+    its own database engine and model sessions, until ``done`` (told to stop, or orphaned)."""
     from gateway.logs import setup_logging
     from gateway.pipeline.build import build_pipeline
     from gateway.queue.tables import WorkerRole

@@ -1,0 +1,76 @@
+"""The processes ``serve`` starts beside itself never outlive it (gateway.children).
+
+A gateway killed outright must not leave a forwarder or a preparer running on its own, still
+claiming work, whether it dies long after starting them or while they are still starting.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from gateway import children
+from tests.peers import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def linger(marker: str, done) -> None:
+    """A child that says it runs, then runs until it is told to stop or finds itself orphaned."""
+    Path(marker).write_text(str(os.getpid()))
+    done.wait()
+
+
+PARENT = """
+import os, signal, sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from gateway import children
+from tests.test_children import linger
+child = children.start(linger, ({marker!r},), "lingering")
+print(child.process.pid, flush=True)
+if {wait_for_child}:
+    while not Path({marker!r}).exists():
+        time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def _gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _child_of_a_killed_parent(tmp_path: Path, wait_for_child: bool) -> int:
+    marker = str(tmp_path / "running")
+    script = PARENT.format(root=str(ROOT), marker=marker, wait_for_child=wait_for_child)
+    parent = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    return int(parent.stdout.split()[0])
+
+
+def test_a_child_dies_with_a_parent_killed_while_it_runs(tmp_path):
+    pid = _child_of_a_killed_parent(tmp_path, wait_for_child=True)
+    wait_for(lambda: _gone(pid), 10, what="the child to end with its parent")
+
+
+def test_a_child_whose_parent_was_killed_while_it_started_ends_at_once(tmp_path):
+    pid = _child_of_a_killed_parent(tmp_path, wait_for_child=False)
+    wait_for(lambda: _gone(pid), 30, what="the orphaned child to end")
+    assert not (tmp_path / "running").exists()  # it never began its work
+
+
+def test_stop_all_ends_children_cleanly(tmp_path):
+    marker = tmp_path / "running"
+    child = children.start(linger, (str(marker),), "lingering")
+    wait_for(marker.exists, 30, what="the child to start")
+    started = time.monotonic()
+    children.stop_all([child])
+    assert child.process.exitcode == 0
+    assert time.monotonic() - started < 30  # told, not killed after the wait
