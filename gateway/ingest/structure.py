@@ -56,21 +56,29 @@ class Source(Protocol):
 
 
 class FileSource:
-    """A seekable file from its current position: skipping is a seek, checked against its size."""
+    """A seekable file from its current position: skipping is a seek, checked against its size.
+
+    The position is counted here rather than asked of the file: a buffered file's ``tell()`` is
+    a system call each time, which lets go of the interpreter, and with a dozen associations
+    receiving at once each element's ``tell()`` then waited for its turn to run again."""
 
     def __init__(self, f: BinaryIO, size: int):
         self._f, self._size = f, size
+        self._position = f.tell()
 
     def read(self, n: int) -> bytes:
-        return self._f.read(n)
+        data = self._f.read(n)
+        self._position += len(data)
+        return data
 
     def skip(self, n: int) -> None:
-        if self._f.tell() + n > self._size:
+        if self._position + n > self._size:
             raise Truncated
         self._f.seek(n, 1)
+        self._position += n
 
     def tell(self) -> int:
-        return self._f.tell()
+        return self._position
 
 
 class InflatingSource:

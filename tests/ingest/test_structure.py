@@ -58,6 +58,25 @@ def test_well_formed_data_sets_pass_and_keep_only_wanted_values(name, implicit, 
     assert set(found.pixel_lengths) == ({0x7FE00010} if "PixelData" in ds else set())
 
 
+class CountingFile(io.BytesIO):
+    """A file that counts how often it is asked where it is (a system call on a real file)."""
+
+    tells = 0
+
+    def tell(self) -> int:
+        self.tells += 1
+        return super().tell()
+
+
+def test_walking_a_file_asks_it_where_it_is_only_once():
+    body = _body("rtplan.dcm")  # nested sequences: hundreds of elements
+    f = CountingFile(body)
+    f.seek(0)
+    walk(FileSource(f, len(body)), True, True, frozenset())
+
+    assert f.tells == 1 and f.tell() == len(body)
+
+
 @pytest.mark.parametrize("name, implicit, little", ENCODINGS)
 def test_a_data_set_cut_anywhere_inside_an_element_is_truncated(name, implicit, little):
     body = _body(name)
