@@ -1,7 +1,7 @@
 """How long a writer waits for SQLite's write lock when several threads of one process write.
 
-In ``serve``, the receiver's committer, the worker's recorder, the forwarder and the scheduler
-are threads of one process writing to one SQLite file. Each of ``--writers`` threads here runs
+In ``serve``, the receiver's committer, the worker's recorder and the scheduler are threads of
+one process writing to one SQLite file (the forwarder too, with ``egress.own_process: false``). Each of ``--writers`` threads here runs
 write transactions (an insert, then ``--hold`` ms of work inside the transaction) for
 ``--seconds``; the table gives transactions per second and the wait from asking for a
 transaction to having written in it: median, 99th percentile and the longest.

@@ -148,11 +148,11 @@ def _writer_turns() -> type[sqlite3.Connection]:
     IMMEDIATE and leave it when their transaction ends.
 
     Why: a writer that finds SQLite's write lock taken waits in SQLite's busy handler, which
-    sleeps 1, 2, 5, 10... up to 100 ms between tries; with the receiver's committer, the
-    worker's recorders and the forwarder all writing, those sleeps were most of a recorder's
-    time. Waiting on a lock instead hands the database over the moment it is free. Writers in
-    other processes (preparers, a second node) still meet SQLite's own lock; so does one that
-    has waited here ``BUSY_SECONDS`` without its turn, which then fails as it did before.
+    sleeps 1, 2, 5, 10... up to 100 ms between tries, so that while others keep writing one
+    writer can wait for seconds (``bench.write_turns``, four threads: up to 4 s). Waiting on a
+    lock instead hands the database over the moment it is free. Writers in other processes
+    (preparers, the forwarder, a second node) still meet SQLite's own lock; so does one that has
+    waited here ``BUSY_SECONDS`` without its turn, which then fails as it did before.
     """
     turns = threading.Lock()
 
