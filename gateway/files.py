@@ -62,7 +62,7 @@ def write_durably(path: Path, data: bytes, fsync: bool = True, sync_folder: bool
     ``fsync=False`` keeps the atomic rename but leaves flushing to the OS, for batch runs that
     acknowledge nothing to anyone and sync once at the end. ``sync_folder=False`` fsyncs the
     file but not the folder it is renamed into, for a caller that writes several files and
-    fsyncs each of their folders once (:mod:`gateway.pipeline.recording`).
+    fsyncs each of their folders once (:mod:`gateway.queue.recording`).
     """
     if fsync:
         make_dirs_durably(path.parent)

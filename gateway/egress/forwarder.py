@@ -28,7 +28,7 @@ from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.egress import scu, stow
 from gateway.egress.config import Destination, EgressConfig
-from gateway.pipeline.recording import BatchRecorder
+from gateway.queue.recording import BatchRecorder
 from gateway.queue.heartbeat import Heartbeat
 from gateway.queue.polling import poll_until
 from gateway.queue.tables import (

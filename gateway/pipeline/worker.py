@@ -1,7 +1,7 @@
 """The worker: claim a job, run the pipeline over its instances, record what came of each.
 
 Instances are committed a few at a time as they are de-identified (outputs in the outbox, rows
-for their deliveries; see :mod:`gateway.pipeline.recording`), so a worker that dies loses at most
+for their deliveries; see :mod:`gateway.queue.recording`), so a worker that dies loses at most
 the few instances in hand; the job's lease then expires and another worker carries on with the
 instances still queued. The job's states are the queue's
 (:mod:`gateway.queue.jobs`), reading and writing instances is :mod:`gateway.pipeline.instance_io`'s,
@@ -39,7 +39,7 @@ from gateway.logs import describe_error
 from gateway.pipeline import intermediate, prepare
 from gateway.pipeline.instance_io import check_output, encode, read_ahead, read_twice
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
-from gateway.pipeline.recording import BatchRecorder
+from gateway.queue.recording import BatchRecorder
 from gateway.pipeline.stage import Quarantine, StageUnavailable, contained
 from gateway.pixels.config import PixelsConfig
 from gateway.queue.config import QueueConfig

@@ -1,4 +1,4 @@
-"""The worker's outputs are written and recorded a batch at a time (gateway.pipeline.recording).
+"""The worker's outputs are written and recorded a batch at a time (gateway.queue.recording).
 
 What matters: an instance counts as recorded only after its file is durable and its batch's
 transaction has run; instances de-identified while a batch is being recorded share the next
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.pipeline.recording import BatchRecorder
+from gateway.queue.recording import BatchRecorder
 
 
 class Ledger:

@@ -1,4 +1,5 @@
-"""Writing a job's outputs to the outbox and recording them, several instances per transaction.
+"""Recording what queue consumers finish, several items per transaction: the worker's outputs
+(written to the outbox first) and the forwarder's answers from archives.
 
 Why batches: recorded one by one, every instance cost a commit (an fsync of the database's
 log, and with SQLite its one write lock, which the receiver and the forwarder want at the same
