@@ -15,7 +15,7 @@ from pydicom import dcmread
 from pydicom.uid import UID, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, build_context
 
-from gateway import tls
+from gateway import reactors, tls
 from gateway.config import ConfigError
 from gateway.egress.config import Destination
 from gateway.sockets import NO_DELAY
@@ -96,6 +96,7 @@ def send(
         for item in items:
             on_result(item, False, "TLS settings unusable")
         return
+    reactors.install()
     ae = AE(ae_title=destination.calling_ae_title or calling_ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = destination.timeout
     ae.connection_timeout = destination.timeout  # a peer that never answers the handshake

@@ -9,6 +9,7 @@ from pydicom.uid import MPEGTransferSyntaxes
 from pynetdicom import AE, AllStoragePresentationContexts
 from pynetdicom.sop_class import Verification
 
+from gateway import reactors
 from gateway.db import Database
 from gateway.ingest import sop_classes
 from gateway.ingest.callers import open_entry_warnings
@@ -60,6 +61,7 @@ class SharedContexts(list):
 
 
 def build_ae(ingest: IngestConfig) -> AE:
+    reactors.install()
     ae = AE(ae_title=ingest.ae_title)
     ae.maximum_associations = ingest.max_associations
     ae.maximum_pdu_size = ingest.max_pdu_length

@@ -19,7 +19,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove,
 )
 
-from gateway import tls
+from gateway import reactors, tls
 from gateway.pull.config import PullSource
 from gateway.sockets import NO_DELAY
 
@@ -104,6 +104,7 @@ def tls_args(source: PullSource) -> tuple[tuple | None, list[str]]:
 def _associate(source: PullSource, calling_ae: str, timeout: float, contexts: list, *,
                roles: list | None = None, handlers: list | None = None, register: Callable | None = None):
     secure, failures = tls_args(source)
+    reactors.install()
     ae = AE(ae_title=calling_ae)
     ae.acse_timeout = ae.network_timeout = ae.connection_timeout = source.timeout
     ae.dimse_timeout = timeout
