@@ -3,12 +3,23 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pynetdicom import _config as pynetdicom_config
 
 from gateway.logs import quiet_libraries
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 
 quiet_libraries()
+
+
+@pytest.fixture(autouse=True)
+def pynetdicom_sends_as_it_would():
+    """The forwarder switches pynetdicom to sending files undecoded, process-wide (see
+    gateway/egress/scu.py); a test that runs it in this process must not change how later tests
+    send their own files."""
+    chunked = pynetdicom_config.STORE_SEND_CHUNKED_DATASET
+    yield
+    pynetdicom_config.STORE_SEND_CHUNKED_DATASET = chunked
 
 
 @pytest.fixture(scope="session")
