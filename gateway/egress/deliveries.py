@@ -15,12 +15,17 @@ from sqlalchemy.orm import Session
 from gateway.queue.tables import Delivery, DeliveryState, Output, utcnow
 
 
-def schedule_deliveries(session: Session, output: Output, study_id: int, destinations: Iterable[str]) -> None:
-    """A pending delivery of ``output`` (flushed, so it has an id) to each of ``destinations``."""
+def schedule_deliveries(session: Session, output: Output, study_id: int, destinations: Iterable[str],
+                        existing: dict[str, Delivery] | None = None) -> None:
+    """A pending delivery of ``output`` (flushed, so it has an id) to each of ``destinations``.
+    ``existing``: the output's deliveries by destination, when the caller has read them already."""
     for destination in destinations:
-        delivery = session.scalars(
-            select(Delivery).where(Delivery.output_id == output.id, Delivery.destination == destination)
-        ).one_or_none()
+        if existing is not None:
+            delivery = existing.get(destination)
+        else:
+            delivery = session.scalars(
+                select(Delivery).where(Delivery.output_id == output.id, Delivery.destination == destination)
+            ).one_or_none()
         if delivery is None:
             session.add(Delivery(output_id=output.id, study_id=study_id, destination=destination))
         else:

@@ -23,7 +23,7 @@ import uuid
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -33,23 +33,29 @@ from sqlalchemy import func, select
 
 from gateway.audit import events as audit
 from gateway.db import Database
-from gateway.egress.deliveries import schedule_deliveries
 from gateway.files import hashed_path, sha256_hex, write_durably
 from gateway.logs import describe_error
 from gateway.pipeline import intermediate, prepare
 from gateway.pipeline.instance_io import check_output, encode, read_ahead, read_twice
+from gateway.pipeline.outputs import (
+    Entry,
+    InstanceOutcome,
+    forget_intermediate,
+    record_batch,
+    rule_count,
+    still_queued,
+)
 from gateway.pipeline.pipeline import Cleaned, Pipeline, ProfileResult
-from gateway.queue.recording import BatchRecorder
 from gateway.pipeline.stage import Quarantine, StageUnavailable, contained
 from gateway.pixels.config import PixelsConfig
 from gateway.queue.config import QueueConfig
 from gateway.queue.jobs import JobLease, LeaseLost
 from gateway.queue.polling import poll_until
+from gateway.queue.recording import BatchRecorder
 from gateway.queue.tables import (
     Instance,
     InstanceState,
     JobPhase,
-    Output,
     QuarantineEntry,
     Study,
     WorkerRole,
@@ -67,13 +73,6 @@ class _Ahead:
     original: Dataset
     working: Dataset
     prepared: dict[str, Any]
-
-
-@dataclass
-class _InstanceOutcome:
-    kind: str  # processed, quarantined, dropped, skipped
-    actions: dict[str, Counter] = field(default_factory=dict)
-    options: set[str] = field(default_factory=set)
 
 
 class Worker:
@@ -144,7 +143,7 @@ class Worker:
         outcome = Counter()
         options: set[str] = set()
 
-        def tally(result: _InstanceOutcome | Future) -> None:
+        def tally(result: InstanceOutcome | Future) -> None:
             result = result.result() if isinstance(result, Future) else result  # the recorder's error raised
             outcome[result.kind] += 1
             for stage, counts in result.actions.items():
@@ -207,7 +206,7 @@ class Worker:
         with self.db.session() as session:
             self.jobs.renew(session, job_id)
             instance = session.get(Instance, row.id)
-            if not _still_queued(instance, job_id, row):
+            if not still_queued(instance, job_id, row):
                 path.unlink(missing_ok=True)
                 return "skipped"  # a newer version arrived meanwhile
             instance.intermediate_path = str(path)
@@ -216,20 +215,20 @@ class Worker:
 
     # -- a whole instance -------------------------------------------------------------------------
     def _process_instance(self, job_id: int, row, ahead: _Ahead | None,
-                          recorder: BatchRecorder) -> _InstanceOutcome | Future:
+                          recorder: BatchRecorder) -> InstanceOutcome | Future:
         """De-identify one instance: run, then write and record on ``recorder`` (the future's
         outcome). The record checks that the instance was not replaced meanwhile."""
         try:
             decision, _original, results = self._run(row, ahead)
             outputs = [(result, self._outbox_path(result), encode(result.dataset)) for result in results]
         except FileNotFoundError:
-            return _InstanceOutcome("skipped")  # replaced by a newer version meanwhile
+            return InstanceOutcome("skipped")  # replaced by a newer version meanwhile
         except Dropped as dropped:
-            return _InstanceOutcome(self._drop(job_id, row, dropped.rule), actions=_rule_count(dropped.rule))
+            return InstanceOutcome(self._drop(job_id, row, dropped.rule), actions=rule_count(dropped.rule))
         except StageUnavailable:
             raise  # not the instance's fault: the whole job is tried again later
         except BaseException as exc:  # noqa: BLE001 - Quarantine and anything unexpected alike
-            return _InstanceOutcome(self._keep_back(job_id, row, contained(exc)))
+            return InstanceOutcome(self._keep_back(job_id, row, contained(exc)))
         # Not the instance's fault if writing or recording fails (a full disk): the job is tried again.
         written = [(result, path, str(result.dataset.SOPInstanceUID)) for result, path, _ in outputs]
         return recorder.submit((row, written, decision), [(path, data) for _, path, data in outputs])
@@ -266,55 +265,16 @@ class Worker:
         """Where one profile's output goes in the outbox: named by the digest of its de-identified UID."""
         return hashed_path(self.storage.outbox / result.profile, sha256_hex(str(result.dataset.SOPInstanceUID).encode()))
 
-    def _record_batch(self, job_id: int, entries: list) -> list[_InstanceOutcome]:
+    def _record_batch(self, job_id: int, entries: list[Entry]) -> list[InstanceOutcome]:
         """Several instances' outputs (already durable in the outbox) recorded in one transaction."""
         served: list[str | None] = []
         with self.db.session() as session:
             self.jobs.renew(session, job_id)
-            outcomes = [self._record(session, job_id, row, written, decision, served)
-                        for row, written, decision in entries]
+            outcomes = record_batch(session, job_id, entries, self.owner, served)
         _unlink(*served)
         if self.on_recorded is not None:
             self.on_recorded()
         return outcomes
-
-    def _record(self, session, job_id: int, row, written: list[tuple[ProfileResult, Path, str]],
-                decision: Decision, served: list) -> _InstanceOutcome:
-        """One instance's outputs, deliveries and the stages' details; skipped (nothing recorded)
-        if the instance was replaced since the job began. Files that have served go to ``served``."""
-        instance = session.get(Instance, row.id)
-        if not _still_queued(instance, job_id, row):
-            return _InstanceOutcome("skipped")  # a newer version arrived meanwhile
-        study = session.get(Study, instance.study_id)
-        for result, path, anon_uid in written:
-            self._record_output(session, instance, study, result, path, anon_uid, decision.routes[result.profile])
-        first, _, anon_uid = written[0]
-        instance.anon_uid = anon_uid
-        instance.state = InstanceState.PROCESSED
-        served.extend(_forget_intermediate(instance))
-        if study.anon_uid is None:
-            study.anon_uid = str(first.dataset.StudyInstanceUID)
-        for report in first.reports:
-            if report.details:
-                audit.record(session, f"{report.stage}_detail", study=study, actor=self.owner,
-                             instance=instance.anon_uid, counts=report.counts, **report.details)
-        actions = {r.stage: Counter(r.counts) for r in first.reports} | _rule_count(decision.rule)
-        return _InstanceOutcome("processed", actions=actions, options=set(first.declared_options))
-
-    def _record_output(self, session, instance: Instance, study: Study, result: ProfileResult,
-                       path: Path, anon_uid: str, destinations: tuple[str, ...]) -> None:
-        output = session.scalars(
-            select(Output).where(Output.instance_id == instance.id, Output.profile == result.profile)
-        ).one_or_none()
-        if output is None:
-            output = Output(instance_id=instance.id, profile=result.profile)
-            session.add(output)
-        output.path = str(path)
-        output.anon_uid = anon_uid
-        output.sop_class_uid = str(result.dataset.SOPClassUID)
-        output.transfer_syntax_uid = str(result.dataset.file_meta.TransferSyntaxUID)
-        session.flush()
-        schedule_deliveries(session, output, study.id, destinations)
 
     # -- keeping back ---------------------------------------------------------------------------
     def _drop(self, job_id: int, row, rule: str) -> str:
@@ -323,10 +283,10 @@ class Worker:
         with self.db.session() as session:
             self.jobs.renew(session, job_id)
             instance = session.get(Instance, row.id)
-            if not _still_queued(instance, job_id, row):
+            if not still_queued(instance, job_id, row):
                 return "skipped"
             instance.state = InstanceState.DROPPED
-            served, spooled = _forget_intermediate(instance), instance.spool_path
+            served, spooled = forget_intermediate(instance), instance.spool_path
             instance.spool_path = None
             audit.record(session, audit.DROPPED, study=session.get(Study, instance.study_id), actor=self.owner,
                          rule=rule, instance_id=instance.id)
@@ -352,7 +312,7 @@ class Worker:
                 return
             instance.state = InstanceState.QUARANTINED
             instance.error = reason
-            served = _forget_intermediate(instance)
+            served = forget_intermediate(instance)
             study = session.get(Study, instance.study_id)
             session.add(QuarantineEntry(stage=stage, reason=reason, path=instance.spool_path,
                                         instance_id=instance.id, study_id=study.id))
@@ -366,26 +326,6 @@ def _read(row, ahead: _Ahead | None) -> tuple[Dataset, Dataset, dict[str, Any]]:
     if ahead is not None:
         return ahead.original, ahead.working, ahead.prepared
     return *read_twice(row.spool_path), {}
-
-
-def _rule_count(rule: str | None) -> dict[str, Counter]:
-    """The rule that decided, for the job's audit (``actions.rules``); nothing without one."""
-    return {"rules": Counter({rule: 1})} if rule else {}
-
-
-def _still_queued(instance: Instance, job_id: int, row) -> bool:
-    """Whether the row is still the version this job took (no newer one arrived meanwhile)."""
-    return instance.job_id == job_id and instance.sha256 == row.sha256 and instance.state == InstanceState.QUEUED
-
-
-def _forget_intermediate(instance: Instance) -> tuple[str | None, str | None]:
-    """The intermediate and the preparation have served once the instance is processed or kept
-    back; returns their files, which the caller deletes after the commit (before it, the row
-    still needs them)."""
-    path = instance.intermediate_path
-    instance.intermediate_path = None
-    instance.intermediate_context = None
-    return path, prepare.forget(instance)
 
 
 def _unlink(*paths: str | None) -> None:
