@@ -56,5 +56,8 @@ def test_a_job_held_by_a_killed_worker_is_taken_again_after_its_lease(archive, g
     events = gateway.cli("audit", "list", "--limit", "500").stdout
     assert "lease_expired" in events  # the dead worker's lease ran out ...
     with closing(sqlite3.connect(database)) as db:
-        assert db.execute("SELECT state, attempts FROM jobs").fetchall() == [("done", 2)]  # ... and it ran again
+        jobs = db.execute("SELECT state, attempts FROM jobs ORDER BY id").fetchall()
+    # ... and it ran again. On a loaded machine the sender may pause past stable_after, and the
+    # study then comes as two jobs, the first done before the kill.
+    assert jobs[-1] == ("done", 2) and all(job == ("done", 1) for job in jobs[:-1])
     assert archive.stores_received() == len(study.files)  # each instance delivered exactly once
