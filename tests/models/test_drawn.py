@@ -1,5 +1,6 @@
 """What is drawn, not written, is set aside: dotted grids, traces, calipers and rulers keep their pixels
-while the PHI line beside them is still redacted (`models.looks.drawn`, looks-10)."""
+while the PHI line beside them is still redacted (`models.looks.drawn`, looks-10; crosses whose ground
+outshines them, body markers, block rulers and thicker traces since looks-11)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,58 @@ def test_a_rulers_ticks_are_a_ruler():
     assert drawn_shape(img) == "ruler"
 
 
+def test_a_thin_x_whose_ground_the_black_hat_lifts_as_high_is_still_a_figure():
+    """A caliper's "x" of 1 px arms in noise: the black-hat lifts the ground between the arms as high
+    as the top-hat lifts the arms, and wins by the noise; the stronger polarity is then a block the
+    cross cuts into pieces (looks-10 saw no figure there, 4 such crosses on the held-out seed)."""
+    rng = np.random.default_rng(1)
+    img = np.full((34, 18), 150, np.uint8)
+    cv2.line(img, (4, 11), (14, 21), 230, 1)
+    cv2.line(img, (4, 21), (14, 11), 230, 1)
+    img = np.clip(img.astype(int) + rng.integers(-4, 5, img.shape), 0, 255).astype(np.uint8)
+    assert drawn_shape(img) == "figure"
+
+
+def test_a_body_marker_with_its_probe_bar_inside_is_a_marker():
+    """The outline and the probe's thick bar are two components, the bar too solid for a figure."""
+    img = np.full((38, 76), GREY, np.uint8)
+    cv2.rectangle(img, (24, 5), (52, 33), INK, 1)
+    cv2.line(img, (38, 11), (38, 27), INK, 3)
+    assert drawn_shape(img) == "marker"
+
+
+def test_a_letter_in_a_box_is_not_a_marker():
+    """A boxed letter is an outline with something inside too, but the letter is not a bar."""
+    img = np.full((38, 76), GREY, np.uint8)
+    cv2.rectangle(img, (24, 5), (52, 33), INK, 1)
+    cv2.putText(img, "F", (31, 27), cv2.FONT_HERSHEY_SIMPLEX, 0.6, INK, 2)
+    assert drawn_shape(img) != "marker"
+
+
+def test_a_rulers_ticks_thickened_into_blocks_are_a_ruler():
+    """A depth ruler whose ticks the display (or the top-hat) widened to 4 px: read "1111111111"."""
+    img = np.full((200, 22), GREY, np.uint8)
+    for y in range(8, 192, 10):
+        img[y:y + 9, 8:12] = INK
+    assert drawn_shape(img) == "ruler"
+
+
+def test_a_thicker_trace_is_a_trace():
+    """A 2 px respiratory trace fills more than a quarter of its box, but crosses each column once."""
+    img = np.full((24, 300), GREY, np.uint8)
+    xs = np.arange(4, 296)
+    cv2.polylines(img, [np.stack([xs, 12 + 5 * np.sin(xs / 9)], 1).astype(np.int32)], False, INK, 2, cv2.LINE_AA)
+    assert drawn_shape(img) == "trace"
+
+
+def test_a_straight_bar_over_a_line_of_text_is_not_a_trace():
+    """A banner's edge crosses every column once too, but it does not rise and fall."""
+    img = np.full((28, 160), GREY, np.uint8)
+    img[0:4, 16:146] = INK
+    cv2.putText(img, "CN: A 2", (20, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 90, 1)
+    assert drawn_shape(img) is None
+
+
 @pytest.mark.parametrize("text", ["DOE^JANE", "4471203", "1961-03-14", "Smith, John 37Y"])
 @pytest.mark.parametrize("scale,thickness", [(0.4, 1), (0.5, 1), (0.7, 2), (1.0, 1)])
 def test_a_line_of_text_is_not_drawn(text, scale, thickness):
@@ -119,6 +172,14 @@ def test_a_figure_read_as_a_letter_the_verifier_believes_stays():
     assert not set_aside("figure", 0.99, "M", 0.9)
     assert set_aside("figure", 0.2, "x", 0.6)
     assert set_aside("figure", 0.95, "+", 0.95)  # no letter or digit at all
+
+
+def test_a_marker_is_judged_as_a_figure():
+    """A body marker read as two letters stays (a figure reads as at most one), and one read as no
+    letter or digit at all ("<©") goes however much the verifier believes it."""
+    assert not set_aside("marker", 0.1, "AB", 0.3)
+    assert set_aside("marker", 0.98, "<©", 0.42)
+    assert set_aside("marker", 0.1, "0", 0.46)
 
 
 def test_a_ruler_read_as_one_digit_repeated_goes():
