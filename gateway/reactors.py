@@ -245,7 +245,10 @@ def _run_association(self: Association) -> None:
     """pynetdicom 3.0's ``Association._run_reactor``, waiting where it slept.
 
     While it waits it counts as paused, so a thread that pauses it to send (``send_c_store`` and
-    the like) need not wait for it to wake; it checks the checkpoint before touching anything.
+    the like) need not wait for it to wake. pynetdicom's own loop has a race there: a thread that
+    pauses it just after it passed the checkpoint, and before it said it was no longer paused,
+    goes on to send while the reactor takes the answer off the queue (the sender then gets none).
+    So once it has said so, it looks at the checkpoint again before touching a queue.
     """
     stir = _stir(self)
     self._is_paused = False
@@ -256,6 +259,9 @@ def _run_association(self: Association) -> None:
             stir.wait(TIMER_TICK)
         self._reactor_checkpoint.wait()
         self._is_paused = False
+        if not self._reactor_checkpoint.is_set():  # paused again meanwhile: the pauser owns the queues
+            served = False
+            continue
         stir.clear()
 
         context_id, msg = self.dimse.get_msg(block=False)

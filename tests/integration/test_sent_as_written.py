@@ -11,7 +11,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataelem import DataElement
 from pydicom.uid import ExplicitVRLittleEndian
 import pynetdicom.association
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.dsutils import split_dataset
 from pynetdicom.sop_class import CTImageStorage
 
@@ -23,8 +23,10 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 
 @pytest.fixture
-def archive():
-    """A pynetdicom SCP that keeps the data set bytes of each C-STORE as they came off the wire."""
+def archive(monkeypatch):
+    """A pynetdicom SCP that keeps the data set bytes of each C-STORE as they came off the wire
+    (in memory: the gateway's receiver, if one ran in this process, switched that off)."""
+    monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", False)
     received: list[bytes] = []
     done = threading.Event()
 
