@@ -211,7 +211,20 @@ def _upper_layer_loop(self: DULServiceProvider, bell: Doorbell) -> None:
         self.state_machine.do_action(event)
         if _news_for_association(self):
             _stir(self.assoc).set()
+        if _closed_before_a_request(self):
+            self.to_user_queue.put(None)  # the acceptor's wait for a request ends now, empty-handed
         idle = woke_for_socket = False
+
+
+def _closed_before_a_request(self: DULServiceProvider) -> bool:
+    """Whether the connection of an acceptor closed (or its ARTIM timer ran out) before any
+    A-ASSOCIATE-RQ came. pynetdicom's acceptor would go on waiting for the request until its ACSE
+    timeout (``ingest.network_timeout``, 60 s), and count meanwhile against
+    ``ingest.max_associations``: a load balancer's TCP health check every few seconds held every
+    slot. Told now, it ends as if that timeout had passed."""
+    assoc = self.assoc
+    return (assoc.is_acceptor and assoc.requestor.primitive is None and not assoc.is_established
+            and self.state_machine.current_state == "Sta1" and not self.to_user_queue.queue)
 
 
 def _news_for_association(self: DULServiceProvider) -> bool:

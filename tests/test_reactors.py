@@ -6,6 +6,7 @@ installed as every gateway process installs them.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 
@@ -134,3 +135,15 @@ def test_associations_that_come_and_go_leave_no_descriptor_open(acceptor):
         associate(port).release()
     assert wait_until(lambda: not reactor_threads(), 2.0)
     assert psutil.Process().num_fds() <= open_before
+
+
+def test_a_connection_closed_before_any_request_frees_its_place_at_once(acceptor):
+    """A TCP health check connects and closes; pynetdicom's acceptor waited for an A-ASSOCIATE-RQ
+    until its ACSE timeout, counting against the maximum number of associations meanwhile."""
+    ae, port, _ = acceptor
+    ae.acse_timeout = 30
+    for _ in range(3):
+        with socket.create_connection(("127.0.0.1", port)):
+            pass
+    assert wait_until(lambda: not reactor_threads(), 2.0)
+    associate(port).release()
