@@ -4,7 +4,9 @@ A PACS may hold associations open between studies. Each one has two threads in t
 they poll, they take CPU from the work and fight it for the GIL. For each count, a fresh gateway
 accepts that many associations from a pynetdicom client in another process, which then sends
 nothing; the gateway's CPU time is read over ``--seconds`` while they stay open. Prints the median
-share of one core over the rounds.
+share of one core over the rounds, and how many associations a gateway accepted when it refused
+some (each gateway allows 16; before commit "A connection closed before any association request
+frees its place at once", the test peers' readiness probe held one place for a minute).
 
     .venv/bin/python -m bench.idle_associations --rounds 3
 
@@ -40,8 +42,9 @@ for a in assocs:
 """
 
 
-def cpu_share(peer_class: type, work: Path, associations: int, seconds: float) -> float:
-    """Share of one core the gateway used while ``associations`` idle associations were open."""
+def cpu_share(peer_class: type, work: Path, associations: int, seconds: float) -> tuple[float, int]:
+    """Share of one core the gateway used while ``associations`` idle associations were open,
+    and how many of them it accepted."""
     peer = peer_class(work)
     with peer:
         time.sleep(1.0)
@@ -49,15 +52,13 @@ def cpu_share(peer_class: type, work: Path, associations: int, seconds: float) -
         client = subprocess.Popen([sys.executable, "-c", CLIENT, str(peer.port), peer.aet, str(associations)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         established = int(client.stdout.readline())
-        if established != associations:
-            raise SystemExit(f"only {established} of {associations} associations established")
         time.sleep(1.0)
         before, started = sum(gateway.cpu_times()[:2]), time.monotonic()
         time.sleep(seconds)
         used = sum(gateway.cpu_times()[:2]) - before
         elapsed = time.monotonic() - started
         client.communicate("", timeout=60)
-    return used / elapsed
+    return used / elapsed, established
 
 
 def main() -> None:
@@ -69,20 +70,29 @@ def main() -> None:
     args = parser.parse_args()
     peers = [GatewayPeer] + ([baseline_peer(args.baseline_tree.resolve())] if args.baseline_tree else [])
     shares: dict[tuple[str, int], list[float]] = {}
+    accepted: dict[tuple[str, int], int] = {}
     with tempfile.TemporaryDirectory(prefix="bench-idle-") as tmp:
         for r in range(args.rounds):
             for count in args.associations:
                 for peer_class in peers[r % len(peers):] + peers[:r % len(peers)]:
-                    share = cpu_share(peer_class, Path(tmp) / f"r{r}-{count}-{peer_class.__name__}", count,
-                                      args.seconds)
+                    share, established = cpu_share(peer_class, Path(tmp) / f"r{r}-{count}-{peer_class.__name__}",
+                                                   count, args.seconds)
                     shares.setdefault((peer_class.name, count), []).append(share)
-                    print(f"round {r + 1}, {count} idle assoc., {peer_class.name}: {share:.1%} of a core", flush=True)
+                    accepted[(peer_class.name, count)] = min(established, accepted.get((peer_class.name, count), count))
+                    print(f"round {r + 1}, {count} idle assoc., {peer_class.name}: {share:.1%} of a core "
+                          f"({established} accepted)", flush=True)
     print(f"gateway CPU while associations stay open and idle, median of {args.rounds} rounds of "
           f"{args.seconds:.0f} s, share of one core")
-    print(f"{'gateway':<40}" + "".join(f"{f'{n} assoc.':>12}" for n in args.associations))
+    print(f"{'gateway':<40}" + "".join(f"{f'{n} assoc.':>12}" for n in args.associations)
+          + "   (n): only n accepted")
     for peer_class in peers:
-        cells = "".join(f"{statistics.median(shares[(peer_class.name, n)]):>12.1%}" for n in args.associations)
+        cells = "".join(f"{_cell(statistics.median(shares[(peer_class.name, n)]), accepted[(peer_class.name, n)], n):>12}"
+                        for n in args.associations)
         print(f"{peer_class.name:<40}{cells}")
+
+
+def _cell(share: float, accepted: int, asked: int) -> str:
+    return f"{share:.1%}" + ("" if accepted == asked else f" ({accepted})")
 
 
 if __name__ == "__main__":
