@@ -9,7 +9,8 @@ fsyncs each folder they went into once, and records them all in one transaction.
 counts as processed only once that transaction commits, so durability is what it was.
 
 The forwarder records the archive's answers the same way (entries without files): the next
-instance is sent while the answers before it are committed.
+instance is sent while the answers before it are committed. They come one at a time, so the
+forwarder's recorder lingers a little after the first (``linger``) to take several at once.
 
 A failure fails the whole batch, as one instance's failure failed its job before: the job is
 tried again, and nothing of the batch is recorded. Memory stays bounded: :meth:`submit` waits
@@ -55,10 +56,11 @@ class BatchRecorder:
     """
 
     def __init__(self, record: Callable[[list[Any]], list[Any]], *, max_instances: int = MAX_INSTANCES,
-                 max_bytes: int = MAX_BYTES):
+                 max_bytes: int = MAX_BYTES, linger: float = 0.0):
         self.record = record
         self.max_instances = max_instances
         self.max_bytes = max_bytes
+        self.linger = linger
         self._queue: deque[_Queued] = deque()
         self._queued_bytes = 0
         self._closing = False
@@ -112,9 +114,13 @@ class BatchRecorder:
                     self._changed.notify_all()
 
     def _take(self) -> list[_Queued]:
-        """The instances queued now (at least one), or none once closing with nothing left."""
+        """The instances queued now (at least one), or none once closing with nothing left;
+        with ``linger``, those queued within that many seconds of the first."""
         with self._changed:
             self._changed.wait_for(lambda: self._queue or self._closing)
+            if self.linger:
+                self._changed.wait_for(lambda: len(self._queue) >= self.max_instances or self._closing,
+                                       timeout=self.linger)
             batch = []
             while self._queue and len(batch) < self.max_instances:
                 batch.append(self._queue.popleft())

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,19 @@ def test_instances_queued_during_a_batch_share_the_next_one(tmp_path):
 
     assert ledger.batches == [["a"], ["b", "c", "d", "e"]]
     assert results == [f"recorded {name}" for name in "abcde"]
+
+
+def test_a_lingering_recorder_takes_what_arrives_soon_after_the_first_in_one_batch(tmp_path):
+    """The forwarder's answers come one at a time, a few milliseconds apart."""
+    ledger = Ledger()
+    with BatchRecorder(ledger, linger=5.0, max_instances=4) as recorder:
+        futures = []
+        for name in "abcdef":
+            futures.append(recorder.submit(name, []))
+            time.sleep(0.01)
+        assert [future.result(10) for future in futures[:4]] == [f"recorded {name}" for name in "abcd"]
+    # Four (max_instances) end the wait at once; closing ends it for the last two.
+    assert ledger.batches == [["a", "b", "c", "d"], ["e", "f"]]
 
 
 def test_an_instance_is_recorded_only_once_its_file_is_in_place_and_private(tmp_path):
