@@ -71,19 +71,24 @@ def sweep_leftovers_audited(runtime: Runtime) -> int:
     return removed
 
 
-def _scheduler(runtime: Runtime) -> BackgroundScheduler:
+def scheduler_tick(runtime: Runtime, jobs_made: threading.Event) -> None:
+    """One pass of the scheduler: jobs whose worker died are taken back, quiet studies become
+    jobs. ``jobs_made`` is set when either happened, so that the worker of the same process
+    starts at once instead of at its next poll (``queue.worker_poll_interval``)."""
     config, db = runtime.config, runtime.db
+    try:
+        reclaimed = reclaim_expired_leases(db, config.queue)
+        if queue_stable_studies(db, config.queue, config.pixels.enabled) + reclaimed:
+            jobs_made.set()
+    except Exception as exc:  # a locked database must not kill the scheduler
+        log.error("scheduler tick failed: %s", type(exc).__name__)
 
-    def tick() -> None:
-        try:
-            reclaim_expired_leases(db, config.queue)
-            queue_stable_studies(db, config.queue, config.pixels.enabled)
-        except Exception as exc:  # a locked database must not kill the scheduler
-            log.error("scheduler tick failed: %s", type(exc).__name__)
 
+def _scheduler(runtime: Runtime, jobs_made: threading.Event) -> BackgroundScheduler:
+    config, db = runtime.config, runtime.db
     scheduler = BackgroundScheduler()
-    scheduler.add_job(tick, "interval", seconds=config.queue.scan_interval, max_instances=1,
-                      coalesce=True, id="queue-tick")
+    scheduler.add_job(scheduler_tick, "interval", args=(runtime, jobs_made), seconds=config.queue.scan_interval,
+                      max_instances=1, coalesce=True, id="queue-tick")
     scheduler.add_job(_guarded(purge_delivered, db, config.storage.retention_hours), "interval",
                       seconds=max(config.queue.scan_interval, PURGE_INTERVAL), max_instances=1, coalesce=True,
                       id="purge")
@@ -109,11 +114,11 @@ def _web_server(runtime: Runtime):
     return make_server(runtime.config, runtime.db, runtime.secret)
 
 
-def _start_preparers(config: GatewayConfig, device: str) -> list[children.Child]:
+def _start_preparers(config: GatewayConfig, device: str, arrivals) -> list[children.Child]:
     """The processes that run the pixel stage on each instance as it arrives (both cores, each
-    process its own model sessions): see :mod:`gateway.pipeline.prepare`."""
+    process its own model sessions), woken by ``arrivals``: see :mod:`gateway.pipeline.prepare`."""
     count = prepare.processes(device, config.queue.pixel_processes)
-    return [children.start(prepare.serve, (config, device), f"preparer-{n}") for n in range(count)]
+    return [children.start(prepare.serve, (config, device, arrivals), f"preparer-{n}") for n in range(count)]
 
 
 def _start_forwarder(config: GatewayConfig, runtime: Runtime, parts: tuple[str, ...], wake, stop,
@@ -142,6 +147,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
             signal.signal(sig, lambda *_: stop.set())
 
     threads = []
+    jobs_made = threading.Event()  # the scheduler tells the worker of this process that a job waits
+    arrivals = children.event()  # the receiver tells the preparers that instances wait
     wake = children.event()  # the worker tells the forwarder, in this process or its own, that outputs wait
     started: list[children.Child] = []
     if "work" in parts:
@@ -149,13 +156,15 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
         worker = Worker.from_config(config, runtime.db, pipeline, role=role)
         worker.on_recorded = wake.set
-        threads.append(threading.Thread(target=worker.run_forever, args=(stop,), name="worker"))
+        threads.append(threading.Thread(target=worker.run_forever, args=(stop, jobs_made), name="worker"))
         if config.pixels.enabled and role != WorkerRole.HEADERS:
-            started += _start_preparers(config, device)
+            started += _start_preparers(config, device, arrivals)
     if "forward" in parts:
         _start_forwarder(config, runtime, parts, wake, stop, threads, started)
-    server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret) if "receive" in parts else None
-    scheduler = _scheduler(runtime) if "schedule" in parts else None
+    server = None
+    if "receive" in parts:
+        server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret, on_received=arrivals.set)
+    scheduler = _scheduler(runtime, jobs_made) if "schedule" in parts else None
     if scheduler:
         scheduler.start()
     if web:
@@ -174,6 +183,7 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         if scheduler:
             scheduler.shutdown(wait=True)
         wake.set()
+        jobs_made.set()
         for thread in threads:
             thread.join()
         children.stop_all(started)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,9 +62,11 @@ class _Waiting:
 class GroupCommitter:
     """Records received instances in batches; :meth:`record` returns once its instance is durable."""
 
-    def __init__(self, db: Database, secret: bytes, spool: Path, max_batch: int = 64):
+    def __init__(self, db: Database, secret: bytes, spool: Path, max_batch: int = 64,
+                 on_committed: Callable[[], object] | None = None):
         self.db, self.secret, self.spool = db, secret, spool
         self.max_batch = max_batch
+        self.on_committed = on_committed  # after each batch: instances wait for the preparers
         self.batches = 0  # committed so far (how much sharing happened, for tests and benchmarks)
         self._waiting: list[_Waiting] = []
         self._lock = threading.Lock()
@@ -144,6 +147,8 @@ class GroupCommitter:
             else:
                 waiting.recorded = result
         self.batches += 1
+        if self.on_committed is not None:
+            self.on_committed()
 
     def _move(self, batch: list[_Waiting]) -> list[_Waiting]:
         """Rename the batch's files into one spool folder and sync it; returns those now durable

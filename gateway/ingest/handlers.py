@@ -16,6 +16,7 @@ import errno
 import logging
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pynetdicom import evt
@@ -64,7 +65,8 @@ def max_pdu_bytes(ingest: IngestConfig) -> int:
 class Receiver:
     """Holds what the handlers share: configuration, database, secret, per-association tallies."""
 
-    def __init__(self, ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes):
+    def __init__(self, ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes,
+                 on_received: Callable[[], object] | None = None):
         self.ingest = ingest
         self.min_free_bytes = storage.min_free_bytes
         self.db = db
@@ -75,7 +77,7 @@ class Receiver:
             storage.spool / "receiving", ingest.max_instance_bytes, on_exceeded=self.on_too_large,
             max_pdu_bytes=max_pdu_bytes(ingest),
         )
-        self.committer = GroupCommitter(db, secret, storage.spool)
+        self.committer = GroupCommitter(db, secret, storage.spool, on_committed=on_received)
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
 

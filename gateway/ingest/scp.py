@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from pydicom import uid
 from pydicom.uid import MPEGTransferSyntaxes
@@ -91,8 +92,10 @@ class Listeners:
             server.shutdown()
 
 
-def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes) -> Listeners:
+def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes,
+                   on_received: Callable[[], object] | None = None) -> Listeners:
     """Start the SCP in background threads; returns its listeners (call ``shutdown()``).
+    ``on_received`` is called once instances are recorded (the preparers' wake-up).
 
     Both listeners serve one AE, with the same handlers and limits: a sender on either is held
     to the same allow-list, and a certificate-bound entry can only match over TLS. A TLS
@@ -103,7 +106,7 @@ def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, s
     for warning in open_entry_warnings(ingest):
         log.warning("SECURITY: %s", warning)
     ae = build_ae(ingest)
-    receiver = Receiver(ingest, storage, db, secret)
+    receiver = Receiver(ingest, storage, db, secret, on_received)
     receiver.receiving.register(ae)  # data sets stream to the spool's receiving folder
     contexts = SharedContexts(ae.supported_contexts)
     servers = []

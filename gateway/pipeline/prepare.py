@@ -157,9 +157,11 @@ class Preparer:
         self._record(claimed, results)
         return True
 
-    def run_forever(self, stop: threading.Event) -> None:
-        """Prepare until ``stop``; then say so, so that jobs stop waiting for this preparer."""
-        poll_until(stop, self.run_once, self.poll_interval, "preparer")
+    def run_forever(self, stop: threading.Event, wake=None) -> None:
+        """Prepare until ``stop``; then say so, so that jobs stop waiting for this preparer.
+        When idle, wait ``queue.worker_poll_interval``, or less if ``wake`` (an Event) is set:
+        the receiver of the same ``serve`` has just recorded instances."""
+        poll_until(stop, self.run_once, self.poll_interval, "preparer", wake)
         try:
             with self.db.session() as session:
                 session.execute(delete(PreparerSeen).where(PreparerSeen.owner == self.owner))
@@ -254,9 +256,10 @@ def processes(device: str, wanted: int) -> int:
     return 1 if device == "cuda" else max(1, len(os.sched_getaffinity(0)))
 
 
-def serve(config, device: str, done: threading.Event) -> None:
+def serve(config, device: str, arrivals, done: threading.Event) -> None:
     """A preparer process's life (the target of a spawned process, see :mod:`gateway.children`):
-    its own database engine and model sessions, until ``done`` (told to stop, or orphaned)."""
+    its own database engine and model sessions, until ``done`` (told to stop, or orphaned);
+    woken by ``arrivals`` (a multiprocessing Event the receiver sets)."""
     from gateway.logs import setup_logging
     from gateway.pipeline.build import build_pipeline
     from gateway.queue.tables import WorkerRole
@@ -267,7 +270,7 @@ def serve(config, device: str, done: threading.Event) -> None:
     preparer = Preparer(db, pipeline, queue=config.queue, storage=config.storage,
                         router=Router.from_config(config), group=config.pixels.batch_instances)
     try:
-        preparer.run_forever(done)
+        preparer.run_forever(done, arrivals)
     finally:
         db.dispose()
 

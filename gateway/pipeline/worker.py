@@ -115,8 +115,10 @@ class Worker:
             self.jobs.fail_or_retry(job_id, f"{type(exc).__name__}")
         return True
 
-    def run_forever(self, stop: threading.Event) -> None:
-        poll_until(stop, self.run_once, self.poll_interval, "worker")
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None) -> None:
+        """Run jobs until ``stop``; when idle, wait ``queue.worker_poll_interval``, or less if
+        ``wake`` is set (the scheduler of the same ``serve`` has just made a job)."""
+        poll_until(stop, self.run_once, self.poll_interval, "worker", wake)
 
     def process(self, job_id: int) -> None:
         """Run one claimed job: this role's part of each queued instance, then the job's end."""

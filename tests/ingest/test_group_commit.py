@@ -171,6 +171,19 @@ def test_instances_waiting_together_share_one_commit(tmp_path):
         assert session.scalar(select(func.count()).select_from(Instance)) == 8
 
 
+def test_each_committed_batch_wakes_the_preparers_and_a_failed_one_does_not(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
+    db.create_schema()
+    woken = []
+    committer = GroupCommitter(db, SECRET, tmp_path / "spool", on_committed=lambda: woken.append(committer.batches))
+    _record_while_locked(committer, tmp_path / "gateway.db", tmp_path / "receiving", 4)
+    assert woken == [1, 2]  # after each batch was recorded, never before
+
+    _record_while_locked(committer, tmp_path / "gateway.db", tmp_path / "again", 3,
+                         while_locked=lambda lock: lock.execute("DROP TABLE instances"))
+    assert woken == [1, 2]
+
+
 def test_a_failed_commit_answers_every_waiting_instance_with_its_error(tmp_path):
     db = Database(f"sqlite:///{tmp_path / 'gateway.db'}")
     db.create_schema()

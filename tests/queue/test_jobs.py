@@ -19,6 +19,8 @@ from gateway.pipeline.worker import Worker
 from gateway.queue.intake import Intake, register_instance
 from gateway.queue.tables import Instance, InstanceState, Job, JobState
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
+from gateway.service import Runtime, scheduler_tick
+from tests.peers import wait_for
 
 SECRET = b"k" * 32
 
@@ -154,3 +156,28 @@ def test_two_associations_bringing_one_new_study_at_once_both_succeed(db, config
     with db.session() as session:
         studies = {row.study_id for row in session.scalars(select(Instance))}
     assert len(studies) == 1
+
+
+def test_the_worker_starts_a_job_as_soon_as_the_scheduler_makes_it(db, config):
+    """Not at its next poll, which may be seconds away (queue.worker_poll_interval)."""
+    worker = Worker.from_config(config, db, Pipeline([], {}))
+    worker.poll_interval = 60.0
+    jobs_made, stop = threading.Event(), threading.Event()
+    thread = threading.Thread(target=worker.run_forever, args=(stop, jobs_made))
+    thread.start()
+    try:
+        time.sleep(0.3)  # it found nothing to do, and waits
+        receive(db, "1.2.3", "1.2.3.1")
+        time.sleep(0.3)  # quiet for longer than stable_after
+        scheduler_tick(Runtime(config, db, SECRET), jobs_made)
+        assert jobs_made.is_set()
+        wait_for(lambda: _states(db) == [JobState.DONE], 10, interval=0.05, what="the job run")
+    finally:
+        stop.set()
+        jobs_made.set()
+        thread.join(10)
+
+
+def _states(db) -> list[str]:
+    with db.session() as session:
+        return list(session.scalars(select(Job.state)))
