@@ -150,7 +150,7 @@ def repush(session: Session, study: Study, destination: str, profile: str, actor
         if output is None or not Path(output.path).exists():
             missing += 1
             continue
-        schedule_deliveries(session, output, study.id, [destination])
+        schedule_deliveries(session, output.id, study.id, [destination])
         queued += 1
     if not queued:
         raise ActionRefused("nothing of this study is left in the outbox to send")
