@@ -12,7 +12,8 @@ and Orthanc, built on dcmtk) stalls on delayed ACKs without it. The gateway's qu
 
 Prints the median instances/s of each path and its ratio to the direct send in the same run, the
 gateway's peak RSS (its whole process tree, sampled), and the seconds from the last instance
-acknowledged by the gateway to the last one the archive holds.
+acknowledged by the gateway to the last one the archive holds; then where the gateway's time
+went, from the timestamps in its database (:data:`PHASES`).
 
     .venv/bin/python -m bench.chain --instances 300 --rounds 3
     .venv/bin/python -m bench.chain --instances 1000 --text-every 5 --rounds 1 --paths on   # latency
@@ -141,6 +142,31 @@ class Run:
     tail: float = 0.0  # last acknowledged by the gateway -> last held by the archive
     rss: float = 0.0
     cpu: float = 0.0  # CPU seconds of the gateway's processes
+    phases: dict[str, float] | None = None  # see PHASES
+
+
+#: Where a gateway's time goes, from the timestamps its database keeps (seconds): receiving (the
+#: first instance recorded to the last), the wait for the study's job (quiet time and scheduler
+#: tick), the job (its start to its last output recorded; with the pixel stage, what preparers
+#: left undone shows here as a later start), and the forwarder's drain after the last output.
+PHASES = {
+    "receive": ("SELECT min(received_at) FROM instances", "SELECT max(received_at) FROM instances"),
+    "to job": ("SELECT max(received_at) FROM instances", "SELECT min(created_at) FROM jobs"),
+    "job": ("SELECT min(created_at) FROM jobs", "SELECT max(created_at) FROM outputs"),
+    "drain": ("SELECT max(created_at) FROM outputs", "SELECT max(delivered_at) FROM deliveries"),
+}
+
+
+def phases(database: Path) -> dict[str, float]:
+    """The seconds of each of :data:`PHASES` in a gateway's SQLite database, read-only."""
+    import sqlite3
+
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        def seconds(start: str, end: str) -> float:
+            row = connection.execute(f"SELECT (julianday(({end})) - julianday(({start}))) * 86400").fetchone()
+            return row[0] or 0.0
+
+        return {name: seconds(start, end) for name, (start, end) in PHASES.items()}
 
 
 def direct(root: Path, files: list[Path]) -> Run:
@@ -175,7 +201,8 @@ def through_gateway(root: Path, files: list[Path], pixels: bool, associations: i
             acknowledged = send(gateway.port, gateway.ae_title, files)
             wait_for(lambda: len(archive.instances()) == len(files), 3600, interval=0.1)
             end = time.perf_counter()
-        return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak, rss.cpu_seconds)
+        return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak, rss.cpu_seconds,
+                   phases(gateway.workdir / "var" / "gateway.db"))
     finally:
         gateway.stop()
         archive.stop()
@@ -225,6 +252,18 @@ def main() -> None:
         cpu = f"{1000 * statistics.median(r.cpu for r in done) / len(files):.1f}" if path != "direct" else "-"
         print(f"| {PATHS[path]:<26} | {median:.1f} | {min(rates):.1f}-{max(rates):.1f} | {ratio} | "
               f"{statistics.median(r.tail for r in done):.2f} | {rss} | {cpu} |")
+    print_phases(runs)
+
+
+def print_phases(runs: dict[str, list[Run]]) -> None:
+    """Medians of :data:`PHASES` for each gateway path."""
+    print(f"\nwhere the gateway's time goes, s (medians): {', '.join(PHASES)}")
+    print(f"| {'path':<26} | " + " | ".join(PHASES) + " |")
+    print("|---|" + "---|" * len(PHASES))
+    for path, done in runs.items():
+        if path != "direct":
+            cells = [f"{statistics.median(r.phases[name] for r in done):.2f}" for name in PHASES]
+            print(f"| {PATHS[path]:<26} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
