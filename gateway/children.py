@@ -5,12 +5,19 @@ process runs Python on one core at a time. Work that needs nothing from the othe
 (the pixel stage, sending to archives) goes to processes of its own, so that both cores work.
 
 Each child is spawned (no threads, locks or database engines inherited), ignores Ctrl-C (its
-parent says when to stop, through a multiprocessing Event), and dies with its parent: the
+parent says when to stop, through a flag in shared memory), and dies with its parent: the
 kernel kills it when the parent dies, even by SIGKILL; a child whose parent died while it was
 still starting (before it could ask the kernel for that) finds a parent other than the one
 that started it and ends at once; and it stops by itself if it finds it has been orphaned
 later. What a child holds in the queue (leases on instances or deliveries) runs out and is
 taken up again, as for any process that dies.
+
+Nothing here is a multiprocessing Event. Its ``set`` waits until every process that was waiting
+on it has woken and said so; a waiter that died meanwhile (the OOM killer, a SIGKILL, a child
+that crashed while its stop-watch was waiting) never says so, and ``set`` blocks for ever: the
+worker telling a dead forwarder that outputs wait, or ``serve`` stopping a crashed child, would
+hang. The stop flag is a shared byte, and the wake-up calls are semaphores (:class:`Wakeup`):
+setting either never waits for anyone.
 """
 
 from __future__ import annotations
@@ -27,29 +34,59 @@ from typing import Any
 _SPAWN = multiprocessing.get_context("spawn")
 
 
+#: How often a child looks at its stop flag and at its parent.
+WATCH_INTERVAL = 0.25
+
+
 @dataclass
 class Child:
-    stop: Any  # a multiprocessing Event
+    stop: Any  # a byte in shared memory: 1 once the child is to stop
     process: Any  # a multiprocessing Process
 
 
 def start(target: Callable, args: tuple, name: str) -> Child:
     """Spawn ``target(*args, done)``, where ``done`` (a threading Event in the child) is set once
     :func:`stop_all` is called or the parent is gone."""
-    stop = _SPAWN.Event()
+    stop = _SPAWN.RawValue("b", 0)
     process = _SPAWN.Process(target=_child, args=(target, args, os.getpid(), stop), name=name, daemon=True)
     process.start()
     return Child(stop, process)
 
 
-def event():
-    """An Event that a parent and its children can all set and wait on (the forwarder's wake-up)."""
-    return _SPAWN.Event()
+class Wakeup:
+    """A wake-up call between processes (the preparers' and the forwarder's), with the three
+    methods of an Event that :func:`gateway.queue.polling.poll_until` uses.
+
+    Why not a multiprocessing Event: its ``set`` takes a lock that every waiter takes too, for
+    a moment, on its way in and out of ``wait``; a waiter killed in that moment (the OOM killer,
+    a SIGKILL) leaves the lock held, and the next ``set`` (the receiver, after each commit) would
+    block for ever. A semaphore's ``release`` never blocks. Each ``set`` wakes one waiter: the
+    one that wakes takes the work there is, and the others wake at their next poll or call.
+    """
+
+    def __init__(self) -> None:
+        self._calls = _SPAWN.Semaphore(0)
+
+    def set(self) -> None:
+        self._calls.release()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._calls.acquire(timeout=timeout)
+
+    def clear(self) -> None:
+        """Forget the calls made meanwhile: the waiter is about to look for work anyway."""
+        while self._calls.acquire(block=False):
+            pass
+
+
+def wakeup() -> Wakeup:
+    """A wake-up call that a parent and its children can all make and wait for."""
+    return Wakeup()
 
 
 def stop_all(children: list[Child], wait: float = 30.0) -> None:
     for child in children:
-        child.stop.set()
+        child.stop.value = 1
     for child in children:
         child.process.join(wait)
         if child.process.is_alive():
@@ -66,12 +103,12 @@ def _child(target: Callable, args: tuple, parent: int, stop) -> None:
 
 
 def _watch(stop, parent: int) -> threading.Event:
-    """An Event set once ``stop`` is set or the process is no longer ``parent``'s."""
+    """An Event set once the ``stop`` flag is raised or the process is no longer ``parent``'s."""
     done = threading.Event()
 
     def watch() -> None:
-        while not done.is_set():
-            if stop.wait(0.5) or os.getppid() != parent:
+        while not done.wait(WATCH_INTERVAL):
+            if stop.value or os.getppid() != parent:
                 done.set()
 
     threading.Thread(target=watch, daemon=True, name="stop-watch").start()

@@ -7,8 +7,10 @@ claiming work, whether it dies long after starting them or while they are still 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -74,3 +76,57 @@ def test_stop_all_ends_children_cleanly(tmp_path):
     children.stop_all([child])
     assert child.process.exitcode == 0
     assert time.monotonic() - started < 30  # told, not killed after the wait
+
+
+def wait_for_call(wakeup, marker: str, done) -> None:
+    """A child that waits up to a minute for a wake-up call, then says how long it waited."""
+    start = time.monotonic()
+    woken = wakeup.wait(60)
+    Path(marker).write_text(f"{woken} {time.monotonic() - start:.3f}")
+
+
+def test_a_wake_up_call_reaches_a_child_at_once_and_a_cleared_one_is_forgotten(tmp_path):
+    wakeup = children.wakeup()
+    marker = tmp_path / "woken"
+    child = children.start(wait_for_call, (wakeup, str(marker)), "waiting")
+    try:
+        time.sleep(1.0)  # the child is waiting
+        wakeup.set()
+        wait_for(marker.exists, 10, what="the child woken")
+        woken, waited = marker.read_text().split()
+        assert woken == "True" and float(waited) < 30
+    finally:
+        children.stop_all([child])
+
+    wakeup.set()
+    wakeup.set()
+    wakeup.clear()  # the calls made meanwhile are forgotten
+    assert not wakeup.wait(0.2)
+
+
+def wait_for_calls(wakeup, marker: str, done) -> None:
+    """A child that says it runs, then waits for wake-up calls until it is stopped."""
+    Path(marker).write_text(str(os.getpid()))
+    while not done.is_set():
+        wakeup.wait(60)
+
+
+def test_a_child_killed_while_waiting_hangs_neither_the_wake_up_call_nor_stopping_it(tmp_path):
+    """A multiprocessing Event's set() waits for every waiter to wake: a dead one never does."""
+    wakeup = children.wakeup()
+    marker = tmp_path / "waiting"
+    child = children.start(wait_for_calls, (wakeup, str(marker)), "waiting")
+    wait_for(marker.exists, 30, what="the child waiting")
+    time.sleep(0.5)  # in wakeup.wait(), and its stop-watch in its own wait
+    os.kill(child.process.pid, signal.SIGKILL)
+    child.process.join(10)
+
+    finished = threading.Event()
+
+    def call_then_stop() -> None:
+        wakeup.set()
+        children.stop_all([child])
+        finished.set()
+
+    threading.Thread(target=call_then_stop, daemon=True).start()
+    assert finished.wait(10), "a dead waiter blocked the wake-up call or stop_all"

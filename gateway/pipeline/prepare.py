@@ -173,8 +173,9 @@ class Preparer:
 
     def run_forever(self, stop: threading.Event, wake=None) -> None:
         """Prepare until ``stop``; then say so, so that jobs stop waiting for this preparer.
-        When idle, wait ``queue.worker_poll_interval``, or less if ``wake`` (an Event) is set:
-        the receiver of the same ``serve`` has just recorded instances."""
+        When idle, wait ``queue.worker_poll_interval``, or less if ``wake`` is set (a
+        :class:`gateway.children.Wakeup`): the receiver of the same ``serve`` has just recorded
+        instances."""
         poll_until(stop, self.run_once, self.poll_interval, "preparer", wake)
         try:
             with self.db.session() as session:
@@ -277,7 +278,7 @@ def processes(device: str, wanted: int) -> int:
 def serve(config, device: str, arrivals, done: threading.Event) -> None:
     """A preparer process's life (the target of a spawned process, see :mod:`gateway.children`):
     its own database engine and model sessions, until ``done`` (told to stop, or orphaned);
-    woken by ``arrivals`` (a multiprocessing Event the receiver sets)."""
+    woken by ``arrivals`` (a :class:`gateway.children.Wakeup` the receiver calls)."""
     from gateway.logs import setup_logging
     from gateway.pipeline.build import build_pipeline
     from gateway.queue.tables import WorkerRole
