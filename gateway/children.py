@@ -68,7 +68,10 @@ class Wakeup:
         self._calls = _SPAWN.Semaphore(0)
 
     def set(self) -> None:
-        self._calls.release()
+        # One pending call is enough (the waiter takes all the work there is), and calls made while
+        # nobody waits (no preparer runs) must not pile up until the semaphore overflows.
+        if self._calls.get_value() == 0:
+            self._calls.release()
 
     def wait(self, timeout: float | None = None) -> bool:
         return self._calls.acquire(timeout=timeout)

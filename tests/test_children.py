@@ -103,6 +103,10 @@ def test_a_wake_up_call_reaches_a_child_at_once_and_a_cleared_one_is_forgotten(t
     wakeup.clear()  # the calls made meanwhile are forgotten
     assert not wakeup.wait(0.2)
 
+    for _ in range(1000):  # calls nobody waits for (no preparer runs) do not pile up
+        wakeup.set()
+    assert wakeup.wait(0) and not wakeup.wait(0.2)
+
 
 def wait_for_calls(wakeup, marker: str, done) -> None:
     """A child that says it runs, then waits for wake-up calls until it is stopped."""
