@@ -57,11 +57,10 @@ class Wakeup:
     """A wake-up call between processes (the preparers' and the forwarder's), with the three
     methods of an Event that :func:`gateway.queue.polling.poll_until` uses.
 
-    Why not a multiprocessing Event: its ``set`` takes a lock that every waiter takes too, for
-    a moment, on its way in and out of ``wait``; a waiter killed in that moment (the OOM killer,
-    a SIGKILL) leaves the lock held, and the next ``set`` (the receiver, after each commit) would
-    block for ever. A semaphore's ``release`` never blocks. Each ``set`` wakes one waiter: the
-    one that wakes takes the work there is, and the others wake at their next poll or call.
+    Why not a multiprocessing Event: see the module's docstring (a waiter that died makes its
+    ``set`` block for ever, and the receiver calls after each commit). A semaphore's ``release``
+    never blocks. Each ``set`` wakes one waiter: the one that wakes takes the work there is, and
+    the others wake at their next poll or call.
     """
 
     def __init__(self) -> None:
@@ -80,11 +79,6 @@ class Wakeup:
         """Forget the calls made meanwhile: the waiter is about to look for work anyway."""
         while self._calls.acquire(block=False):
             pass
-
-
-def wakeup() -> Wakeup:
-    """A wake-up call that a parent and its children can all make and wait for."""
-    return Wakeup()
 
 
 def stop_all(children: list[Child], wait: float = 30.0) -> None:

@@ -148,8 +148,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
 
     threads = []
     jobs_made = threading.Event()  # the scheduler tells the worker of this process that a job waits
-    arrivals = children.wakeup()  # the receiver tells the preparers that instances wait
-    wake = children.wakeup()  # the worker tells the forwarder, in this process or its own, that outputs wait
+    arrivals = children.Wakeup()  # the receiver tells the preparers that instances wait
+    wake = children.Wakeup()  # the worker tells the forwarder, in this process or its own, that outputs wait
     started: list[children.Child] = []
     if "work" in parts:
         # Built before the receiver listens: a stage that cannot start stops start-up.

@@ -86,7 +86,7 @@ def wait_for_call(wakeup, marker: str, done) -> None:
 
 
 def test_a_wake_up_call_reaches_a_child_at_once_and_a_cleared_one_is_forgotten(tmp_path):
-    wakeup = children.wakeup()
+    wakeup = children.Wakeup()
     marker = tmp_path / "woken"
     child = children.start(wait_for_call, (wakeup, str(marker)), "waiting")
     try:
@@ -117,7 +117,7 @@ def wait_for_calls(wakeup, marker: str, done) -> None:
 
 def test_a_child_killed_while_waiting_hangs_neither_the_wake_up_call_nor_stopping_it(tmp_path):
     """A multiprocessing Event's set() waits for every waiter to wake: a dead one never does."""
-    wakeup = children.wakeup()
+    wakeup = children.Wakeup()
     marker = tmp_path / "waiting"
     child = children.start(wait_for_calls, (wakeup, str(marker)), "waiting")
     wait_for(marker.exists, 30, what="the child waiting")
