@@ -50,6 +50,8 @@ def queue_stable_studies(db: Database, queue: QueueConfig, pixels_enabled: bool)
         .where(Instance.study_id.not_in(busy))
         .group_by(Instance.study_id)
     )
+    if not _any(db, waiting):
+        return 0
     made = 0
     with db.session() as session:
         if pixels_enabled and _preparers_alive(session, queue):
@@ -69,6 +71,15 @@ def queue_stable_studies(db: Database, queue: QueueConfig, pixels_enabled: bool)
             audit.record(session, audit.STABLE, study=study, actor="scheduler", instances=count, job=job.id)
             made += 1
     return made
+
+
+def _any(db: Database, query) -> bool:
+    """Whether ``query`` finds a row, asked without the write lock: the scheduler looks every
+    ``queue.scan_interval`` and mostly finds nothing, and each look in a write transaction made
+    the receiver's commits (a C-STORE is answered after its commit) wait their turn behind it.
+    What it finds is looked for again in the write transaction that acts on it."""
+    with db.reading() as session:
+        return session.execute(query.limit(1)).first() is not None
 
 
 def _preparers_alive(session, queue: QueueConfig) -> bool:
@@ -95,11 +106,12 @@ def _left_to_the_job(session, study_id: int) -> bool:
 def reclaim_expired_leases(db: Database, queue: QueueConfig) -> int:
     """Jobs whose lease ran out go back to pending, or fail after too many attempts."""
     now = utcnow()
+    expired_jobs = select(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
+    if not _any(db, expired_jobs):
+        return 0
     reclaimed = 0
     with db.session() as session:
-        expired = session.scalars(
-            select(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now)
-        ).all()
+        expired = session.scalars(expired_jobs).all()
         for job in expired:
             requeued = give_up_or_requeue(session, job, max_attempts=queue.max_job_attempts,
                                           error="lease expired too often",
