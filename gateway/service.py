@@ -1,8 +1,8 @@
 """Running the gateway's parts: receiver, scheduler, worker and forwarder.
 
-``serve`` runs all four together: the receiver, the scheduler and the header job as threads of
-one process, the preparers (pixel stage) and the forwarder as processes beside it (see
-:mod:`gateway.children`). Each part also runs alone against the same database and spool, so a
+``serve`` runs all four together: the receiver and the scheduler as threads of one process, the
+worker (the study's job), the preparers (pixel stage) and the forwarder as processes beside it
+(see :mod:`gateway.children`). Each part also runs alone against the same database and spool, so a
 site can put CPU workers for headers (``work --role headers``) and a GPU worker for pixels
 (``work --role pixels --device cuda``) on other hosts.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway import children
 from gateway.audit import events as audit
-from gateway.config import GatewayConfig
+from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.egress import forwarder as forwarding
 from gateway.egress.forwarder import Forwarder, purge_delivered
@@ -26,6 +26,7 @@ from gateway.files import sweep_leftovers
 from gateway.ingest.scp import start_receiver
 from gateway.keys import load_secret
 from gateway.pipeline import prepare
+from gateway.pipeline import worker as working
 from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
@@ -71,10 +72,11 @@ def sweep_leftovers_audited(runtime: Runtime) -> int:
     return removed
 
 
-def scheduler_tick(runtime: Runtime, jobs_made: threading.Event) -> None:
+def scheduler_tick(runtime: Runtime, jobs_made: threading.Event | children.Wakeup) -> None:
     """One pass of the scheduler: jobs whose worker died are taken back, quiet studies become
-    jobs. ``jobs_made`` is set when either happened, so that the worker of the same process
-    starts at once instead of at its next poll (``queue.worker_poll_interval``)."""
+    jobs. ``jobs_made`` is set when either happened, so that the worker of the same ``serve``
+    (a thread, or a process of its own) starts at once instead of at its next poll
+    (``queue.worker_poll_interval``)."""
     config, db = runtime.config, runtime.db
     try:
         reclaimed = reclaim_expired_leases(db, config.queue)
@@ -84,7 +86,7 @@ def scheduler_tick(runtime: Runtime, jobs_made: threading.Event) -> None:
         log.error("scheduler tick failed: %s", type(exc).__name__)
 
 
-def _scheduler(runtime: Runtime, jobs_made: threading.Event) -> BackgroundScheduler:
+def _scheduler(runtime: Runtime, jobs_made: children.Wakeup) -> BackgroundScheduler:
     config, db = runtime.config, runtime.db
     scheduler = BackgroundScheduler()
     scheduler.add_job(scheduler_tick, "interval", args=(runtime, jobs_made), seconds=config.queue.scan_interval,
@@ -114,23 +116,62 @@ def _web_server(runtime: Runtime):
     return make_server(runtime.config, runtime.db, runtime.secret)
 
 
-def _start_preparers(config: GatewayConfig, device: str, arrivals) -> list[children.Child]:
+@dataclass
+class _Running:
+    """What :func:`run` starts, and the wake-up calls between the parts, each a
+    :class:`~gateway.children.Wakeup` since either side may be a process of its own."""
+
+    stop: threading.Event
+    threads: list[threading.Thread] = field(default_factory=list)
+    started: list[children.Child] = field(default_factory=list)
+    jobs_made: children.Wakeup = field(default_factory=children.Wakeup)  # scheduler -> worker
+    arrivals: children.Wakeup = field(default_factory=children.Wakeup)  # receiver -> preparers
+    outputs: children.Wakeup = field(default_factory=children.Wakeup)  # worker -> forwarder
+
+
+def _start_preparers(config: GatewayConfig, device: str, running: _Running) -> None:
     """The processes that run the pixel stage on each instance as it arrives (both cores, each
-    process its own model sessions), woken by ``arrivals``: see :mod:`gateway.pipeline.prepare`."""
+    process its own model sessions): see :mod:`gateway.pipeline.prepare`."""
     count = prepare.processes(device, config.queue.pixel_processes)
-    return [children.start(prepare.serve, (config, device, arrivals), f"preparer-{n}") for n in range(count)]
+    running.started += [children.start(prepare.serve, (config, device, running.arrivals), f"preparer-{n}")
+                        for n in range(count)]
 
 
-def _start_forwarder(config: GatewayConfig, runtime: Runtime, parts: tuple[str, ...], wake, stop,
-                     threads: list, started: list[children.Child]) -> None:
+def _start_worker(runtime: Runtime, parts: tuple[str, ...], device: str, role: str, running: _Running) -> None:
+    """The worker: a process of its own when it shares ``serve`` with the receiver
+    (``queue.worker_own_process``), else a thread. Either way its pipeline is built before the
+    receiver listens: a stage that cannot start stops start-up."""
+    config = runtime.config
+    if config.queue.worker_own_process and "receive" in parts:
+        args = (config, device, role, runtime.secret, running.jobs_made, running.outputs)
+        try:
+            worker = children.start_and_wait(working.serve, args, "worker", children.BACKGROUND)
+        except children.StartFailed as exc:
+            raise ConfigError(str(exc)) from None
+        # A job ends before its worker does, as with a thread: killed mid-job, its lease would
+        # hold the study for up to a lease after a restart.
+        worker.patience = config.queue.lease_seconds
+        running.started.append(worker)
+        return
+    pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
+    worker = Worker.from_config(config, runtime.db, pipeline, role=role)
+    worker.on_recorded = running.outputs.set
+    running.threads.append(threading.Thread(target=worker.run_forever, args=(running.stop, running.jobs_made),
+                                            name="worker"))
+
+
+def _start_forwarder(runtime: Runtime, parts: tuple[str, ...], running: _Running) -> None:
     """The forwarder: a process of its own when it shares ``serve`` with other parts
     (``egress.own_process``), else a thread. Made here first either way, so that unusable TLS
     settings for a destination stop start-up."""
+    config = runtime.config
     forwarder = Forwarder(config.egress, runtime.db, calling_ae=config.ingest.ae_title)
     if config.egress.own_process and len(parts) > 1:
-        started.append(children.start(forwarding.serve, (config, wake), "forwarder"))
+        running.started.append(children.start(forwarding.serve, (config, running.outputs), "forwarder",
+                                              children.BACKGROUND))
     else:
-        threads.append(threading.Thread(target=forwarder.run_forever, args=(stop, wake), name="forwarder"))
+        running.threads.append(threading.Thread(target=forwarder.run_forever, args=(running.stop, running.outputs),
+                                                name="forwarder"))
 
 
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
@@ -141,39 +182,31 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     sweep_leftovers_audited(runtime)
     # Before anything listens: a console that may not start stops start-up.
     web = _web_server(runtime) if "web" in parts else None
-    stop = stop or threading.Event()
+    running = _Running(stop or threading.Event())
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
+            signal.signal(sig, lambda *_: running.stop.set())
 
-    threads = []
-    jobs_made = threading.Event()  # the scheduler tells the worker of this process that a job waits
-    arrivals = children.Wakeup()  # the receiver tells the preparers that instances wait
-    wake = children.Wakeup()  # the worker tells the forwarder, in this process or its own, that outputs wait
-    started: list[children.Child] = []
     if "work" in parts:
-        # Built before the receiver listens: a stage that cannot start stops start-up.
-        pipeline = build_pipeline(config, runtime.db, runtime.secret, device=device, role=role)
-        worker = Worker.from_config(config, runtime.db, pipeline, role=role)
-        worker.on_recorded = wake.set
-        threads.append(threading.Thread(target=worker.run_forever, args=(stop, jobs_made), name="worker"))
+        _start_worker(runtime, parts, device, role, running)
         if config.pixels.enabled and role != WorkerRole.HEADERS:
-            started += _start_preparers(config, device, arrivals)
+            _start_preparers(config, device, running)
     if "forward" in parts:
-        _start_forwarder(config, runtime, parts, wake, stop, threads, started)
+        _start_forwarder(runtime, parts, running)
     server = None
     if "receive" in parts:
-        server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret, on_received=arrivals.set)
-    scheduler = _scheduler(runtime, jobs_made) if "schedule" in parts else None
+        server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret,
+                                on_received=running.arrivals.set)
+    scheduler = _scheduler(runtime, running.jobs_made) if "schedule" in parts else None
     if scheduler:
         scheduler.start()
     if web:
-        threads.append(threading.Thread(target=web.run, name="web"))
-    for thread in threads:
+        running.threads.append(threading.Thread(target=web.run, name="web"))
+    for thread in running.threads:
         thread.start()
     log.info("gateway running: %s", ", ".join(parts))
     try:
-        stop.wait()
+        running.stop.wait()
     finally:
         log.info("stopping")
         if web:
@@ -182,9 +215,9 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
             server.shutdown()
         if scheduler:
             scheduler.shutdown(wait=True)
-        wake.set()
-        jobs_made.set()
-        for thread in threads:
+        running.outputs.set()
+        running.jobs_made.set()
+        for thread in running.threads:
             thread.join()
-        children.stop_all(started)
+        children.stop_all(running.started)
         runtime.db.dispose()

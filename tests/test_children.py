@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from gateway import children
 from tests.peers import wait_for
@@ -134,3 +135,42 @@ def test_a_child_killed_while_waiting_hangs_neither_the_wake_up_call_nor_stoppin
 
     threading.Thread(target=call_then_stop, daemon=True).start()
     assert finished.wait(10), "a dead waiter blocked the wake-up call or stop_all"
+
+
+def get_ready(outcome: str, started, done) -> None:
+    """A child that gets ready (or fails to, saying why, or dies first), then waits to be stopped."""
+    if outcome == "dies":
+        os._exit(3)
+    started.send(None if outcome == "ready" else outcome)
+    if outcome == "ready":
+        done.wait()
+
+
+def test_start_and_wait_returns_once_the_child_is_ready():
+    child = children.start_and_wait(get_ready, ("ready",), "ready")
+    try:
+        assert child.process.is_alive()
+    finally:
+        children.stop_all([child])
+    assert child.process.exitcode == 0
+
+
+def test_a_child_that_cannot_get_ready_stops_its_start_with_its_reason():
+    with pytest.raises(children.StartFailed, match="^no such profile$"):
+        children.start_and_wait(get_ready, ("no such profile",), "failing")
+
+
+def test_a_child_that_dies_before_it_is_ready_stops_its_start():
+    with pytest.raises(children.StartFailed, match="the dying process ended before it was ready"):
+        children.start_and_wait(get_ready, ("dies",), "dying")
+
+
+def say_niceness(marker: str, done) -> None:
+    Path(marker).write_text(str(os.nice(0)))
+
+
+def test_a_background_child_runs_nicer_than_its_parent(tmp_path):
+    marker = tmp_path / "nice"
+    child = children.start(say_niceness, (str(marker),), "background", nice=children.BACKGROUND)
+    child.process.join(30)
+    assert int(marker.read_text()) == os.nice(0) + children.BACKGROUND

@@ -334,3 +334,34 @@ def _unlink(*paths: str | None) -> None:
     for path in paths:
         if path:
             Path(path).unlink(missing_ok=True)
+
+
+def serve(config, device: str, role: str, secret: bytes, jobs_made, on_recorded, started,
+          done: threading.Event) -> None:
+    """The worker's process under ``serve`` (``queue.worker_own_process``; see
+    :mod:`gateway.children`): its own database engine and pipeline, ready once the pipeline is
+    built (``started``, so that a stage that cannot start stops start-up), woken by
+    ``jobs_made`` (the scheduler made a job), calling ``on_recorded`` (the forwarder) after each
+    batch of outputs, until ``done``."""
+    from gateway.config import ConfigError
+    from gateway.logs import setup_logging
+    from gateway.pipeline.build import build_pipeline
+
+    setup_logging(config.logging)
+    db = Database(config.database.url)
+    try:
+        try:
+            worker = Worker.from_config(config, db, build_pipeline(config, db, secret, device=device, role=role),
+                                        role=role)
+        except ConfigError as exc:  # names a setting, as the parent would have printed it
+            started.send(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - said by type, as any error is
+            started.send(f"the worker could not start ({type(exc).__name__})")
+            return
+        worker.on_recorded = on_recorded.set
+        started.send(None)
+        started.close()
+        worker.run_forever(done, jobs_made)
+    finally:
+        db.dispose()
