@@ -18,6 +18,7 @@ went, from the timestamps in its database (:data:`PHASES`).
     .venv/bin/python -m bench.chain --instances 300 --rounds 3
     .venv/bin/python -m bench.chain --instances 1000 --text-every 5 --rounds 1 --paths on   # latency
     .venv/bin/python -m bench.chain --instances 3000 --rounds 1 --paths on                  # memory
+    .venv/bin/python -m bench.chain --instances 1200 --studies 6 --paths direct off          # a worklist
 
 ``--baseline-tree DIR`` adds the paths ``off-baseline`` and ``on-baseline``: the gateway of another
 source tree (``git archive HEAD | tar -x -C DIR`` gives the one before uncommitted changes) in
@@ -45,15 +46,18 @@ STABLE_AFTER = 0.3
 os.environ["TCP_NODELAY"] = "1"  # inherited by storescu and Orthanc (dcmtk inside)
 
 
-def make_study(folder: Path, count: int, text_every: int = 0) -> list[Path]:
+def make_study(folder: Path, count: int, text_every: int = 0, studies: int = 1) -> list[Path]:
     """``count`` CT instances of one study, 512x512, 12 bits stored in 16; text burned into every
     ``text_every``-th one (none with 0). Pixels from pinned seeds; UIDs new at every call, so
-    that each call makes a new study (``bench.kills`` sends one per round)."""
+    that each call makes a new study (``bench.kills`` sends one per round). With ``studies``
+    above 1, the instances are that many studies of equal size, one after the other, as a PACS
+    sends a worklist."""
     folder.mkdir(parents=True, exist_ok=True)
-    study, series = generate_uid(), generate_uid()
     variants = {}
     files = []
     for n in range(count):
+        if n % -(-count // studies) == 0:
+            study, series = generate_uid(), generate_uid()
         text = bool(text_every) and n % text_every == text_every - 1
         key = (n % 8, text)
         if key not in variants:
@@ -217,6 +221,7 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--text-every", type=int, default=0, help="burn text into every n-th instance")
+    parser.add_argument("--studies", type=int, default=1, help="split the instances into this many studies")
     parser.add_argument("--paths", nargs="+", choices=list(PATHS), default=["direct", "off", "on"])
     parser.add_argument("--associations", type=int, default=None,
                         help="egress associations per destination (the gateway's default if unset)")
@@ -227,7 +232,7 @@ def main() -> None:
     runs: dict[str, list[Run]] = {path: [] for path in args.paths}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        files = make_study(root / "study", args.instances, args.text_every)
+        files = make_study(root / "study", args.instances, args.text_every, args.studies)
         for r in range(args.rounds):
             order = args.paths[r % len(args.paths):] + args.paths[:r % len(args.paths)]
             for path in order:
@@ -239,6 +244,7 @@ def main() -> None:
                 print(f"round {r} {PATHS[path]}: {args.instances / run.seconds:.1f}/s, tail {run.tail:.2f} s, "
                       f"rss {run.rss:.0f} MiB, cpu {1000 * run.cpu / args.instances:.1f} ms/instance", flush=True)
     text = f", text in every {args.text_every}th" if args.text_every else ", no text"
+    text += f", {args.studies} studies one after the other" if args.studies > 1 else ""
     print(f"\n{args.instances} CT instances 512x512 16 bit{text}; {args.rounds} rounds, medians; "
           f"stable_after {STABLE_AFTER} s subtracted; TCP_NODELAY=1")
     reference = statistics.median(len(files) / r.seconds for r in runs["direct"]) if "direct" in runs else None
