@@ -258,7 +258,8 @@ def main() -> None:
         cpu = f"{1000 * statistics.median(r.cpu for r in done) / len(files):.1f}" if path != "direct" else "-"
         print(f"| {PATHS[path]:<26} | {median:.1f} | {min(rates):.1f}-{max(rates):.1f} | {ratio} | "
               f"{statistics.median(r.tail for r in done):.2f} | {rss} | {cpu} |")
-    print_phases(runs)
+    if args.studies == 1:  # with several, the phases of one study overlap those of the next
+        print_phases(runs)
 
 
 def print_phases(runs: dict[str, list[Run]]) -> None:
