@@ -21,7 +21,8 @@ from pathlib import Path
 
 from gateway.db import Database
 from gateway.egress.config import EgressConfig
-from gateway.egress.forwarder import Forwarder, purge_delivered
+from gateway.egress.forwarder import Forwarder
+from gateway.egress.retention import purge_delivered
 from gateway.queue.config import QueueConfig
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 

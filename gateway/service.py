@@ -21,7 +21,8 @@ from gateway.audit import events as audit
 from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.egress import forwarder as forwarding
-from gateway.egress.forwarder import Forwarder, purge_delivered
+from gateway.egress.forwarder import Forwarder
+from gateway.egress.retention import purge_delivered
 from gateway.files import sweep_leftovers
 from gateway.ingest.scp import start_receiver
 from gateway.keys import load_secret

@@ -20,9 +20,8 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 
-from sqlalchemy import case, func, select, union_all, update
+from sqlalchemy import func, select, union_all, update
 
 from gateway.audit import events as audit
 from gateway.db import Database
@@ -34,8 +33,6 @@ from gateway.queue.polling import poll_until
 from gateway.queue.tables import (
     Delivery,
     DeliveryState,
-    Instance,
-    InstanceState,
     Job,
     JobState,
     Output,
@@ -335,44 +332,3 @@ def _shares(items: list[scu.Item], associations: int) -> list[list[scu.Item]]:
     """``items`` dealt among up to ``associations`` associations, in order within each."""
     count = max(1, min(associations, len(items) // MIN_SHARE))
     return [items[n::count] for n in range(count)]
-
-
-def purge_delivered(db: Database, retention_hours: float) -> int:
-    """Delete spooled originals (and outbox copies) of instances every destination accepted
-    at least ``retention_hours`` (``storage.retention_hours``) ago.
-
-    Runs every few seconds while holding the write lock, so it looks only at instances still
-    ``processed`` (by the index on the state), never at the whole history of deliveries:
-    grouping every delivery ever made took 82 ms a tick with 200,000 of them."""
-    cutoff = utcnow() - timedelta(hours=retention_hours)
-    removed = 0
-    with db.session() as session:
-        deliveries = (
-            select(Output.instance_id, func.max(Delivery.delivered_at).label("at"),
-                   func.sum(case((Delivery.state == DeliveryState.SENT, 0), else_=1)).label("unsent"))
-            .join(Delivery, Delivery.output_id == Output.id)
-            .join(Instance, Instance.id == Output.instance_id)
-            .where(Instance.state == InstanceState.PROCESSED)
-            .group_by(Output.instance_id)
-            .subquery()
-        )
-        rows = session.execute(
-            select(Instance)
-            .join(deliveries, deliveries.c.instance_id == Instance.id)
-            .where(deliveries.c.unsent == 0, deliveries.c.at <= cutoff)
-        ).scalars().all()
-        by_study: Counter = Counter()
-        outputs = session.scalars(select(Output).where(Output.instance_id.in_([i.id for i in rows]))) if rows else []
-        for output in outputs:
-            Path(output.path).unlink(missing_ok=True)
-        for instance in rows:
-            if instance.spool_path:
-                Path(instance.spool_path).unlink(missing_ok=True)
-                instance.spool_path = None
-            instance.state = InstanceState.DELIVERED
-            by_study[instance.study_id] += 1
-            removed += 1
-        for study_id, count in by_study.items():
-            audit.record(session, audit.PURGED, study=session.get(Study, study_id), actor="scheduler",
-                         instances=count)
-    return removed

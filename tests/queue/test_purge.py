@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from gateway.audit.tables import AuditEvent
 from gateway.db import Database
-from gateway.egress.forwarder import purge_delivered
+from gateway.egress import retention
+from gateway.egress.retention import purge_delivered
 from gateway.queue.tables import Delivery, DeliveryState, Instance, InstanceState, Output, Study, utcnow
 
 
@@ -91,3 +92,21 @@ def test_a_purged_instance_is_not_looked_at_again(db, tmp_path):
 
     assert purge_delivered(db, retention_hours=0) == 1
     assert purge_delivered(db, retention_hours=0) == 0
+
+
+def test_a_pass_purges_every_instance_due_a_few_per_transaction(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(retention, "PURGE_CHUNK", 2)  # the write lock is held while files are deleted
+    spool = Spool(db, tmp_path)
+    for n in range(5):
+        spool.instance(f"done{n}", [("a", SENT, 1)])
+    transactions = []
+    session = db.session
+    monkeypatch.setattr(db, "session", lambda: transactions.append(1) or session())
+
+    assert purge_delivered(db, retention_hours=0) == 5
+
+    assert spool.files_left() == []
+    assert len(transactions) == 3  # 2 + 2 + 1
+    with db.reading() as session:
+        purged = session.scalars(select(AuditEvent).where(AuditEvent.event == "purged")).all()
+        assert sum(event.detail["instances"] for event in purged) == 5
