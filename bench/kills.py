@@ -1,10 +1,10 @@
 """Kill trials: SIGKILL the gateway at random moments, restart it, and count what survived.
 
 Each round sends a batch of instances with storescu while a seeded random delay runs, then
-kills the gateway (``serve``: receiver, worker and forwarder in one process) wherever it is:
-mid C-STORE, mid job or mid delivery, recorded from what the database and storescu show at
-that moment. After the last round the gateway runs until the queue is empty, then once more
-after the leftover sweep's idle time. The table says, for every instance storescu saw
+kills the gateway (``serve``: the receiver, and the worker, preparers and forwarder in processes
+that die with it) wherever it is: mid C-STORE, mid job or mid delivery, recorded from what the
+database and storescu show at that moment. After the last round the gateway runs until the
+queue is empty, then once more after the leftover sweep's idle time. The table says, for every instance storescu saw
 acknowledged, whether it reached the archive (it must, every one), how many C-STOREs the
 archive received beyond one per instance (a kill mid-delivery may resend the instance in
 flight), the half-written files left, and whether ``status`` is clean.

@@ -50,18 +50,11 @@ class Child:
     patience: float = PATIENCE  # seconds it may take to end once told
 
 
-#: The niceness of children that work on what is already safe on disk (the worker, the forwarder):
-#: when both cores are busy, the kernel serves the receiver first, whose every answer a sender
-#: waits for. In ``bench.chain --studies 6`` (a worklist: one study received while the one before
-#: is processed) the chain ran 7 % faster. Not the preparers: a study's job waits for them.
-BACKGROUND = 5
-
-
-def start(target: Callable, args: tuple, name: str, nice: int = 0) -> Child:
+def start(target: Callable, args: tuple, name: str) -> Child:
     """Spawn ``target(*args, done)``, where ``done`` (a threading Event in the child) is set once
-    :func:`stop_all` is called or the parent is gone; the child runs ``nice`` steps nicer."""
+    :func:`stop_all` is called or the parent is gone."""
     stop = _SPAWN.RawValue("b", 0)
-    process = _SPAWN.Process(target=_child, args=(target, args, os.getpid(), stop, nice), name=name, daemon=True)
+    process = _SPAWN.Process(target=_child, args=(target, args, os.getpid(), stop), name=name, daemon=True)
     process.start()
     return Child(stop, process)
 
@@ -70,13 +63,13 @@ class StartFailed(Exception):
     """A child started with :func:`start_and_wait` could not get ready: ``str()`` is its reason."""
 
 
-def start_and_wait(target: Callable, args: tuple, name: str, nice: int = 0) -> Child:
+def start_and_wait(target: Callable, args: tuple, name: str) -> Child:
     """Spawn ``target(*args, started, done)`` and return once it has called ``started.send(None)``:
     what must work before the parent goes on (a stage that cannot start stops start-up) is then
     known to work. Raises :class:`StartFailed` with the reason the child sent instead (a text
     from a fixed vocabulary, never a value from a dataset), or when it died first."""
     receiving, sending = _SPAWN.Pipe(duplex=False)
-    child = start(target, (*args, sending), name, nice)
+    child = start(target, (*args, sending), name)
     sending.close()  # the child's copy stays open: the pipe reads as closed once the child is gone
     try:
         reason = receiving.recv()
@@ -129,14 +122,12 @@ def stop_all(children: list[Child]) -> None:
             child.process.kill()
 
 
-def _child(target: Callable, args: tuple, parent: int, stop, nice: int) -> None:
+def _child(target: Callable, args: tuple, parent: int, stop) -> None:
     """A child's life: die with the parent, leave Ctrl-C to it, run ``target``."""
     _die_with_parent()
     if os.getppid() != parent:
         return  # the parent died before the kernel was asked to stop this child with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if nice:
-        os.nice(nice)
     target(*args, _watch(stop, parent))
 
 

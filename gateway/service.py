@@ -146,7 +146,7 @@ def _start_worker(runtime: Runtime, parts: tuple[str, ...], device: str, role: s
     if config.queue.worker_own_process and "receive" in parts:
         args = (config, device, role, runtime.secret, running.jobs_made, running.outputs)
         try:
-            worker = children.start_and_wait(working.serve, args, "worker", children.BACKGROUND)
+            worker = children.start_and_wait(working.serve, args, "worker")
         except children.StartFailed as exc:
             raise ConfigError(str(exc)) from None
         # A job ends before its worker does, as with a thread: killed mid-job, its lease would
@@ -168,8 +168,7 @@ def _start_forwarder(runtime: Runtime, parts: tuple[str, ...], running: _Running
     config = runtime.config
     forwarder = Forwarder(config.egress, runtime.db, calling_ae=config.ingest.ae_title)
     if config.egress.own_process and len(parts) > 1:
-        running.started.append(children.start(forwarding.serve, (config, running.outputs), "forwarder",
-                                              children.BACKGROUND))
+        running.started.append(children.start(forwarding.serve, (config, running.outputs), "forwarder"))
     else:
         running.threads.append(threading.Thread(target=forwarder.run_forever, args=(running.stop, running.outputs),
                                                 name="forwarder"))

@@ -163,14 +163,3 @@ def test_a_child_that_cannot_get_ready_stops_its_start_with_its_reason():
 def test_a_child_that_dies_before_it_is_ready_stops_its_start():
     with pytest.raises(children.StartFailed, match="the dying process ended before it was ready"):
         children.start_and_wait(get_ready, ("dies",), "dying")
-
-
-def say_niceness(marker: str, done) -> None:
-    Path(marker).write_text(str(os.nice(0)))
-
-
-def test_a_background_child_runs_nicer_than_its_parent(tmp_path):
-    marker = tmp_path / "nice"
-    child = children.start(say_niceness, (str(marker),), "background", nice=children.BACKGROUND)
-    child.process.join(30)
-    assert int(marker.read_text()) == os.nice(0) + children.BACKGROUND

@@ -1,6 +1,5 @@
-"""Under ``serve`` the studies' jobs run in a worker process of its own, beside the receiver's,
-and nicer than it: a sender waits on each of the receiver's answers, while the worker works on
-instances already safe on disk."""
+"""Under ``serve`` the studies' jobs run in a worker process of its own, beside the receiver's:
+in one process, Python runs one thread at a time."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-from gateway import children
 from gateway.audit import events as audit
 from gateway.audit.tables import AuditEvent
 from gateway.db import Database
@@ -25,7 +23,7 @@ def _processed_by(db: Database) -> list[str]:
         return list(session.scalars(select(AuditEvent.actor).where(AuditEvent.event == audit.PROCESSED)))
 
 
-def test_the_job_runs_in_a_nicer_process_of_its_own(archive, gateway_factory, study):
+def test_the_job_runs_in_a_process_of_its_own(archive, gateway_factory, study):
     gateway = gateway_factory([destination_for(archive)], pixels={"enabled": False}).start()
     storescu(gateway.port, study.files)
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="the study archived")
@@ -35,5 +33,4 @@ def test_the_job_runs_in_a_nicer_process_of_its_own(archive, gateway_factory, st
     serve = psutil.Process(gateway.process.pid)
     assert worker.pid != serve.pid
     assert worker.ppid() == serve.pid
-    assert worker.nice() == serve.nice() + children.BACKGROUND
     assert os.path.exists(gateway.workdir / "var" / "gateway.db-turns")
