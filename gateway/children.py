@@ -84,7 +84,7 @@ def start_and_wait(target: Callable, args: tuple, name: str) -> Child:
 
 
 class Wakeup:
-    """A wake-up call between processes (the preparers' and the forwarder's), with the three
+    """A wake-up call between processes (the worker's, the preparers' and the forwarder's), with the three
     methods of an Event that :func:`gateway.queue.polling.poll_until` uses.
 
     Why not a multiprocessing Event: see the module's docstring (a waiter that died makes its
