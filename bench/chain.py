@@ -194,7 +194,8 @@ def through_gateway(root: Path, files: list[Path], pixels: bool, associations: i
     gateway = Gateway(root / "gateway", destinations=[destination],
                       settings={"queue": {"stable_after": STABLE_AFTER, "scan_interval": 0.1},
                                 "pixels": {"enabled": pixels, "device": "cpu"},
-                                "logging": {"level": "WARNING"}})
+                                "logging": {"level": "WARNING"}},
+                      receiver_processes=None)  # the shipped default: one per core
     if tree is not None:
         env = gateway.env()
         gateway.env = lambda: {**env, "PYTHONPATH": str(tree)}

@@ -31,7 +31,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
-from tests.ingest.memory import peak_rss_mib
+from tests.ingest.memory import tree_peak_rss_mib
 from tests.peers import ORTHANC, STORESCU, Gateway, Orthanc, free_port, port_open, wait_for
 
 SEED = 37
@@ -121,7 +121,8 @@ class GatewayPeer:
         # The shipped scan interval (the test peer's is shorter); nothing becomes stable meanwhile.
         self.gateway = Gateway(work, settings={"queue": {"stable_after": 3600, "scan_interval": 1.0},
                                                "logging": {"level": "WARNING"},
-                                               "ingest": {"max_associations": 16}})
+                                               "ingest": {"max_associations": 16}},
+                               receiver_processes=None)  # the shipped default: one per core
         self.peak_mib = 0.0
 
     def __enter__(self):
@@ -130,7 +131,7 @@ class GatewayPeer:
         return self
 
     def __exit__(self, *exc):
-        self.peak_mib = peak_rss_mib(self.gateway.process.pid)
+        self.peak_mib = tree_peak_rss_mib(self.gateway.process.pid)
         self.gateway.stop()
 
 
@@ -184,7 +185,7 @@ def table(rates: dict, peaks: list[float], counts: list[int], instances: int, ro
             orthanc = statistics.median(rates[(OrthancPeer.name, n)])
             cells += f"{f'{median:.0f} ({median / orthanc:.2f}x)':>20}"
         lines.append(f"{'storescu -> ' + peer_class.name:<48}{cells}")
-    lines.append(f"gateway peak RSS: {max(peaks):.0f} MiB")
+    lines.append(f"gateway peak RSS, its processes added up: {max(peaks):.0f} MiB")
     return "\n".join(lines)
 
 

@@ -82,7 +82,8 @@ def trial(work: Path, rounds: int, per_round: int, seed: int) -> dict:
     destination = {"name": "archive", "ae_title": archive.aet, "host": "127.0.0.1", "port": archive.dicom_port}
     gateway = Gateway(work / "gateway", destinations=[destination],
                       settings={"queue": {"stable_after": 0.5, "scan_interval": 0.2, "lease_seconds": 3},
-                                "logging": {"level": "WARNING"}})
+                                "logging": {"level": "WARNING"}},
+                      receiver_processes=None)  # the shipped default: a receiving process per core
     database = gateway.workdir / "var" / "gateway.db"
     phases: Counter = Counter()
     sent_ok: set[str] = set()

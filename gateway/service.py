@@ -1,8 +1,8 @@
 """Running the gateway's parts: receiver, scheduler, worker and forwarder.
 
 ``serve`` runs all four together: the receiver and the scheduler as threads of one process, the
-worker (the study's job), the preparers (pixel stage) and the forwarder as processes beside it
-(see :mod:`gateway.children`). Each part also runs alone against the same database and spool, so a
+worker (the study's job), the preparers (pixel stage), the forwarder and, on a machine with more
+than one core, more receivers as processes beside it (see :mod:`gateway.children`). Each part also runs alone against the same database and spool, so a
 site can put CPU workers for headers (``work --role headers``) and a GPU worker for pixels
 (``work --role pixels --device cuda``) on other hosts.
 """
@@ -24,7 +24,9 @@ from gateway.egress import forwarder as forwarding
 from gateway.egress.forwarder import Forwarder
 from gateway.egress.retention import purge_delivered
 from gateway.files import sweep_leftovers
-from gateway.ingest.scp import start_receiver
+from gateway.ingest.capacity import ConnectionCount
+from gateway.ingest.scp import (Listeners, close_listeners, open_listeners, receive_in_child, start_listening,
+                                start_receiver)
 from gateway.keys import load_secret
 from gateway.pipeline import prepare
 from gateway.pipeline import worker as working
@@ -125,6 +127,7 @@ class _Running:
     stop: threading.Event
     threads: list[threading.Thread] = field(default_factory=list)
     started: list[children.Child] = field(default_factory=list)
+    receivers: list[children.Child] = field(default_factory=list)  # stopped first
     jobs_made: children.Wakeup = field(default_factory=children.Wakeup)  # scheduler -> worker
     arrivals: children.Wakeup = field(default_factory=children.Wakeup)  # receiver -> preparers
     outputs: children.Wakeup = field(default_factory=children.Wakeup)  # worker -> forwarder
@@ -174,6 +177,31 @@ def _start_forwarder(runtime: Runtime, parts: tuple[str, ...], running: _Running
                                                 name="forwarder"))
 
 
+def _start_receivers(runtime: Runtime, running: _Running) -> Listeners:
+    """The receiver: this process and ``ingest.processes`` - 1 more, all accepting from the
+    sockets bound here (see :mod:`gateway.ingest.listening`). Each is ready before the sockets
+    listen, so a receiver that cannot start stops start-up, and once the port answers, every
+    process accepts."""
+    config = runtime.config
+    listening = open_listeners(config.ingest)
+    count = ConnectionCount(config.ingest.process_count)
+    try:
+        for n in range(1, config.ingest.process_count):
+            args = (config, listening, count.for_process(n), runtime.secret, running.arrivals)
+            try:
+                running.receivers.append(children.start_and_wait(receive_in_child, args, f"receiver-{n}"))
+            except children.StartFailed as exc:
+                raise ConfigError(str(exc)) from None
+        server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret,
+                                on_received=running.arrivals.set, listening=listening, count=count)
+        start_listening(config.ingest, listening)
+        return server
+    except BaseException:
+        children.stop_all(running.receivers)
+        close_listeners(listening)
+        raise
+
+
 def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "auto",
         stop: threading.Event | None = None, role: str = WorkerRole.ALL) -> None:
     """Run the chosen parts until SIGTERM/SIGINT (or ``stop`` is set); ``role`` is the
@@ -195,8 +223,7 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         _start_forwarder(runtime, parts, running)
     server = None
     if "receive" in parts:
-        server = start_receiver(config.ingest, config.storage, runtime.db, runtime.secret,
-                                on_received=running.arrivals.set)
+        server = _start_receivers(runtime, running)
     scheduler = _scheduler(runtime, running.jobs_made) if "schedule" in parts else None
     if scheduler:
         scheduler.start()
@@ -213,6 +240,7 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
             web.should_exit = True
         if server:
             server.shutdown()
+            children.stop_all(running.receivers)
         if scheduler:
             scheduler.shutdown(wait=True)
         running.outputs.set()

@@ -138,6 +138,9 @@ class Gateway:
     ae_title: str = "DEID_GW"
     settings: dict = field(default_factory=dict)
     secret: str = "test-secret-key-0123456789"
+    # One receiving process unless a test asks for more (``ingest.processes``): each more costs
+    # a second of start-up. None: the gateway's own default, one per core.
+    receiver_processes: int | None = 1
     process: subprocess.Popen | None = None
     helpers: list[subprocess.Popen] = field(default_factory=list)
 
@@ -158,6 +161,8 @@ class Gateway:
                        "poll_interval": 0.2},
             "logging": {"level": "DEBUG", "file": str(self.workdir / "gateway.log")},
         }
+        if self.receiver_processes is not None:
+            config["ingest"]["processes"] = self.receiver_processes
         for section, values in self.settings.items():
             config.setdefault(section, {}).update(values)
         self.config_path.write_text(yaml.safe_dump(config))

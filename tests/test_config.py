@@ -86,3 +86,11 @@ def test_a_destination_naming_an_unknown_profile_stops_start_up(tmp_path):
     path.write_text("egress: {destinations: [{name: a, ae_title: X, host: h, port: 104, profile: reserch}]}")
     with pytest.raises(ConfigError, match=r"egress\.destinations\.0\.profile"):
         load_config(path)
+
+
+def test_the_receiver_runs_a_process_per_core_unless_told(monkeypatch):
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1})
+    assert GatewayConfig().ingest.process_count == 2
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(32)))
+    assert GatewayConfig().ingest.process_count == 4  # past a few, the disk bounds ingest
+    assert GatewayConfig(ingest={"processes": 1}).ingest.process_count == 1

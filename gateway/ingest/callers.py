@@ -22,12 +22,16 @@ from gateway.ingest.config import CallerRule, IngestConfig
 # "calling AE title not recognised" or "called AE title not recognised" (PS3.8 9.3.4).
 REJECT_CALLING_AE = (0x01, 0x01, 0x03)
 REJECT_CALLED_AE = (0x01, 0x01, 0x07)
+# Rejected-transient, service-provider (presentation), "local limit exceeded": as pynetdicom
+# answers past its own limit; the sender may try again later.
+REJECT_BUSY = (0x02, 0x03, 0x02)
 
 CALLED_AE = "called AE title not recognised"
 CALLING_AE = "calling AE title not allowed"
 ADDRESS = "address not allowed for this calling AE title"
 NO_CERTIFICATE = "client certificate required for this calling AE title"
 WRONG_CERTIFICATE = "client certificate does not match this calling AE title"
+BUSY = "ingest.max_associations reached"
 # Most specific last: the reason reported is the furthest any entry got.
 _ORDER = [CALLING_AE, ADDRESS, NO_CERTIFICATE, WRONG_CERTIFICATE]
 

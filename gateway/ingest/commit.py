@@ -148,7 +148,10 @@ class GroupCommitter:
                 waiting.recorded = result
         self.batches += 1
         if self.on_committed is not None:
-            self.on_committed()
+            try:
+                self.on_committed()
+            except Exception as exc:  # the batch is recorded: its senders still hear "success"
+                log.error("cannot wake the preparers: %s", type(exc).__name__)
 
     def _move(self, batch: list[_Waiting]) -> list[_Waiting]:
         """Rename the batch's files into one spool folder and sync it; returns those now durable

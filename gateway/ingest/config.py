@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Literal
@@ -10,6 +11,11 @@ from cryptography import x509
 from pydantic import Field, field_validator, model_validator
 
 from gateway.settings_base import Section
+
+
+#: Receiving processes when ``ingest.processes`` is left to the gateway: past a few, the disk's
+#: waits and the database's one writer at a time bound ingest, not the cores.
+MAX_AUTO_PROCESSES = 4
 
 
 class PeerIdentity(Section):
@@ -87,7 +93,12 @@ class IngestConfig(Section):
     # The plain (unencrypted) listener on host:port; false once every sender uses ingest.tls.
     plain_listener: bool = True
     tls: IngestTls | None = None
+    # Over all of the receiver's processes together.
     max_associations: int = Field(default=10, ge=1)
+    # Processes that receive, all accepting from the same ports (gateway/ingest/listening.py):
+    # associations that arrive together then use every core. Null: one per core, at most
+    # MAX_AUTO_PROCESSES; each process holds about 100 MiB.
+    processes: int | None = Field(default=None, ge=1, le=64)
     # The longest P-DATA PDU senders may send. 128 KiB (dcmtk's own ceiling) rather than the
     # customary 16 KiB: a 0.5 MB CT slice then arrives in 4 PDUs instead of 32, each one a round
     # of pynetdicom's Python; what is held in memory per association grows by as much.
@@ -131,6 +142,13 @@ class IngestConfig(Section):
                 and (self.tls.host or self.host) == self.host:
             raise ValueError("ingest.tls.port must differ from ingest.port while plain_listener is on")
         return self
+
+    @property
+    def process_count(self) -> int:
+        """How many processes receive (``processes``, or one per core this process may use)."""
+        if self.processes is not None:
+            return self.processes
+        return max(1, min(MAX_AUTO_PROCESSES, len(os.sched_getaffinity(0))))
 
     @property
     def inflated_limit(self) -> int:

@@ -25,7 +25,8 @@ from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.files import free_bytes, fsync_file, hashed_path, move_durably
 from gateway.ingest import callers
-from gateway.ingest.callers import REJECT_CALLED_AE, REJECT_CALLING_AE, PeerCertificate
+from gateway.ingest.callers import REJECT_BUSY, REJECT_CALLED_AE, REJECT_CALLING_AE, PeerCertificate
+from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.commit import GroupCommitter
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handshake import shake_hands
@@ -66,8 +67,9 @@ class Receiver:
     """Holds what the handlers share: configuration, database, secret, per-association tallies."""
 
     def __init__(self, ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes,
-                 on_received: Callable[[], object] | None = None):
+                 on_received: Callable[[], object] | None = None, count: ConnectionCount | None = None):
         self.ingest = ingest
+        self.count = count or ConnectionCount()  # associations open in every receiving process
         self.min_free_bytes = storage.min_free_bytes
         self.db = db
         self.secret = secret
@@ -99,24 +101,35 @@ class Receiver:
 
     def on_requested(self, event: evt.Event) -> None:
         """Reject, and audit with its reason, an association not addressed to this gateway or
-        from a caller no allow-list entry admits; nothing else the request carried is kept."""
+        from a caller no allow-list entry admits, or one past ``max_associations`` in all
+        receiving processes together; nothing else the request carried is kept."""
         assoc = event.assoc
         calling_ae = callers.printable(assoc.requestor.primitive.calling_ae_title)
         address = assoc.requestor.address
-        reason = callers.check_called(self.ingest, assoc.requestor.primitive.called_ae_title)
-        rejection = REJECT_CALLED_AE
-        if reason is None:
-            certificate = PeerCertificate.of(assoc.dul.socket.socket if assoc.dul.socket else None)
-            reason = callers.check_caller(self.ingest, calling_ae, address, certificate)
-            rejection = REJECT_CALLING_AE
-        if reason is None:
+        refusal = self._refusal(assoc, calling_ae, address)
+        if refusal is None:
             return
+        reason, rejection = refusal
         log.warning("rejected an association from %s (%s): %s", calling_ae, address, reason)
         self._audit(audit.REJECTED_ASSOCIATION, reason=reason, calling_ae=calling_ae, address=address)
         assoc.acse.send_reject(*rejection)
         # As pynetdicom does after its own rejections: let the DUL flush the A-ASSOCIATE-RJ
         # before the socket is shut.
         assoc.kill()
+
+    def _refusal(self, assoc, calling_ae: str, address: str) -> tuple[str, tuple] | None:
+        """Why the association is refused, and how the A-ASSOCIATE-RJ says so; None to accept."""
+        reason = callers.check_called(self.ingest, assoc.requestor.primitive.called_ae_title)
+        if reason is not None:
+            return reason, REJECT_CALLED_AE
+        certificate = PeerCertificate.of(assoc.dul.socket.socket if assoc.dul.socket else None)
+        reason = callers.check_caller(self.ingest, calling_ae, address, certificate)
+        if reason is not None:
+            return reason, REJECT_CALLING_AE
+        self.count.publish(assoc.ae)  # this one included
+        if self.count.total > self.ingest.max_associations:
+            return callers.BUSY, REJECT_BUSY
+        return None
 
     def _audit(self, event: str, **detail) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 
 from pydicom import uid
@@ -14,12 +15,18 @@ from gateway import reactors
 from gateway.db import Database
 from gateway.ingest import sop_classes
 from gateway.ingest.callers import open_entry_warnings
+from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handlers import Receiver
+from gateway.ingest.listening import Listening, bind, serve
 from gateway.storage_config import StorageConfig
 from gateway.tls import server_context
 
 log = logging.getLogger("gateway.ingest")
+
+#: Connections that may wait to be accepted while every receiving process is busy (at least
+#: ``ingest.max_associations``).
+LISTEN_BACKLOG = 16
 
 # Every transfer syntax the gateway can store, and later decode for the pixel stage.
 ACCEPTED_TRANSFER_SYNTAXES = [
@@ -82,7 +89,8 @@ def handlers_for(ingest: IngestConfig, receiver: Receiver) -> list:
 
 
 class Listeners:
-    """The receiver's servers (plain, DICOM TLS, or both during a migration), stopped together."""
+    """The receiver's servers in this process (plain, DICOM TLS, or both during a migration),
+    stopped together."""
 
     def __init__(self, servers: list):
         self.servers = servers
@@ -92,36 +100,92 @@ class Listeners:
             server.shutdown()
 
 
-def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes,
-                   on_received: Callable[[], object] | None = None) -> Listeners:
-    """Start the SCP in background threads; returns its listeners (call ``shutdown()``).
-    ``on_received`` is called once instances are recorded (the preparers' wake-up).
-
-    Both listeners serve one AE, with the same handlers and limits: a sender on either is held
-    to the same allow-list, and a certificate-bound entry can only match over TLS. A TLS
-    setting that cannot be used (a missing file, a key others can read) stops start-up before
-    anything listens.
-    """
-    context = server_context(ingest.tls, "ingest.tls") if ingest.tls else None
+def open_listeners(ingest: IngestConfig) -> list[Listening]:
+    """Bind the receiver's ports for every receiving process to accept from (see
+    :mod:`gateway.ingest.listening`); none listens before :func:`start_listening`. A port that is
+    taken, or a TLS setting that cannot be used (a missing file, a key others can read), stops
+    start-up here."""
+    if ingest.tls:
+        server_context(ingest.tls, "ingest.tls")
     for warning in open_entry_warnings(ingest):
         log.warning("SECURITY: %s", warning)
+    opened: list[Listening] = []
+    try:
+        if ingest.tls:
+            opened.append(bind(ingest.tls.host or ingest.host, ingest.tls.port, tls=True))
+        if ingest.plain_listener:
+            opened.append(bind(ingest.host, ingest.port, tls=False))
+    except BaseException:
+        close_listeners(opened)
+        raise
+    return opened
+
+
+def start_listening(ingest: IngestConfig, listening: list[Listening]) -> None:
+    """Answer connections, TLS first: once the plain port answers, both do."""
+    backlog = max(LISTEN_BACKLOG, ingest.max_associations)
+    for each in listening:
+        each.listen(backlog)
+        host, port = each.address[:2]
+        if each.tls:
+            log.info("receiving as %s over DICOM TLS on %s:%d (client certificates %s)",
+                     ingest.ae_title, host, port, ingest.tls.client_certificates)
+        else:
+            log.info("receiving as %s on %s:%d", ingest.ae_title, host, port)
+
+
+def close_listeners(listening: list[Listening]) -> None:
+    for each in listening:
+        each.sock.close()
+
+
+def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, secret: bytes,
+                   on_received: Callable[[], object] | None = None, listening: list[Listening] | None = None,
+                   count: ConnectionCount | None = None) -> Listeners:
+    """Receive in background threads of this process; returns its listeners (call ``shutdown()``).
+    ``on_received`` is called once instances are recorded (the preparers' wake-up).
+
+    ``listening`` are the sockets bound by :func:`open_listeners`, shared with the other
+    receiving processes, whose connections ``count`` adds up; whoever bound them makes them
+    listen. By default this process binds its own, receives alone, and listens at once. Both
+    listeners serve one AE, with the same handlers and limits: a sender on either is held to the
+    same allow-list, and a certificate-bound entry can only match over TLS.
+    """
+    alone = listening is None
+    if alone:
+        listening = open_listeners(ingest)
+    count = count or ConnectionCount()
+    context = server_context(ingest.tls, "ingest.tls") if ingest.tls else None
     ae = build_ae(ingest)
-    receiver = Receiver(ingest, storage, db, secret, on_received)
+    receiver = Receiver(ingest, storage, db, secret, on_received, count=count)
     receiver.receiving.register(ae)  # data sets stream to the spool's receiving folder
     contexts = SharedContexts(ae.supported_contexts)
-    servers = []
-    try:  # TLS first: once the plain port answers, both do
-        if ingest.tls:
-            host = ingest.tls.host or ingest.host
-            servers.append(ae.start_server((host, ingest.tls.port), block=False,
-                                           evt_handlers=handlers_for(ingest, receiver), ssl_context=context, contexts=contexts))
-            log.info("receiving as %s over DICOM TLS on %s:%d (client certificates %s)",
-                     ingest.ae_title, host, ingest.tls.port, ingest.tls.client_certificates)
-        if ingest.plain_listener:
-            servers.append(ae.start_server((ingest.host, ingest.port), block=False,
-                                           evt_handlers=handlers_for(ingest, receiver), contexts=contexts))
-            log.info("receiving as %s on %s:%d", ingest.ae_title, ingest.host, ingest.port)
-    except BaseException:
-        Listeners(servers).shutdown()
-        raise
-    return Listeners(servers)
+    listeners = Listeners([serve(ae, each, context if each.tls else None, handlers_for(ingest, receiver), contexts,
+                                 count) for each in listening])
+    if alone:
+        start_listening(ingest, listening)
+    return listeners
+
+
+def receive_in_child(config, listening: list[Listening], count: ConnectionCount, secret: bytes,
+                     arrivals, started, done: threading.Event) -> None:
+    """One more receiving process under ``serve`` (``ingest.processes``; see
+    :mod:`gateway.children`): its own database engine and application entity on the shared
+    sockets, ready (``started``) once it accepts, ringing ``arrivals`` (the preparers' wake-up)
+    after each batch it records, until ``done``."""
+    from gateway.logs import setup_logging
+
+    setup_logging(config.logging)
+    db = Database(config.database.url)
+    try:
+        try:
+            listeners = start_receiver(config.ingest, config.storage, db, secret, arrivals.set, listening, count)
+        except Exception as exc:  # noqa: BLE001 - said by type, as any error is
+            started.send(f"a receiving process could not start ({type(exc).__name__})")
+            return
+        started.send(None)
+        started.close()
+        done.wait()
+        listeners.shutdown()
+    finally:
+        db.dispose()

@@ -1,0 +1,72 @@
+"""The connections open in each receiving process: for ``ingest.max_associations`` over all of
+them, and for which process takes the next one.
+
+pynetdicom counts the associations of its own process only; with several receiving processes
+(:mod:`gateway.ingest.listening`) each of them would take the whole limit. So each process
+publishes how many connections it holds in a slot of shared memory that only it writes, and an
+association is refused while the slots add up to more than the limit.
+
+A process counts its associations as pynetdicom does, one thread each while it runs, plus the
+connections it has accepted whose thread has not started yet (a TLS handshake comes first). Not
+the sockets: pynetdicom leaves one open, for the garbage collector, when the peer has closed its
+end first. A process publishes when it accepts, when it is asked for an association, and on
+every turn of its accept loop (at least twice a second), so a slot may be half a second out of
+date, always by counting associations that have just ended: near the limit one may be refused
+that would have fitted, never one let in past it.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+class ConnectionCount:
+    """The connections of every receiving process; this process writes slot ``slot``."""
+
+    def __init__(self, processes: int = 1, slot: int = 0, slots=None):
+        self._slots = slots if slots is not None else _SPAWN.RawArray("i", processes)
+        self.slot = slot
+        self._pending: set = set()  # sockets accepted here, their thread not yet done starting
+        self._lock = threading.Lock()
+
+    def __reduce__(self):
+        """What a child process gets: the shared slots, nothing of this process's own."""
+        return ConnectionCount, (0, self.slot, self._slots)
+
+    def for_process(self, slot: int) -> ConnectionCount:
+        """The same count, as the process that writes ``slot`` sees it."""
+        return ConnectionCount(slot=slot, slots=self._slots)
+
+    def accepted(self, ae, sock) -> None:
+        """A connection was accepted; its association thread is not running yet."""
+        with self._lock:
+            self._pending.add(sock)
+        self.publish(ae)
+
+    def started(self, ae, sock) -> None:
+        """The thread that starts the association of ``sock`` is done: the association's own
+        thread runs, if it ever will, and counts from now on."""
+        with self._lock:
+            self._pending.discard(sock)
+        self.publish(ae)
+
+    def publish(self, ae) -> None:
+        running = [thread for thread in ae.active_associations if thread.is_acceptor]
+        with self._lock:
+            # An association's thread runs before the thread that started it is done: count once.
+            theirs = {id(getattr(thread.dul.socket, "socket", None)) for thread in running}
+            pending = sum(1 for sock in self._pending if id(sock) not in theirs)
+            self._slots[self.slot] = len(running) + pending
+
+    @property
+    def total(self) -> int:
+        return sum(self._slots)
+
+    @property
+    def busier_than_another(self) -> bool:
+        """Whether another process holds fewer connections than this one."""
+        mine = self._slots[self.slot]
+        return any(held < mine for held in self._slots)

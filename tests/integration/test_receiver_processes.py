@@ -1,0 +1,165 @@
+"""``ingest.processes``: the receiver runs in more than one process, all accepting from the ports
+``serve`` (here ``receive``) bound, with ``max_associations`` held over all of them together."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psutil
+import pytest
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+from sqlalchemy import func, select
+
+from gateway import children
+from gateway.audit import events as audit
+from gateway.audit.tables import AuditEvent
+from gateway.config import GatewayConfig
+from gateway.db import Database
+from gateway.ingest import callers
+from gateway.ingest.capacity import ConnectionCount
+from gateway.ingest.scp import open_listeners, receive_in_child
+from gateway.queue.tables import Instance
+from tests.ingest.tls_pki import make_ingest_pki
+from tests.peers import Gateway, free_port, storescu, wait_for
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def _gateway(tmp_path: Path, **ingest) -> Gateway:
+    return Gateway(tmp_path / "gateway", receiver_processes=2,
+                   settings={"ingest": ingest, "queue": {"stable_after": 3600}}).start("receive")
+
+
+def _database(gateway: Gateway) -> Database:
+    return Database(f"sqlite:///{gateway.workdir / 'var' / 'gateway.db'}")
+
+
+def _receivers(gateway: Gateway) -> list[psutil.Process]:
+    """``receive`` itself and the receiving process it started (not the resource tracker)."""
+    serve = psutil.Process(gateway.process.pid)
+    return [serve, *(child for child in serve.children() if "resource_tracker" not in " ".join(child.cmdline()))]
+
+
+def _connections_held(process: psutil.Process, port: int) -> int:
+    return sum(1 for connection in process.net_connections("tcp")
+               if connection.status == psutil.CONN_ESTABLISHED and connection.laddr.port == port)
+
+
+def _associate(port: int, count: int, tls_args: tuple | None = None) -> list:
+    requestor = AE(ae_title="SCANNER")
+    requestor.add_requested_context(Verification)
+    return [requestor.associate("127.0.0.1", port, ae_title="DEID_GW", tls_args=tls_args) for _ in range(count)]
+
+
+def _accepted_and_released(port: int) -> bool:
+    (assoc,) = _associate(port, 1)
+    accepted = assoc.is_established
+    if accepted:
+        assoc.release()
+    return accepted
+
+
+def test_associations_that_arrive_together_are_received_by_both_processes(tmp_path):
+    gateway = _gateway(tmp_path)
+    try:
+        receivers = _receivers(gateway)
+        assert len(receivers) == 2
+        associations = _associate(gateway.port, 4)
+        assert all(assoc.is_established for assoc in associations)
+        held = [_connections_held(process, gateway.port) for process in receivers]
+        assert sum(held) == 4 and min(held) >= 1
+        for assoc in associations:
+            assoc.release()
+    finally:
+        gateway.stop()
+    assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in receivers)
+
+
+def test_max_associations_holds_over_both_processes(tmp_path):
+    gateway = _gateway(tmp_path, max_associations=3)
+    try:
+        held = _associate(gateway.port, 3)
+        assert all(assoc.is_established for assoc in held)
+        (refused,) = _associate(gateway.port, 1)
+        assert refused.is_rejected
+        with _database(gateway).reading() as session:
+            reasons = list(session.scalars(select(AuditEvent.detail["reason"].as_string())
+                                           .where(AuditEvent.event == audit.REJECTED_ASSOCIATION)))
+        assert reasons == [callers.BUSY]
+
+        held.pop().release()
+        # Counts are published at least twice a second: the slot freed is seen within that.
+        wait_for(lambda: _accepted_and_released(gateway.port), 10, interval=0.6,
+                 what="an association accepted once another has ended")
+        for assoc in held:
+            assoc.release()
+    finally:
+        gateway.stop()
+
+
+def _shares(files: list[Path], folder: Path, count: int) -> list[list[Path]]:
+    """``files`` dealt into ``count`` folders of their own (storescu's helper writes its
+    association profile beside them)."""
+    shares = []
+    for n in range(count):
+        (folder / str(n)).mkdir(parents=True)
+        shares.append([shutil.copy(path, folder / str(n) / path.name) for path in files[n::count]])
+    return [[Path(path) for path in share] for share in shares]
+
+
+def test_every_instance_sent_over_four_associations_is_recorded_once(tmp_path, study):
+    gateway = _gateway(tmp_path)
+    try:
+        shares = _shares(study.files, tmp_path / "shares", 4)
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda share: storescu(gateway.port, share), shares))
+        assert all(result.returncode == 0 for result in results)
+        with _database(gateway).reading() as session:
+            assert session.scalar(select(func.count()).select_from(Instance)) == len(study.files)
+        spooled = [path for path in (gateway.workdir / "var" / "spool").rglob("*.dcm")]
+        assert len(spooled) == len(study.files)
+        assert all(oct(os.stat(path).st_mode & 0o777) == oct(0o600) for path in spooled)
+    finally:
+        gateway.stop()
+
+
+def test_the_dicom_tls_listener_is_shared_too(tmp_path):
+    pki = make_ingest_pki(tmp_path / "pki")
+    tls_port = free_port()
+    gateway = _gateway(tmp_path,
+                       tls={"port": tls_port, "cert_file": str(pki.gateway.cert), "key_file": str(pki.gateway.key),
+                            "ca_file": str(pki.ca)})
+    try:
+        context = ssl.create_default_context(cafile=str(pki.ca))
+        context.load_cert_chain(str(pki.modality.cert), str(pki.modality.key))
+        associations = _associate(tls_port, 2, tls_args=(context, "localhost"))
+        assert all(assoc.is_established for assoc in associations)
+        assert [_connections_held(process, tls_port) for process in _receivers(gateway)] == [1, 1]
+        for assoc in associations:
+            assoc.release()
+    finally:
+        gateway.stop()
+
+
+def test_a_receiving_process_wakes_the_preparers_after_what_it_records(tmp_path, study):
+    config = GatewayConfig(ingest={"ae_title": "DEID_GW", "port": free_port(), "allowed_callers": [{"ae_title": "SCANNER"}]},
+                           storage={"root": str(tmp_path / "var")},
+                           database={"url": f"sqlite:///{tmp_path / 'gateway.db'}"})
+    Database(config.database.url).create_schema()
+    (listening,) = open_listeners(config.ingest)
+    arrivals = children.Wakeup()
+    child = children.start_and_wait(receive_in_child, (config, [listening], ConnectionCount(), b"s" * 32, arrivals),
+                                    "receiver-1")
+    try:
+        listening.listen(8)
+        arrivals.clear()
+        assert storescu(config.ingest.port, study.files[:2]).returncode == 0
+        assert arrivals.wait(timeout=10)
+    finally:
+        children.stop_all([child])
+        listening.sock.close()
