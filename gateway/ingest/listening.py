@@ -2,8 +2,8 @@
 
 Why more than one process: a process runs Python on one core at a time, and receiving an
 instance is mostly Python (pynetdicom's PDUs, the header's validation, the row). Four
-associations into one process took 125-140 instances/s; into two, 195-220 (``bench/ingest.py``,
-2 cores). Each process is a whole receiver, with its own application entity and group commit;
+associations into one process took 153 instances/s; into two, 223 (``bench/ingest.py``, 2
+cores, same run; Orthanc 288). Each process is a whole receiver, with its own application entity and group commit;
 SQLite's writers of all of them take turns (:mod:`gateway.db`).
 
 Why one socket, shared, rather than a socket per process with ``SO_REUSEPORT``: the kernel
@@ -44,7 +44,7 @@ NOT_LISTENING_SECONDS = 0.05
 
 @dataclass(frozen=True)
 class Listening:
-    """One listening socket: the plain listener or the DICOM TLS one."""
+    """One of the receiver's sockets: the plain listener's or the DICOM TLS one's."""
 
     sock: socket.socket
     tls: bool

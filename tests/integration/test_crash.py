@@ -6,7 +6,7 @@ from contextlib import closing
 from pathlib import Path
 
 from tests.integration.conftest import destination_for
-from tests.peers import storescu, wait_for
+from tests.peers import free_port, storescu, wait_for
 
 
 def test_instances_acknowledged_before_a_kill_are_delivered_after_restart(archive, gateway_factory, study):
@@ -38,18 +38,20 @@ def _job_half_done(database: Path) -> bool:
 
 
 def test_a_job_held_by_a_killed_worker_is_taken_again_after_its_lease(archive, gateway_factory, study):
+    # The archive is out of reach until the restart: outputs cannot leave before the kill, and
+    # the kill cannot catch the forwarder mid-send (a delivery would then be held for the dead
+    # forwarder's lease, minutes). Each failed try waits 5 s, far from giving up.
     gateway = gateway_factory(
-        [destination_for(archive)],
+        [{**destination_for(archive), "port": free_port()}],
         queue={"stable_after": 0.5, "lease_seconds": 3},
-        # A slow forwarder start keeps outputs from leaving before the kill.
-        egress={"poll_interval": 30},
+        egress={"backoff_initial": 5, "backoff_max": 5},
     ).start()
     storescu(gateway.port, study.files)
     database = gateway.workdir / "var" / "gateway.db"
     wait_for(lambda: _job_half_done(database), 120, interval=0.005, what="the worker to be mid-job")
     gateway.kill()
 
-    gateway.settings["egress"] = {"poll_interval": 0.2}
+    gateway.destinations = [destination_for(archive)]
     gateway.start()
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="delivery after restart")
     wait_for(lambda: "forwarded" in gateway.cli("audit", "list").stdout, 30, what="study closed")
