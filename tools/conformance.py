@@ -89,7 +89,7 @@ def _services() -> list[str]:
 
 def _association_policies() -> list[str]:
     from gateway.ingest import callers
-    from gateway.ingest.config import IngestConfig, IngestTls
+    from gateway.ingest.config import MAX_AUTO_PROCESSES, IngestConfig, IngestTls
     from gateway.pull.config import PullConfig
 
     ingest, pull = IngestConfig(), PullConfig()
@@ -102,7 +102,11 @@ def _association_policies() -> list[str]:
         ["AE title (default)", f"`{ingest.ae_title}` (`ingest.ae_title`)"],
         ["listening address and port (default)", (f"{ingest.host}:{ingest.port} (`ingest.host`, `ingest.port`); "
                                                   f"DICOM TLS on port {tls_port} when `ingest.tls` is set")],
-        ["concurrent associations accepted", f"{ingest.max_associations} (`ingest.max_associations`)"],
+        ["concurrent associations accepted", (f"{ingest.max_associations} (`ingest.max_associations`), over all "
+                                              "receiving processes together (`ingest.processes`: one per core by "
+                                              f"default, at most {MAX_AUTO_PROCESSES}, all accepting from the same "
+                                              "ports)")],
+        ["associations past that limit", rejected(callers.REJECT_BUSY, "local limit exceeded")],
         ["maximum PDU length received", f"{ingest.max_pdu_length} bytes (`ingest.max_pdu_length`; 0 = unlimited)"],
         ["ARTIM / ACSE / DIMSE / network timeouts", f"{ingest.network_timeout} s (`ingest.network_timeout`)"],
         ["another called AE title", rejected(callers.REJECT_CALLED_AE, callers.CALLED_AE)

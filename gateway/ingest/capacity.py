@@ -12,7 +12,8 @@ the sockets: pynetdicom leaves one open, for the garbage collector, when the pee
 end first. A process publishes when it accepts, when it is asked for an association, and on
 every turn of its accept loop (at least twice a second), so a slot may be half a second out of
 date, always by counting associations that have just ended: near the limit one may be refused
-that would have fitted, never one let in past it.
+that would have fitted, never one let in past it. A receiving process that dies (the OOM killer)
+leaves its last count behind until ``serve`` restarts; the others go on receiving.
 """
 
 from __future__ import annotations
