@@ -30,9 +30,20 @@ from tests.peers import Gateway, free_port, storescu, wait_for
 pytestmark = pytest.mark.filterwarnings("ignore")
 
 
-def _gateway(tmp_path: Path, **ingest) -> Gateway:
-    return Gateway(tmp_path / "gateway", receiver_processes=2,
-                   settings={"ingest": ingest, "queue": {"stable_after": 3600}}).start("receive")
+@pytest.fixture
+def receiving(tmp_path):
+    """``receive`` in two processes, with these ingest settings; stopped after the test, even
+    one that never came up."""
+    started: list[Gateway] = []
+
+    def start(**ingest) -> Gateway:
+        started.append(Gateway(tmp_path / f"gateway{len(started)}", receiver_processes=2,
+                               settings={"ingest": ingest, "queue": {"stable_after": 3600}}))
+        return started[-1].start("receive")
+
+    yield start
+    for gateway in started:
+        gateway.stop()
 
 
 def _database(gateway: Gateway) -> Database:
@@ -64,42 +75,38 @@ def _accepted_and_released(port: int) -> bool:
     return accepted
 
 
-def test_associations_that_arrive_together_are_received_by_both_processes(tmp_path):
-    gateway = _gateway(tmp_path)
-    try:
-        receivers = _receivers(gateway)
-        assert len(receivers) == 2
-        associations = _associate(gateway.port, 4)
-        assert all(assoc.is_established for assoc in associations)
-        held = [_connections_held(process, gateway.port) for process in receivers]
-        assert sum(held) == 4 and min(held) >= 1
-        for assoc in associations:
-            assoc.release()
-    finally:
-        gateway.stop()
+def test_associations_that_arrive_together_are_received_by_both_processes(receiving):
+    gateway = receiving()
+    receivers = _receivers(gateway)
+    assert len(receivers) == 2
+    associations = _associate(gateway.port, 4)
+    assert all(assoc.is_established for assoc in associations)
+    held = [_connections_held(process, gateway.port) for process in receivers]
+    assert sum(held) == 4 and min(held) >= 1
+    for assoc in associations:
+        assoc.release()
+
+    gateway.stop()
     assert not any(process.is_running() and process.status() != psutil.STATUS_ZOMBIE for process in receivers)
 
 
-def test_max_associations_holds_over_both_processes(tmp_path):
-    gateway = _gateway(tmp_path, max_associations=3)
-    try:
-        held = _associate(gateway.port, 3)
-        assert all(assoc.is_established for assoc in held)
-        (refused,) = _associate(gateway.port, 1)
-        assert refused.is_rejected
-        with _database(gateway).reading() as session:
-            reasons = list(session.scalars(select(AuditEvent.detail["reason"].as_string())
-                                           .where(AuditEvent.event == audit.REJECTED_ASSOCIATION)))
-        assert reasons == [callers.BUSY]
+def test_max_associations_holds_over_both_processes(receiving):
+    gateway = receiving(max_associations=3)
+    held = _associate(gateway.port, 3)
+    assert all(assoc.is_established for assoc in held)
+    (refused,) = _associate(gateway.port, 1)
+    assert refused.is_rejected
+    with _database(gateway).reading() as session:
+        reasons = list(session.scalars(select(AuditEvent.detail["reason"].as_string())
+                                       .where(AuditEvent.event == audit.REJECTED_ASSOCIATION)))
+    assert reasons == [callers.BUSY]
 
-        held.pop().release()
-        # Counts are published at least twice a second: the slot freed is seen within that.
-        wait_for(lambda: _accepted_and_released(gateway.port), 10, interval=0.6,
-                 what="an association accepted once another has ended")
-        for assoc in held:
-            assoc.release()
-    finally:
-        gateway.stop()
+    held.pop().release()
+    # Counts are published at least twice a second: the slot freed is seen within that.
+    wait_for(lambda: _accepted_and_released(gateway.port), 10, interval=0.6,
+             what="an association accepted once another has ended")
+    for assoc in held:
+        assoc.release()
 
 
 def _shares(files: list[Path], folder: Path, count: int) -> list[list[Path]]:
@@ -108,42 +115,35 @@ def _shares(files: list[Path], folder: Path, count: int) -> list[list[Path]]:
     shares = []
     for n in range(count):
         (folder / str(n)).mkdir(parents=True)
-        shares.append([shutil.copy(path, folder / str(n) / path.name) for path in files[n::count]])
-    return [[Path(path) for path in share] for share in shares]
+        shares.append([Path(shutil.copy(path, folder / str(n) / path.name)) for path in files[n::count]])
+    return shares
 
 
-def test_every_instance_sent_over_four_associations_is_recorded_once(tmp_path, study):
-    gateway = _gateway(tmp_path)
-    try:
-        shares = _shares(study.files, tmp_path / "shares", 4)
-        with ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(lambda share: storescu(gateway.port, share), shares))
-        assert all(result.returncode == 0 for result in results)
-        with _database(gateway).reading() as session:
-            assert session.scalar(select(func.count()).select_from(Instance)) == len(study.files)
-        spooled = [path for path in (gateway.workdir / "var" / "spool").rglob("*.dcm")]
-        assert len(spooled) == len(study.files)
-        assert all(oct(os.stat(path).st_mode & 0o777) == oct(0o600) for path in spooled)
-    finally:
-        gateway.stop()
+def test_every_instance_sent_over_four_associations_is_recorded_once(receiving, tmp_path, study):
+    gateway = receiving()
+    shares = _shares(study.files, tmp_path / "shares", 4)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda share: storescu(gateway.port, share), shares))
+    assert all(result.returncode == 0 for result in results)
+    with _database(gateway).reading() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == len(study.files)
+    spooled = list((gateway.workdir / "var" / "spool").rglob("*.dcm"))
+    assert len(spooled) == len(study.files)
+    assert all(os.stat(path).st_mode & 0o777 == 0o600 for path in spooled)
 
 
-def test_the_dicom_tls_listener_is_shared_too(tmp_path):
+def test_the_dicom_tls_listener_is_shared_too(receiving, tmp_path):
     pki = make_ingest_pki(tmp_path / "pki")
     tls_port = free_port()
-    gateway = _gateway(tmp_path,
-                       tls={"port": tls_port, "cert_file": str(pki.gateway.cert), "key_file": str(pki.gateway.key),
-                            "ca_file": str(pki.ca)})
-    try:
-        context = ssl.create_default_context(cafile=str(pki.ca))
-        context.load_cert_chain(str(pki.modality.cert), str(pki.modality.key))
-        associations = _associate(tls_port, 2, tls_args=(context, "localhost"))
-        assert all(assoc.is_established for assoc in associations)
-        assert [_connections_held(process, tls_port) for process in _receivers(gateway)] == [1, 1]
-        for assoc in associations:
-            assoc.release()
-    finally:
-        gateway.stop()
+    gateway = receiving(tls={"port": tls_port, "cert_file": str(pki.gateway.cert), "key_file": str(pki.gateway.key),
+                             "ca_file": str(pki.ca)})
+    context = ssl.create_default_context(cafile=str(pki.ca))
+    context.load_cert_chain(str(pki.modality.cert), str(pki.modality.key))
+    associations = _associate(tls_port, 2, tls_args=(context, "localhost"))
+    assert all(assoc.is_established for assoc in associations)
+    assert [_connections_held(process, tls_port) for process in _receivers(gateway)] == [1, 1]
+    for assoc in associations:
+        assoc.release()
 
 
 def test_a_receiving_process_wakes_the_preparers_after_what_it_records(tmp_path, study):
