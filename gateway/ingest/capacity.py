@@ -12,14 +12,19 @@ the sockets: pynetdicom leaves one open, for the garbage collector, when the pee
 end first. A process publishes when it accepts, when it is asked for an association, and on
 every turn of its accept loop (at least twice a second), so a slot may be half a second out of
 date, always by counting associations that have just ended: near the limit one may be refused
-that would have fitted, never one let in past it. A receiving process that dies (the OOM killer)
-leaves its last count behind until ``serve`` restarts; the others go on receiving.
+that would have fitted, never one let in past it.
+
+Each slot also names the process that writes it. One that has died (the OOM killer, a crash)
+holds nothing any more, whatever its slot last said: its connections died with it, and the
+others go on receiving without counting them.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
+from pathlib import Path
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -27,19 +32,20 @@ _SPAWN = multiprocessing.get_context("spawn")
 class ConnectionCount:
     """The connections of every receiving process; this process writes slot ``slot``."""
 
-    def __init__(self, processes: int = 1, slot: int = 0, slots=None):
+    def __init__(self, processes: int = 1, slot: int = 0, slots=None, owners=None):
         self._slots = slots if slots is not None else _SPAWN.RawArray("i", processes)
+        self._owners = owners if owners is not None else _SPAWN.RawArray("i", processes)  # pids
         self.slot = slot
         self._pending: set = set()  # sockets accepted here, their thread not yet done starting
         self._lock = threading.Lock()
 
     def __reduce__(self):
         """What a child process gets: the shared slots, nothing of this process's own."""
-        return ConnectionCount, (0, self.slot, self._slots)
+        return ConnectionCount, (0, self.slot, self._slots, self._owners)
 
     def for_process(self, slot: int) -> ConnectionCount:
         """The same count, as the process that writes ``slot`` sees it."""
-        return ConnectionCount(slot=slot, slots=self._slots)
+        return ConnectionCount(slot=slot, slots=self._slots, owners=self._owners)
 
     def accepted(self, ae, sock) -> None:
         """A connection was accepted; its association thread is not running yet."""
@@ -61,13 +67,30 @@ class ConnectionCount:
             theirs = {id(getattr(thread.dul.socket, "socket", None)) for thread in running}
             pending = sum(1 for sock in self._pending if id(sock) not in theirs)
             self._slots[self.slot] = len(running) + pending
+            self._owners[self.slot] = os.getpid()
+
+    def _held(self) -> list[int]:
+        """Each slot's count; none for a process that has died."""
+        return [0 if owner and _dead(owner) else held for held, owner in zip(self._slots, self._owners)]
 
     @property
     def total(self) -> int:
-        return sum(self._slots)
+        return sum(self._held())
 
     @property
     def busier_than_another(self) -> bool:
-        """Whether another process holds fewer connections than this one."""
-        mine = self._slots[self.slot]
-        return any(held < mine for held in self._slots)
+        """Whether another process, alive, holds fewer connections than this one."""
+        held = self._held()
+        alive = [count for count, owner in zip(held, self._owners) if owner == 0 or not _dead(owner)]
+        return any(count < held[self.slot] for count in alive)
+
+
+def _dead(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie too: its parent has not reaped it yet)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    except (OSError, IndexError):  # no /proc to ask: take it as alive, as before
+        return False
+    return state in ("Z", "X")

@@ -109,6 +109,23 @@ def test_max_associations_holds_over_both_processes(receiving):
         assoc.release()
 
 
+def test_a_receiving_process_that_dies_leaves_its_place_and_the_port_to_the_other(receiving, study):
+    gateway = receiving(max_associations=2)
+    serve, child = _receivers(gateway)
+    held = _associate(gateway.port, 2)
+    assert [_connections_held(process, gateway.port) for process in (serve, child)] == [1, 1]
+
+    child.kill()  # the OOM killer, say: its association dies with it
+    wait_for(lambda: not child.is_running() or child.status() == psutil.STATUS_ZOMBIE, 10, what="the child gone")
+    wait_for(lambda: _accepted_and_released(gateway.port), 10, interval=0.6,
+             what="an association accepted in the place the dead process held")
+    assert storescu(gateway.port, study.files[:3]).returncode == 0
+    with _database(gateway).reading() as session:
+        assert session.scalar(select(func.count()).select_from(Instance)) == 3
+    for assoc in held:
+        assoc.release()
+
+
 def _shares(files: list[Path], folder: Path, count: int) -> list[list[Path]]:
     """``files`` dealt into ``count`` folders of their own (storescu's helper writes its
     association profile beside them)."""
