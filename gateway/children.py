@@ -1,4 +1,5 @@
-"""The processes ``serve`` starts beside itself: the worker, the preparers and the forwarder.
+"""The processes ``serve`` starts beside itself: the worker, the preparers, the forwarder and more
+receivers.
 
 Why processes: one process runs Python on one core at a time. Work that needs nothing from the
 receiver's memory (the header job, the pixel stage, sending to archives) goes to processes of its
@@ -9,8 +10,9 @@ parent says when to stop, through a flag in shared memory), and dies with its pa
 kernel kills it when the parent dies, even by SIGKILL; a child whose parent died while it was
 still starting (before it could ask the kernel for that) finds a parent other than the one
 that started it and ends at once; and it stops by itself if it finds it has been orphaned
-later. What a child holds in the queue (leases on instances or deliveries) runs out and is
-taken up again, as for any process that dies.
+later. A child that ends without being told to (a crash, the OOM killer) is started again by
+``serve`` (:func:`revive`), and what it held in the queue (leases on instances or deliveries)
+runs out and is taken up again, as for any process that dies.
 
 Nothing here is a multiprocessing Event. Its ``set`` waits until every process that was waiting
 on it has woken and said so; a waiter that died meanwhile (the OOM killer, a SIGKILL, a child
@@ -23,15 +25,17 @@ setting either never waits for anyone.
 from __future__ import annotations
 
 import ctypes
+import logging
 import multiprocessing
 import os
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 _SPAWN = multiprocessing.get_context("spawn")
+log = logging.getLogger("gateway")
 
 
 #: How often a child looks at its stop flag and at its parent.
@@ -48,6 +52,7 @@ class Child:
     stop: Any  # a byte in shared memory: 1 once the child is to stop
     process: Any  # a multiprocessing Process
     patience: float = PATIENCE  # seconds it may take to end once told
+    again: Callable[[], Child] | None = None  # starts another like it (see revive)
 
 
 def start(target: Callable, args: tuple, name: str) -> Child:
@@ -56,7 +61,7 @@ def start(target: Callable, args: tuple, name: str) -> Child:
     stop = _SPAWN.RawValue("b", 0)
     process = _SPAWN.Process(target=_child, args=(target, args, os.getpid(), stop), name=name, daemon=True)
     process.start()
-    return Child(stop, process)
+    return Child(stop, process, again=lambda: start(target, args, name))
 
 
 class StartFailed(Exception):
@@ -80,7 +85,24 @@ def start_and_wait(target: Callable, args: tuple, name: str) -> Child:
     if reason is not None:
         stop_all([child])
         raise StartFailed(reason)
+    child.again = lambda: start_and_wait(target, args, name)
     return child
+
+
+def revive(children: list[Child]) -> None:
+    """Start again, in place in ``children``, every child that has ended without being told to
+    (a crash, the OOM killer): a gateway whose worker died would go on receiving and never
+    forward. Said in the log by the child's name and exit code; one that cannot start again is
+    tried at the next call."""
+    for n, child in enumerate(children):
+        if child.stop.value or child.process.is_alive() or child.again is None:
+            continue
+        log.error("the %s process ended (exit code %s); starting it again", child.process.name,
+                  child.process.exitcode)
+        try:
+            children[n] = replace(child.again(), patience=child.patience)
+        except StartFailed as exc:
+            log.error("the %s process cannot start again: %s", child.process.name, exc)
 
 
 class Wakeup:

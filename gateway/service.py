@@ -55,6 +55,9 @@ def open_runtime(config: GatewayConfig) -> Runtime:
     return Runtime(config, db, load_secret(config.deid, config.storage.root))
 
 
+#: How often ``serve`` looks for a process of its own that has ended, to start it again.
+SUPERVISE_SECONDS = 2.0
+
 #: How often the scheduler looks for files abandoned mid-write (besides once at start).
 SWEEP_INTERVAL = 300.0
 
@@ -233,7 +236,9 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
         thread.start()
     log.info("gateway running: %s", ", ".join(parts))
     try:
-        running.stop.wait()
+        while not running.stop.wait(SUPERVISE_SECONDS):
+            children.revive(running.receivers)
+            children.revive(running.started)
     finally:
         log.info("stopping")
         if web:

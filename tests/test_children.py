@@ -163,3 +163,24 @@ def test_a_child_that_cannot_get_ready_stops_its_start_with_its_reason():
 def test_a_child_that_dies_before_it_is_ready_stops_its_start():
     with pytest.raises(children.StartFailed, match="the dying process ended before it was ready"):
         children.start_and_wait(get_ready, ("dies",), "dying")
+
+
+def test_a_child_that_ended_untold_is_started_again_in_its_place_and_one_told_to_stop_is_not(tmp_path):
+    marker = tmp_path / "running"
+    crashed = children.start(linger, (str(marker),), "lingering")
+    crashed.patience = 7.0
+    wait_for(marker.exists, 30, what="the child to start")
+    marker.unlink()
+    crashed.process.kill()
+    crashed.process.join(30)
+    stopped = children.start_and_wait(get_ready, ("ready",), "ready")
+    children.stop_all([stopped])
+    running = [crashed, stopped]
+
+    children.revive(running)
+    try:
+        assert running[0] is not crashed and running[0].patience == 7.0
+        wait_for(marker.exists, 30, what="the crashed child to start again")
+        assert running[1] is stopped  # told to stop: left stopped
+    finally:
+        children.stop_all(running)
