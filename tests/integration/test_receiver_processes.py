@@ -51,9 +51,16 @@ def _database(gateway: Gateway) -> Database:
 
 
 def _receivers(gateway: Gateway) -> list[psutil.Process]:
-    """``receive`` itself and the receiving process it started (not the resource tracker)."""
+    """``receive`` itself and the receiving processes it started, alive (not the resource tracker)."""
     serve = psutil.Process(gateway.process.pid)
-    return [serve, *(child for child in serve.children() if "resource_tracker" not in " ".join(child.cmdline()))]
+    started = []
+    for child in serve.children():
+        try:
+            if "spawn_main" in " ".join(child.cmdline()) and child.status() != psutil.STATUS_ZOMBIE:
+                started.append(child)
+        except (psutil.ZombieProcess, psutil.NoSuchProcess):
+            continue
+    return [serve, *started]
 
 
 def _connections_held(process: psutil.Process, port: int) -> int:
@@ -109,7 +116,7 @@ def test_max_associations_holds_over_both_processes(receiving):
         assoc.release()
 
 
-def test_a_receiving_process_that_dies_leaves_its_place_and_the_port_to_the_other(receiving, study):
+def test_a_receiving_process_that_dies_frees_its_place_and_is_started_again(receiving, study):
     gateway = receiving(max_associations=2)
     serve, child = _receivers(gateway)
     held = _associate(gateway.port, 2)
@@ -122,6 +129,11 @@ def test_a_receiving_process_that_dies_leaves_its_place_and_the_port_to_the_othe
     assert storescu(gateway.port, study.files[:3]).returncode == 0
     with _database(gateway).reading() as session:
         assert session.scalar(select(func.count()).select_from(Instance)) == 3
+
+    def started_again() -> bool:
+        receivers = _receivers(gateway)
+        return len(receivers) == 2 and receivers[1].pid != child.pid
+    wait_for(started_again, 30, what="another receiving process in its place")
     for assoc in held:
         assoc.release()
 
