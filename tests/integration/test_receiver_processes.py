@@ -168,9 +168,12 @@ def test_the_dicom_tls_listener_is_shared_too(receiving, tmp_path):
                              "ca_file": str(pki.ca)})
     context = ssl.create_default_context(cafile=str(pki.ca))
     context.load_cert_chain(str(pki.modality.cert), str(pki.modality.key))
-    associations = _associate(tls_port, 2, tls_args=(context, "localhost"))
+    receivers, associations = _receivers(gateway), []
+    # Usually 1 and 1; on a loaded machine the process that holds one may take the next too.
+    while len(associations) < 6 and min(_connections_held(process, tls_port) for process in receivers) == 0:
+        associations += _associate(tls_port, 1, tls_args=(context, "localhost"))
     assert all(assoc.is_established for assoc in associations)
-    assert [_connections_held(process, tls_port) for process in _receivers(gateway)] == [1, 1]
+    assert min(_connections_held(process, tls_port) for process in receivers) == 1
     for assoc in associations:
         assoc.release()
 
