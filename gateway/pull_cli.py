@@ -28,6 +28,7 @@ def cmd_pull(args, config) -> int:
     from gateway.pull.requests import RequestError, from_query, read_list
     from gateway.pull.runner import Puller
     from gateway.service import open_runtime
+    from gateway.stopping import stop_on_signals
 
     quiet_libraries()
     runtime = open_runtime(config)
@@ -39,7 +40,7 @@ def cmd_pull(args, config) -> int:
     except (RequestError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: puller.halt())
+        stop_on_signals(puller.halt, signals=(signal.SIGTERM,))
     summary = puller.run(kind, requests, progress=not args.quiet)
     _report(runtime, summary)
     if summary.stopped:

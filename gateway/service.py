@@ -10,7 +10,6 @@ site can put CPU workers for headers (``work --role headers``) and a GPU worker 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 from dataclasses import dataclass, field
 
@@ -34,6 +33,7 @@ from gateway.pipeline.build import build_pipeline
 from gateway.pipeline.worker import Worker
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 from gateway.queue.tables import WorkerRole
+from gateway.stopping import stop_on_signals
 
 log = logging.getLogger("gateway")
 
@@ -215,8 +215,7 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     web = _web_server(runtime) if "web" in parts else None
     running = _Running(stop or threading.Event())
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: running.stop.set())
+        stop_on_signals(running.stop.set)
 
     if "work" in parts:
         _start_worker(runtime, parts, device, role, running)
