@@ -69,20 +69,19 @@ class ConnectionCount:
             self._slots[self.slot] = len(running) + pending
             self._owners[self.slot] = os.getpid()
 
-    def _held(self) -> list[int]:
-        """Each slot's count; none for a process that has died."""
-        return [0 if owner and _dead(owner) else held for held, owner in zip(self._slots, self._owners)]
+    def _alive(self) -> list[int]:
+        """The counts of the processes alive: one that has died holds nothing any more."""
+        return [held for held, owner in zip(self._slots, self._owners) if not (owner and _dead(owner))]
 
     @property
     def total(self) -> int:
-        return sum(self._held())
+        return sum(self._alive())
 
     @property
     def busier_than_another(self) -> bool:
         """Whether another process, alive, holds fewer connections than this one."""
-        held = self._held()
-        alive = [count for count, owner in zip(held, self._owners) if owner == 0 or not _dead(owner)]
-        return any(count < held[self.slot] for count in alive)
+        mine = self._slots[self.slot]
+        return any(held < mine for held in self._alive())
 
 
 def _dead(pid: int) -> bool:
