@@ -107,6 +107,21 @@ def test_the_users_file_is_private_and_rejects_weak_entries(tmp_path):
         UserStore(store.path).names()
 
 
+def test_an_unknown_name_costs_a_hash_that_is_made_with_the_store_not_on_import():
+    """Every command of the CLI imports the users module to build its parser; a hash on import
+    cost each of them (and each process ``serve`` starts) 0.1 s of CPU and 64 MiB."""
+    import subprocess
+    import sys
+
+    code = ("import gateway.cli, gateway.web.users as u; gateway.cli.build_parser(); "
+            "print(u._dummy.cache_info().currsize)")
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert made.strip() == "0"
+    code = "import gateway.web.users as u; u.UserStore('nowhere.json'); print(u._dummy.cache_info().currsize)"
+    made = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert made.strip() == "1"
+
+
 @pytest.mark.parametrize("web, refused", [
     ({"host": "0.0.0.0"}, "not a loopback address"),
     ({"host": "10.1.2.3", "behind_proxy": True}, None),
