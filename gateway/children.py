@@ -12,7 +12,9 @@ still starting (before it could ask the kernel for that) finds a parent other th
 that started it and ends at once; and it stops by itself if it finds it has been orphaned
 later. A child that ends without being told to (a crash, the OOM killer) is started again by
 ``serve`` (:func:`revive`), and what it held in the queue (leases on instances or deliveries)
-runs out and is taken up again, as for any process that dies.
+runs out and is taken up again, as for any process that dies. One that keeps ending soon after
+it starts (a full disk, a database it cannot open) is started again less and less often, each
+start costing a core for a second or more.
 
 Nothing here is a multiprocessing Event. Its ``set`` waits until every process that was waiting
 on it has woken and said so; a waiter that died meanwhile (the OOM killer, a SIGKILL, a child
@@ -30,8 +32,9 @@ import multiprocessing
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -46,13 +49,32 @@ WATCH_INTERVAL = 0.25
 #: ``patience`` says otherwise.
 PATIENCE = 30.0
 
+#: How long :func:`start_and_wait` waits for a child to say it is ready before it kills it: a
+#: worker loading its models on a slow disk takes seconds, one hung on a lock takes for ever.
+READY_SECONDS = 300.0
+
+#: A child that ended within STEADY_SECONDS of its start is started again RESTART_FIRST seconds
+#: later, then twice as long after each such end in a row, up to RESTART_MOST; one that had run
+#: steadily is started again at once.
+STEADY_SECONDS = 60.0
+RESTART_FIRST = 1.0
+RESTART_MOST = 60.0
+
 
 @dataclass
 class Child:
     stop: Any  # a byte in shared memory: 1 once the child is to stop
     process: Any  # a multiprocessing Process
     patience: float = PATIENCE  # seconds it may take to end once told
-    again: Callable[[], Child] | None = None  # starts another like it (see revive)
+    again: Callable[[threading.Event | None], Child] | None = None  # starts another like it (see revive)
+    born: float = field(default_factory=time.monotonic)
+    early_ends: int = 0  # ends in a row, each within STEADY_SECONDS of its start
+    ended: float | None = None  # when revive found it ended
+
+    def restart_delay(self) -> float:
+        if not self.early_ends:
+            return 0.0
+        return min(RESTART_MOST, RESTART_FIRST * 2 ** (self.early_ends - 1))
 
 
 def start(target: Callable, args: tuple, name: str) -> Child:
@@ -61,48 +83,80 @@ def start(target: Callable, args: tuple, name: str) -> Child:
     stop = _SPAWN.RawValue("b", 0)
     process = _SPAWN.Process(target=_child, args=(target, args, os.getpid(), stop), name=name, daemon=True)
     process.start()
-    return Child(stop, process, again=lambda: start(target, args, name))
+    return Child(stop, process, again=lambda abandon=None: start(target, args, name))
 
 
 class StartFailed(Exception):
     """A child started with :func:`start_and_wait` could not get ready: ``str()`` is its reason."""
 
 
-def start_and_wait(target: Callable, args: tuple, name: str) -> Child:
+def start_and_wait(target: Callable, args: tuple, name: str, abandon: threading.Event | None = None) -> Child:
     """Spawn ``target(*args, started, done)`` and return once it has called ``started.send(None)``:
     what must work before the parent goes on (a stage that cannot start stops start-up) is then
     known to work. Raises :class:`StartFailed` with the reason the child sent instead (a text
-    from a fixed vocabulary, never a value from a dataset), or when it died first."""
+    from a fixed vocabulary, never a value from a dataset), when it died first, when it was not
+    ready within READY_SECONDS, or once ``abandon`` is set (the parent is stopping); a child not
+    ready by then is killed."""
     receiving, sending = _SPAWN.Pipe(duplex=False)
     child = start(target, (*args, sending), name)
     sending.close()  # the child's copy stays open: the pipe reads as closed once the child is gone
     try:
-        reason = receiving.recv()
-    except EOFError:
-        reason = f"the {name} process ended before it was ready"
+        answered, reason = _readiness(receiving, name, abandon)
     finally:
         receiving.close()
     if reason is not None:
+        if not answered:  # hung, or not worth waiting for: it would not heed its stop flag either
+            child.process.kill()
         stop_all([child])
         raise StartFailed(reason)
-    child.again = lambda: start_and_wait(target, args, name)
+    child.again = lambda abandon=None: start_and_wait(target, args, name, abandon)
     return child
 
 
-def revive(children: list[Child]) -> None:
+def _readiness(receiving, name: str, abandon: threading.Event | None) -> tuple[bool, str | None]:
+    """Whether the starting child answered, and what it sent (None: ready) or why it is given up."""
+    deadline = time.monotonic() + READY_SECONDS
+    while not receiving.poll(WATCH_INTERVAL):  # true also once the pipe is closed
+        if abandon is not None and abandon.is_set():
+            return False, f"the {name} process was given up while it started: the gateway is stopping"
+        if time.monotonic() > deadline:
+            return False, f"the {name} process was not ready within {READY_SECONDS:.0f} s"
+    try:
+        return True, receiving.recv()
+    except EOFError:
+        return True, f"the {name} process ended before it was ready"
+
+
+def revive(children: list[Child], abandon: threading.Event | None = None) -> None:
     """Start again, in place in ``children``, every child that has ended without being told to
     (a crash, the OOM killer): a gateway whose worker died would go on receiving and never
-    forward. Said in the log by the child's name and exit code; one that cannot start again is
-    tried at the next call."""
+    forward. Said in the log by the child's name and exit code. One that ended soon after it
+    started waits longer each time (:meth:`Child.restart_delay`), and so does one that cannot
+    start again. ``abandon`` (set when the gateway stops) gives up a start still under way, so
+    that stopping never waits for a child that hangs while it starts."""
+    now = time.monotonic()
     for n, child in enumerate(children):
         if child.stop.value or child.process.is_alive() or child.again is None:
             continue
-        log.error("the %s process ended (exit code %s); starting it again", child.process.name,
-                  child.process.exitcode)
+        if child.ended is None:
+            _ended(child, now, "the %s process ended (exit code %s); starting it again in %.0f s",
+                   child.process.name, child.process.exitcode)
+        if now - child.ended < child.restart_delay():
+            continue
         try:
-            children[n] = replace(child.again(), patience=child.patience)
+            children[n] = replace(child.again(abandon), patience=child.patience, early_ends=child.early_ends)
         except StartFailed as exc:
-            log.error("the %s process cannot start again: %s", child.process.name, exc)
+            if abandon is not None and abandon.is_set():
+                return
+            _ended(child, time.monotonic(), "the %s process cannot start again: %s; trying again in %.0f s",
+                   child.process.name, exc)
+
+
+def _ended(child: Child, now: float, message: str, *args: object) -> None:
+    """Note that ``child`` ended (or did not start) at ``now``, and say when it starts again."""
+    child.early_ends = child.early_ends + 1 if now - child.born < STEADY_SECONDS else 0
+    child.born, child.ended = now, now  # a start that failed counts as a life that ended at once
+    log.error(message, *args, child.restart_delay())
 
 
 class Wakeup:

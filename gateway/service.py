@@ -236,8 +236,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     log.info("gateway running: %s", ", ".join(parts))
     try:
         while not running.stop.wait(SUPERVISE_SECONDS):
-            children.revive(running.receivers)
-            children.revive(running.started)
+            children.revive(running.receivers, running.stop)
+            children.revive(running.started, running.stop)
     finally:
         log.info("stopping")
         if web:

@@ -141,6 +141,8 @@ def get_ready(outcome: str, started, done) -> None:
     """A child that gets ready (or fails to, saying why, or dies first), then waits to be stopped."""
     if outcome == "dies":
         os._exit(3)
+    if outcome == "hangs":
+        time.sleep(600)
     started.send(None if outcome == "ready" else outcome)
     if outcome == "ready":
         done.wait()
@@ -177,10 +179,75 @@ def test_a_child_that_ended_untold_is_started_again_in_its_place_and_one_told_to
     children.stop_all([stopped])
     running = [crashed, stopped]
 
-    children.revive(running)
+    def revived() -> bool:
+        children.revive(running)
+        return running[0] is not crashed
+
     try:
-        assert running[0] is not crashed and running[0].patience == 7.0
+        wait_for(revived, 10, what="the crashed child to be started again")  # after 1 s: it died young
+        assert running[0].patience == 7.0
         wait_for(marker.exists, 30, what="the crashed child to start again")
         assert running[1] is stopped  # told to stop: left stopped
+    finally:
+        children.stop_all(running)
+
+
+def test_a_child_that_hangs_before_it_is_ready_is_killed_once_ready_seconds_have_passed(monkeypatch):
+    monkeypatch.setattr(children, "READY_SECONDS", 1.0)
+    before = set(psutil.Process().children())
+    started = time.monotonic()
+    with pytest.raises(children.StartFailed, match="^the hanging process was not ready within 1 s$"):
+        children.start_and_wait(get_ready, ("hangs",), "hanging")
+    assert time.monotonic() - started < 20  # killed, not given PATIENCE to heed a stop flag
+    assert not [p for p in set(psutil.Process().children()) - before if "spawn_main" in " ".join(p.cmdline())]
+
+
+def test_a_start_under_way_is_given_up_once_the_gateway_stops():
+    stopping = threading.Event()
+    threading.Timer(0.5, stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(children.StartFailed, match="given up while it started: the gateway is stopping"):
+        children.start_and_wait(get_ready, ("hangs",), "hanging", abandon=stopping)
+    assert time.monotonic() - started < 20
+
+
+def end_at_once(done) -> None:
+    os._exit(3)
+
+
+def test_a_child_that_keeps_ending_soon_after_it_starts_is_started_again_less_and_less_often(monkeypatch, caplog):
+    monkeypatch.setattr(children, "RESTART_FIRST", 0.2)
+    monkeypatch.setattr(children, "RESTART_MOST", 0.8)
+    running = [children.start(end_at_once, (), "failing")]
+    restarts: list[tuple[float, float]] = []  # (delay it was due, time since its end was found)
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline and len(restarts) < 5:
+        before = running[0]
+        children.revive(running)
+        if running[0] is not before:
+            restarts.append((before.restart_delay(), time.monotonic() - before.ended))
+        time.sleep(0.02)
+    children.stop_all(running)
+
+    assert [due for due, _ in restarts] == [0.2, 0.4, 0.8, 0.8, 0.8]
+    assert all(waited >= due for due, waited in restarts)  # never started again before its time
+    assert "the failing process ended (exit code 3); starting it again in 0 s" in caplog.text
+
+
+def test_a_child_that_ran_steadily_before_it_ended_is_started_again_at_once(tmp_path, monkeypatch):
+    monkeypatch.setattr(children, "STEADY_SECONDS", 0.5)
+    marker = tmp_path / "running"
+    running = [children.start(linger, (str(marker),), "lingering")]
+    running[0].early_ends = 3  # it had ended early three times in a row before this life
+    wait_for(marker.exists, 30, what="the child to start")
+    time.sleep(0.6)
+    marker.unlink()
+    running[0].process.kill()
+    running[0].process.join(30)
+    crashed = running[0]
+    children.revive(running)
+    try:
+        assert running[0] is not crashed and crashed.restart_delay() == 0
+        wait_for(marker.exists, 30, what="the child to start again")
     finally:
         children.stop_all(running)
