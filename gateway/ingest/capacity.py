@@ -6,13 +6,15 @@ pynetdicom counts the associations of its own process only; with several receivi
 publishes how many connections it holds in a slot of shared memory that only it writes, and an
 association is refused while the slots add up to more than the limit.
 
-A process counts its associations as pynetdicom does, one thread each while it runs, plus the
-connections it has accepted whose thread has not started yet (a TLS handshake comes first). Not
-the sockets: pynetdicom leaves one open, for the garbage collector, when the peer has closed its
-end first. A process publishes when it accepts, when it is asked for an association, and on
-every turn of its accept loop (at least twice a second), so a slot may be half a second out of
-date, always by counting associations that have just ended: near the limit one may be refused
-that would have fitted, never one let in past it.
+A process counts its associations by their threads, as pynetdicom does, but only until the
+association is over: released, aborted, refused, or its connection closed (as a port monitor's
+probe does). Its thread then still runs for a while, auditing what it delivered and stopping its
+DUL; counted, it made a sender that opens its next association at once (as modalities do, one per
+series or per instance) past the limit: with a limit of 1, 38 of 40 such associations were
+refused. A process adds the connections it has accepted whose thread has not started yet (a TLS
+handshake comes first). Not the sockets: pynetdicom leaves one open, for the garbage collector,
+when the peer has closed its end first. A process publishes when it accepts, when it is asked for
+an association, when one is over, and on every turn of its accept loop (at least twice a second).
 
 Each slot also names the process that writes it. One that has died (the OOM killer, a crash)
 holds nothing any more, whatever its slot last said: its connections died with it, and the
@@ -24,6 +26,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import weakref
 from pathlib import Path
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -37,6 +40,7 @@ class ConnectionCount:
         self._owners = owners if owners is not None else _SPAWN.RawArray("i", processes)  # pids
         self.slot = slot
         self._pending: set = set()  # sockets accepted here, their thread not yet done starting
+        self._ended: weakref.WeakSet = weakref.WeakSet()  # see ended(): their threads wind down
         self._lock = threading.Lock()
 
     def __reduce__(self):
@@ -60,14 +64,25 @@ class ConnectionCount:
             self._pending.discard(sock)
         self.publish(ae)
 
+    def ended(self, assoc) -> None:
+        """``assoc`` was refused here, or its connection closed (a port probe's too): it holds no
+        place while its thread winds down."""
+        with self._lock:
+            self._ended.add(assoc)
+        self.publish(assoc.ae)
+
     def publish(self, ae) -> None:
-        running = [thread for thread in ae.active_associations if thread.is_acceptor]
+        running = [thread for thread in ae.active_associations if thread.is_acceptor and not self._over(thread)]
         with self._lock:
             # An association's thread runs before the thread that started it is done: count once.
             theirs = {id(getattr(thread.dul.socket, "socket", None)) for thread in running}
             pending = sum(1 for sock in self._pending if id(sock) not in theirs)
             self._slots[self.slot] = len(running) + pending
             self._owners[self.slot] = os.getpid()
+
+    def _over(self, assoc) -> bool:
+        """Whether ``assoc`` has ended though its thread still runs."""
+        return assoc.is_released or assoc.is_aborted or assoc in self._ended
 
     def _alive(self) -> list[int]:
         """The counts of the processes alive: one that has died holds nothing any more."""

@@ -113,6 +113,7 @@ class Receiver:
         log.warning("rejected an association from %s (%s): %s", calling_ae, address, reason)
         self._audit(audit.REJECTED_ASSOCIATION, reason=reason, calling_ae=calling_ae, address=address)
         assoc.acse.send_reject(*rejection)
+        self.count.ended(assoc)
         # As pynetdicom does after its own rejections: let the DUL flush the A-ASSOCIATE-RJ
         # before the socket is shut.
         assoc.kill()
@@ -142,8 +143,15 @@ class Receiver:
         with self._lock:
             self._tallies[id(event.assoc)] = _AssociationTally(event.assoc.requestor.ae_title)
 
+    def on_connection_closed(self, event: evt.Event) -> None:
+        """Free the place of an association whose connection closed (released, aborted, or a port
+        probe that never asked for one) in every process's count at once."""
+        self.count.ended(event.assoc)
+
     def on_closed(self, event: evt.Event) -> None:
-        """Audit what this association delivered: counts per study, never values."""
+        """Free the association's place in every process's count at once, then audit what it
+        delivered: counts per study, never values."""
+        self.count.publish(event.assoc.ae)
         with self._lock:
             tally = self._tallies.pop(id(event.assoc), None)
         if tally is None or (not tally.received and not tally.refused):
@@ -262,6 +270,7 @@ class Receiver:
             (evt.EVT_ESTABLISHED, self.on_established),
             (evt.EVT_RELEASED, self.on_closed),
             (evt.EVT_ABORTED, self.on_closed),
+            (evt.EVT_CONN_CLOSE, self.on_connection_closed),
             (evt.EVT_C_ECHO, self.on_echo),
             (evt.EVT_C_STORE, self.on_store),
             *self.receiving.handlers(),
