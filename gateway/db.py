@@ -9,12 +9,10 @@ start-up covers the tables of every room (queue, audit, pseudonym mapping).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sqlite3
 import stat
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gateway.schema import Base
 from gateway.settings_base import Section
+from gateway.turns import FirstComeLock, ProcessTurns
 
 
 class DatabaseConfig(Section):
@@ -151,68 +150,10 @@ def _sqlite_begin(conn) -> None:
 TURNS_SUFFIX = "-turns"
 
 
-class _ProcessTurns:
-    """An exclusive ``flock`` on a file beside the database, taken by one writer of each process
-    at a time (the others wait on the process's own lock first).
-
-    Waiters blocked in ``flock`` are handed the lock in turn as it is released: with four
-    processes writing flat out (``bench.write_turns --processes 4 --writers 1``) none waited
-    over 17 ms, where trying without blocking and sleeping between tries let one process take
-    the lock again and again while another waited for 300 ms and more. A blocked ``flock``
-    cannot give up, though, and a writer must be able to (``BUSY_SECONDS``): so a thread of the
-    process blocks in it on the writer's behalf, and hands the lock back at once if the writer
-    stopped waiting meanwhile. The kernel drops the lock of a process that dies, whatever it was
-    doing.
-    """
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None  # opened at the first turn, so that a process that never writes makes no file
-        self._wanted = threading.Semaphore(0)  # writer -> taker: take the lock for me
-        self._granted = threading.Semaphore(0)  # taker -> writer: it is yours
-        self._state = threading.Lock()
-        self._abandoned = False  # the writer stopped waiting before the taker got the lock
-        self._taker: threading.Thread | None = None
-
-    def acquire(self, deadline: float) -> bool:
-        if self._fd is None:
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True  # free: no thread handed anything
-        except BlockingIOError:
-            pass
-        if self._taker is None:
-            self._taker = threading.Thread(target=self._take_on_request, name="db-turns", daemon=True)
-            self._taker.start()
-        self._wanted.release()
-        if self._granted.acquire(timeout=max(0.0, deadline - time.monotonic())):
-            return True
-        with self._state:
-            if self._granted.acquire(blocking=False):
-                return True  # granted while the wait ran out
-            self._abandoned = True
-        return False
-
-    def release(self) -> None:
-        fcntl.flock(self._fd, fcntl.LOCK_UN)
-
-    def _take_on_request(self) -> None:
-        while True:
-            self._wanted.acquire()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-            with self._state:
-                if self._abandoned:
-                    self._abandoned = False
-                    fcntl.flock(self._fd, fcntl.LOCK_UN)
-                else:
-                    self._granted.release()
-
-
 def _writer_turns(turns_file: Path | None) -> type[sqlite3.Connection]:
     """A connection class whose writers queue for their turn before BEGIN IMMEDIATE and leave it
     when their transaction ends: on one lock within this process, then, for a database in a
-    file, on a lock shared by every process that opens it (:class:`_ProcessTurns`).
+    file, on a lock shared by every process that opens it (:class:`gateway.turns.ProcessTurns`).
 
     Why: a writer that finds SQLite's write lock taken waits in SQLite's busy handler, which
     sleeps 1, 2, 5, 10... up to 100 ms between tries, so that while others keep writing one
@@ -223,8 +164,8 @@ def _writer_turns(turns_file: Path | None) -> type[sqlite3.Connection]:
     does not take these turns (another version, a tool) still meets SQLite's own lock; so does
     one that has waited ``BUSY_SECONDS`` without its turn, which then fails as it did before.
     """
-    turns = threading.Lock()
-    across = _ProcessTurns(turns_file) if turns_file is not None else None
+    turns = FirstComeLock()
+    across = ProcessTurns(turns_file) if turns_file is not None else None
 
     class TakingTurns(sqlite3.Connection):
         _has_turn = False

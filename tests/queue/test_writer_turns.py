@@ -18,7 +18,8 @@ import pytest
 from sqlalchemy import text
 
 from gateway import db as database
-from gateway.db import TURNS_SUFFIX, Database, _ProcessTurns
+from gateway.db import TURNS_SUFFIX, Database
+from gateway.turns import ProcessTurns
 from gateway.queue.config import QueueConfig
 from gateway.queue.stability import queue_stable_studies, reclaim_expired_leases
 from tests.peers import wait_for
@@ -30,8 +31,8 @@ HOLDER = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {root!r})
-from gateway.db import _ProcessTurns
-turns = _ProcessTurns(Path({lock!r}))
+from gateway.turns import ProcessTurns
+turns = ProcessTurns(Path({lock!r}))
 assert turns.acquire(time.monotonic() + 10)
 Path({holding!r}).touch()
 while not Path({release!r}).exists():
@@ -86,7 +87,7 @@ def test_the_turn_of_a_process_killed_while_holding_it_is_given_back(tmp_path):
 def test_a_turn_not_given_within_the_deadline_is_given_up_and_not_kept_when_it_comes(tmp_path):
     lock = tmp_path / "gateway.db-turns"
     # Three open files: three processes, as far as flock goes.
-    first, second, third = _ProcessTurns(lock), _ProcessTurns(lock), _ProcessTurns(lock)
+    first, second, third = ProcessTurns(lock), ProcessTurns(lock), ProcessTurns(lock)
     assert first.acquire(time.monotonic() + 1)
     assert not second.acquire(time.monotonic() + 0.05)  # its taker still waits in flock
     first.release()  # the taker gets it for nobody, and hands it back
