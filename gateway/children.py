@@ -127,18 +127,21 @@ def _readiness(receiving, name: str, abandon: threading.Event | None) -> tuple[b
         return True, f"the {name} process ended before it was ready"
 
 
-def revive(children: list[Child], abandon: threading.Event | None = None) -> None:
+def revive(children: list[Child], abandon: threading.Event | None = None) -> list[tuple[str, int | None]]:
     """Start again, in place in ``children``, every child that has ended without being told to
     (a crash, the OOM killer): a gateway whose worker died would go on receiving and never
     forward. Said in the log by the child's name and exit code. One that ended soon after it
     started waits longer each time (:meth:`Child.restart_delay`), and so does one that cannot
     start again. ``abandon`` (set when the gateway stops) gives up a start still under way, so
-    that stopping never waits for a child that hangs while it starts."""
+    that stopping never waits for a child that hangs while it starts. Returns the name and exit
+    code of each child found ended by this call, for the audit trail."""
     now = time.monotonic()
+    found: list[tuple[str, int | None]] = []
     for n, child in enumerate(children):
         if child.stop.value or child.process.is_alive() or child.again is None:
             continue
         if child.ended is None:
+            found.append((child.process.name, child.process.exitcode))
             _ended(child, now, "the %s process ended (exit code %s); starting it again in %.0f s",
                    child.process.name, child.process.exitcode)
         if now - child.ended < child.restart_delay():
@@ -147,9 +150,10 @@ def revive(children: list[Child], abandon: threading.Event | None = None) -> Non
             children[n] = replace(child.again(abandon), patience=child.patience, early_ends=child.early_ends)
         except StartFailed as exc:
             if abandon is not None and abandon.is_set():
-                return
+                break
             _ended(child, time.monotonic(), "the %s process cannot start again: %s; trying again in %.0f s",
                    child.process.name, exc)
+    return found
 
 
 def _ended(child: Child, now: float, message: str, *args: object) -> None:

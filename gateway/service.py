@@ -2,7 +2,8 @@
 
 ``serve`` runs all four together: the receiver and the scheduler as threads of one process, the
 worker (the study's job), the preparers (pixel stage), the forwarder and, on a machine with more
-than one core, more receivers as processes beside it (see :mod:`gateway.children`). Each part also runs alone against the same database and spool, so a
+than one core, more receivers as processes beside it (see :mod:`gateway.children`), starting
+again one that ends untold. Each part also runs alone against the same database and spool, so a
 site can put CPU workers for headers (``work --role headers``) and a GPU worker for pixels
 (``work --role pixels --device cuda``) on other hosts.
 """
@@ -76,6 +77,21 @@ def sweep_leftovers_audited(runtime: Runtime) -> int:
         with runtime.db.session() as session:
             audit.record(session, audit.LEFTOVERS_REMOVED, actor=audit.process_actor("gateway"), files=removed)
     return removed
+
+
+def _audit_ended(runtime: Runtime, ended: list[tuple[str, int | None]]) -> None:
+    """One event for each process of ``serve`` that ended untold, by its kind (``preparer``, not
+    ``preparer-1``) and exit code: a worker the OOM killer takes now and then is worth knowing
+    about, and the console's ``/metrics`` counts them."""
+    if not ended:
+        return
+    try:
+        with runtime.db.session() as session:
+            for name, code in ended:
+                audit.record(session, audit.PROCESS_ENDED, actor=audit.process_actor("gateway"),
+                             process=name.rsplit("-", 1)[0], exit_code=code)
+    except Exception as exc:  # noqa: BLE001 - starting the process again matters more
+        log.error("cannot audit %s: %s", audit.PROCESS_ENDED, type(exc).__name__)
 
 
 def scheduler_tick(runtime: Runtime, jobs_made: threading.Event | children.Wakeup) -> None:
@@ -236,8 +252,8 @@ def run(config: GatewayConfig, parts: tuple[str, ...] = PARTS, device: str = "au
     log.info("gateway running: %s", ", ".join(parts))
     try:
         while not running.stop.wait(SUPERVISE_SECONDS):
-            children.revive(running.receivers, running.stop)
-            children.revive(running.started, running.stop)
+            ended = children.revive(running.receivers, running.stop)
+            _audit_ended(runtime, ended + children.revive(running.started, running.stop))
     finally:
         log.info("stopping")
         if web:

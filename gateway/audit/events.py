@@ -37,6 +37,7 @@ LEFTOVERS_REMOVED = "leftovers_removed"  # half-written files of a process that 
 TLS_FAILURE = "tls_handshake_failed"  # a peer's certificate or TLS handshake was not accepted
 DROPPED = "dropped"  # a routing rule (named in the event) kept an instance from leaving
 PULL_ITEM = "pull_item"  # one requested item of a pull, with its outcome
+PROCESS_ENDED = "process_ended"  # a process of serve ended untold (a crash, the OOM killer); started again
 
 
 def process_actor(role: str) -> str:

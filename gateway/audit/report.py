@@ -56,6 +56,8 @@ def status_lines(session: Session, last: int = 10) -> list[str]:
     quarantined = session.scalar(select(func.count()).select_from(QuarantineEntry))
     leftovers = sum(int(e.detail.get("files", 0)) for e in session.scalars(
         select(AuditEvent).where(AuditEvent.event == audit.LEFTOVERS_REMOVED)))
+    ended = Counter(str(e.detail.get("process", "")) for e in session.scalars(
+        select(AuditEvent).where(AuditEvent.event == audit.PROCESS_ENDED)))
     lines = [
         "studies:    " + _counts(studies),
         "instances:  " + _counts(instances),
@@ -64,6 +66,7 @@ def status_lines(session: Session, last: int = 10) -> list[str]:
         "deliveries: " + _counts(deliveries),
         f"quarantine: {quarantined} entr{'y' if quarantined == 1 else 'ies'}",
         f"half-written files removed after crashes: {leftovers}",
+        "processes started again after ending untold: " + _counts(ended),
         "",
     ]
     failed = session.scalars(

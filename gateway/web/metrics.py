@@ -42,7 +42,7 @@ BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 #: An event older than this is taken to be committed, with every event before it.
 SETTLE = timedelta(seconds=120)
 COUNTED = (audit.RECEIVED, audit.REFUSED, audit.PROCESSED, audit.QUARANTINED, audit.FORWARDED,
-           audit.FAILED, audit.REJECTED_ASSOCIATION, audit.TLS_FAILURE)
+           audit.FAILED, audit.REJECTED_ASSOCIATION, audit.TLS_FAILURE, audit.PROCESS_ENDED)
 
 
 class AuditTally:
@@ -93,6 +93,8 @@ class AuditTally:
             t["rejected"][(str(detail.get("reason", "")),)] += 1
         elif event == audit.TLS_FAILURE:
             t["tls"][(str(detail.get("direction", "")), str(detail.get("destination", "")))] += 1
+        elif event == audit.PROCESS_ENDED:
+            t["ended"][(str(detail.get("process", "")),)] += 1
         elif event.endswith("_detail") and isinstance(detail.get("seconds"), int | float):
             self._observe(event.removesuffix("_detail"), float(detail["seconds"]))
 
@@ -114,6 +116,8 @@ COUNTERS = {  # key in AuditTally.totals: (name, help, labels)
     "failed": ("studies_failed", "Studies marked failed, by reason", ["reason"]),
     "rejected": ("associations_rejected", "Associations rejected, by reason", ["reason"]),
     "tls": ("tls_failures", "TLS handshakes that failed, by direction and peer", ["direction", "destination"]),
+    "ended": ("processes_restarted", "Processes of serve that ended untold (a crash, the OOM killer) and "
+              "were started again, by kind", ["process"]),
 }
 
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 
 import psutil
 import pytest
+from sqlalchemy import select
 
+from gateway.audit import events as audit
+from gateway.audit.report import status_lines
+from gateway.audit.tables import AuditEvent
+from gateway.db import Database
 from tests.integration.conftest import destination_for
 from tests.peers import storescu, wait_for
 
@@ -40,3 +45,9 @@ def test_every_process_of_serve_killed_is_started_again_and_the_study_goes_throu
         assert f"the {name} process ended (exit code -9); starting it again" in log
     assert storescu(gateway.port, study.files).returncode == 0
     wait_for(lambda: len(archive.instances()) == len(study.files), 120, what="the study archived")
+    database = Database(f"sqlite:///{gateway.workdir / 'var' / 'gateway.db'}")
+    with database.reading() as session:
+        ended = [(e.detail["process"], e.detail["exit_code"]) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.event == audit.PROCESS_ENDED))]
+        assert sorted(ended) == [("forwarder", -9), ("receiver", -9), ("worker", -9)]
+        assert "processes started again after ending untold: forwarder=1, receiver=1, worker=1" in status_lines(session)

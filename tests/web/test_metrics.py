@@ -37,6 +37,7 @@ def test_counts_come_from_the_audit_and_the_queue_at_scrape_time(console):
     _record(db, audit.FORWARDED, sent={"archive": 20})
     _record(db, audit.REJECTED_ASSOCIATION, reason="calling AE title not allowed")
     _record(db, audit.TLS_FAILURE, direction="egress", destination="archive", reason="certificate verify failed")
+    _record(db, audit.PROCESS_ENDED, process="worker", exit_code=-9)
     _record(db, "pixels_detail", seconds=0.3)
     _record(db, "pixels_detail", seconds=7.0)
     client = client_for(console, "vera")  # any logged-in user may look (scrapers use a token)
@@ -47,6 +48,7 @@ def test_counts_come_from_the_audit_and_the_queue_at_scrape_time(console):
     assert got[("deid_gateway_instances_delivered_total", (("destination", "archive"),))] == 20
     assert got[("deid_gateway_associations_rejected_total", (("reason", "calling AE title not allowed"),))] == 1
     assert got[("deid_gateway_tls_failures_total", (("destination", "archive"), ("direction", "egress")))] == 1
+    assert got[("deid_gateway_processes_restarted_total", (("process", "worker"),))] == 1
     assert got[("deid_gateway_queue_depth", (("role", "pixels"),))] == 2
     assert got[("deid_gateway_queue_depth", (("role", "headers"),))] == 1
     assert got[("deid_gateway_stage_seconds_count", (("stage", "pixels"),))] == 2
