@@ -14,7 +14,9 @@ series or per instance) past the limit: with a limit of 1, 38 of 40 such associa
 refused. A process adds the connections it has accepted whose thread has not started yet (a TLS
 handshake comes first). Not the sockets: pynetdicom leaves one open, for the garbage collector,
 when the peer has closed its end first. A process publishes when it accepts, when it is asked for
-an association, when one is over, and on every turn of its accept loop (at least twice a second).
+an association, when one is over, and on every turn of its accept loop (at least twice a second);
+an association past the limit is refused only once the slots have said so for GRACE_SECONDS, time
+for another process to publish that one of its own is over.
 
 Each slot also names the process that writes it. One that has died (the OOM killer, a crash)
 holds nothing any more, whatever its slot last said: its connections died with it, and the
@@ -26,10 +28,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+import time
 import weakref
 from pathlib import Path
 
 _SPAWN = multiprocessing.get_context("spawn")
+
+#: How long an association past the limit waits for the count to fall before it is refused, and
+#: how often the count is read meanwhile (see ``ConnectionCount.within``).
+GRACE_SECONDS = 0.1
+GRACE_STEP = 0.005
 
 
 class ConnectionCount:
@@ -91,6 +99,21 @@ class ConnectionCount:
     @property
     def total(self) -> int:
         return sum(self._alive())
+
+    def within(self, limit: int, ae, grace: float = GRACE_SECONDS) -> bool:
+        """Whether the connections add up to at most ``limit``, this one included. Past it, the
+        slots are read again for up to ``grace`` seconds before the answer is no: another
+        process may not have published yet that an association of its own is over (its thread,
+        descheduled on a busy machine, had not run that far when the sender's next association
+        arrived here)."""
+        deadline = time.monotonic() + grace
+        while True:
+            self.publish(ae)
+            if self.total <= limit:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(GRACE_STEP)
 
     @property
     def busier_than_another(self) -> bool:

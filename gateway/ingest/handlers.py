@@ -127,8 +127,7 @@ class Receiver:
         reason = callers.check_caller(self.ingest, calling_ae, address, certificate)
         if reason is not None:
             return reason, REJECT_CALLING_AE
-        self.count.publish(assoc.ae)  # this one included
-        if self.count.total > self.ingest.max_associations:
+        if not self.count.within(self.ingest.max_associations, assoc.ae):  # this one included
             return callers.BUSY, REJECT_BUSY
         return None
 
