@@ -28,12 +28,13 @@ log = logging.getLogger("gateway.ingest")
 #: ``ingest.max_associations``).
 LISTEN_BACKLOG = 16
 
-#: pynetdicom's own ceiling on a process's association threads, as a multiple of
-#: ``ingest.max_associations``. The limit itself is the handlers' (over every process, and not
-#: counting associations that are over: see :mod:`gateway.ingest.capacity`); pynetdicom counts a
-#: thread until it ends, so at the limit it would refuse a sender's next association while the
-#: last one's thread winds down. Its ceiling still bounds the threads, winding down or not.
-THREAD_CEILING = 2
+#: Association threads a process may run past ``ingest.max_associations``: pynetdicom's own
+#: ceiling. The limit itself is the handlers' (over every process, and not counting associations
+#: that are over: see :mod:`gateway.ingest.capacity`). pynetdicom counts a thread until it ends,
+#: and the threads of associations just over still run for a while (auditing what they
+#: delivered, on a busy database for longer): set at the limit, or at twice a limit of 1, its
+#: ceiling refused a sender's next association while they wound down. It still bounds them.
+THREAD_HEADROOM = 32
 
 # Every transfer syntax the gateway can store, and later decode for the pixel stage.
 ACCEPTED_TRANSFER_SYNTAXES = [
@@ -78,7 +79,7 @@ class SharedContexts(list):
 def build_ae(ingest: IngestConfig) -> AE:
     reactors.install()
     ae = AE(ae_title=ingest.ae_title)
-    ae.maximum_associations = THREAD_CEILING * ingest.max_associations
+    ae.maximum_associations = ingest.max_associations + THREAD_HEADROOM
     ae.maximum_pdu_size = ingest.max_pdu_length
     ae.network_timeout = ingest.network_timeout
     ae.dimse_timeout = ingest.network_timeout
