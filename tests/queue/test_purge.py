@@ -110,3 +110,20 @@ def test_a_pass_purges_every_instance_due_a_few_per_transaction(db, tmp_path, mo
     with db.reading() as session:
         purged = session.scalars(select(AuditEvent).where(AuditEvent.event == "purged")).all()
         assert sum(event.detail["instances"] for event in purged) == 5
+
+
+def test_a_transaction_stops_deleting_once_it_has_held_the_write_lock_long_enough(db, tmp_path, monkeypatch):
+    """A C-STORE answer waits for the write lock while retention deletes files inside its
+    transaction: past PURGE_SLICE_SECONDS the rest waits for the next one."""
+    monkeypatch.setattr(retention, "PURGE_SLICE_SECONDS", 0.0)  # one instance, then the time is up
+    spool = Spool(db, tmp_path)
+    for n in range(4):
+        spool.instance(f"done{n}", [("a", SENT, 1)])
+    transactions = []
+    session = db.session
+    monkeypatch.setattr(db, "session", lambda: transactions.append(1) or session())
+
+    assert purge_delivered(db, retention_hours=0) == 4
+
+    assert spool.files_left() == [] and not list(tmp_path.glob("*.out"))
+    assert len(transactions) == 4
