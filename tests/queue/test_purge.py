@@ -94,19 +94,21 @@ def test_a_purged_instance_is_not_looked_at_again(db, tmp_path):
     assert purge_delivered(db, retention_hours=0) == 0
 
 
-def test_a_pass_purges_every_instance_due_a_few_per_transaction(db, tmp_path, monkeypatch):
-    monkeypatch.setattr(retention, "PURGE_CHUNK", 2)  # the write lock is held while files are deleted
-    spool = Spool(db, tmp_path)
-    for n in range(5):
+def _purged_in_transactions(db, spool: Spool, due: int, monkeypatch) -> int:
+    """Purge ``due`` instances all due; how many write transactions that took."""
+    for n in range(due):
         spool.instance(f"done{n}", [("a", SENT, 1)])
     transactions = []
-    session = db.session
-    monkeypatch.setattr(db, "session", lambda: transactions.append(1) or session())
+    opened = db.session
+    monkeypatch.setattr(db, "session", lambda: transactions.append(1) or opened())
+    assert purge_delivered(db, retention_hours=0) == due
+    assert spool.files_left() == [] and not list(spool.folder.glob("*.out"))
+    return len(transactions)
 
-    assert purge_delivered(db, retention_hours=0) == 5
 
-    assert spool.files_left() == []
-    assert len(transactions) == 3  # 2 + 2 + 1
+def test_a_pass_purges_every_instance_due_a_few_per_transaction(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(retention, "PURGE_CHUNK", 2)  # the write lock is held while files are deleted
+    assert _purged_in_transactions(db, Spool(db, tmp_path), 5, monkeypatch) == 3  # 2 + 2 + 1
     with db.reading() as session:
         purged = session.scalars(select(AuditEvent).where(AuditEvent.event == "purged")).all()
         assert sum(event.detail["instances"] for event in purged) == 5
@@ -116,14 +118,4 @@ def test_a_transaction_stops_deleting_once_it_has_held_the_write_lock_long_enoug
     """A C-STORE answer waits for the write lock while retention deletes files inside its
     transaction: past PURGE_SLICE_SECONDS the rest waits for the next one."""
     monkeypatch.setattr(retention, "PURGE_SLICE_SECONDS", 0.0)  # one instance, then the time is up
-    spool = Spool(db, tmp_path)
-    for n in range(4):
-        spool.instance(f"done{n}", [("a", SENT, 1)])
-    transactions = []
-    session = db.session
-    monkeypatch.setattr(db, "session", lambda: transactions.append(1) or session())
-
-    assert purge_delivered(db, retention_hours=0) == 4
-
-    assert spool.files_left() == [] and not list(tmp_path.glob("*.out"))
-    assert len(transactions) == 4
+    assert _purged_in_transactions(db, Spool(db, tmp_path), 4, monkeypatch) == 4
