@@ -18,7 +18,8 @@ Network = Callable[[np.ndarray], np.ndarray]
 #: Tile side (working resolution) and overlap for large images.
 TILE = 1024
 OVERLAP = 96
-#: Images (of one size) per network call in ``detect_batch``.
+#: Images (of one size) per network call, unless the network says otherwise (its ``batch``: a CPU
+#: runtime says 1, see ``models.runtime``).
 DETECT_BATCH = 16
 
 
@@ -79,6 +80,6 @@ def prob_maps(network: Network, works: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def run_batched(network: Network, tiles: list[np.ndarray]) -> list[np.ndarray]:
-    """``run_tiles`` over same-shaped tiles, DETECT_BATCH per network call."""
-    return [prob for start in range(0, len(tiles), DETECT_BATCH)
-            for prob in run_tiles(network, tiles[start:start + DETECT_BATCH])]
+    """``run_tiles`` over same-shaped tiles, the network's ``batch`` (else DETECT_BATCH) per call."""
+    size = getattr(network, "batch", DETECT_BATCH)
+    return [prob for start in range(0, len(tiles), size) for prob in run_tiles(network, tiles[start:start + size])]

@@ -68,3 +68,34 @@ def test_finding_and_reading_on_cpu_does_not_import_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == "False"
     assert out[-1] == "(onnxruntime)"
+
+
+class _Recording:
+    """A detector that answers zeros and records the batch sizes it was called with."""
+
+    def __init__(self, batch: int | None = None):
+        self.sizes: list[int] = []
+        if batch is not None:
+            self.batch = batch
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        self.sizes.append(x.shape[0])
+        return np.zeros((x.shape[0], 1, x.shape[2] // 2, x.shape[3] // 2), np.float32)
+
+
+def test_a_cpu_network_sees_same_sized_images_one_at_a_time_and_a_gpu_one_in_batches():
+    """One CPU thread runs the detector faster image by image (7.9 against 10.8 ms per 512²
+    image in a batch of 6), and its answers are the same to the bit."""
+    from models.looks.tiling import DETECT_BATCH, run_batched
+
+    images = [np.full((64, 96), k, np.uint8) for k in range(20)]
+    cpu, gpu = _Recording(batch=1), _Recording()
+    run_batched(cpu, images)
+    run_batched(gpu, images)
+    assert cpu.sizes == [1] * 20 and gpu.sizes == [DETECT_BATCH, 20 - DETECT_BATCH]
+    assert OnnxNet.batch == 1 and TorchNet(torch.nn.Identity(), "cpu").batch == 1
+    assert not hasattr(TorchNet(torch.nn.Identity(), "cuda"), "batch")
+
+    net = OnnxNet((DEFAULT_WEIGHTS / "detector.onnx").read_bytes())
+    x = np.random.default_rng(0).random((6, 1, 96, 128), np.float32)
+    assert np.array_equal(net(x), np.concatenate([net(x[k:k + 1]) for k in range(6)]))
