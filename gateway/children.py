@@ -113,6 +113,27 @@ def start_and_wait(target: Callable, args: tuple, name: str, abandon: threading.
     return child
 
 
+def get_ready(started, build: Callable[[], Any], what: str) -> Any | None:
+    """In a child started with :func:`start_and_wait`: ``build()`` what it needs before the
+    parent goes on, then say so on ``started``. None is sent once it is built; otherwise the
+    reason is sent: a ``ConfigError``'s own text, which names a setting, or any other error's
+    type only (its message might quote a value), as "``what`` could not start (Type)". Returns
+    what was built, or None when nothing was."""
+    from gateway.config import ConfigError
+
+    try:
+        built = build()
+    except ConfigError as exc:
+        started.send(str(exc))
+        return None
+    except Exception as exc:  # noqa: BLE001 - said by type, as any error is
+        started.send(f"{what} could not start ({type(exc).__name__})")
+        return None
+    started.send(None)
+    started.close()
+    return built
+
+
 def _readiness(receiving, name: str, abandon: threading.Event | None) -> tuple[bool, str | None]:
     """Whether the starting child answered, and what it sent (None: ready) or why it is given up."""
     deadline = time.monotonic() + READY_SECONDS

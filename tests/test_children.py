@@ -251,3 +251,33 @@ def test_a_child_that_ran_steadily_before_it_ended_is_started_again_at_once(tmp_
         wait_for(marker.exists, 30, what="the child to start again")
     finally:
         children.stop_all(running)
+
+
+def build_then_wait(failure: str, started, done) -> None:
+    """A child that builds what it needs through ``children.get_ready``; the build fails as told."""
+    from gateway.config import ConfigError
+
+    def build():
+        if failure == "setting":
+            raise ConfigError("queue.lease_seconds must be at least 10")
+        if failure == "error":
+            raise ValueError("DOE^JANE")  # a message that might quote a dataset
+        return "built"
+
+    if children.get_ready(started, build, "the builder") == "built":
+        done.wait()
+
+
+@pytest.mark.parametrize("failure, reason", [
+    ("setting", "^queue.lease_seconds must be at least 10$"),  # a setting's own text, as the parent prints it
+    ("error", r"^the builder could not start \(ValueError\)$"),  # any other error by its type only
+])
+def test_a_child_that_cannot_build_what_it_needs_says_why_without_quoting_the_error(failure, reason):
+    with pytest.raises(children.StartFailed, match=reason):
+        children.start_and_wait(build_then_wait, (failure,), "builder")
+
+
+def test_a_child_that_built_what_it_needs_is_ready():
+    child = children.start_and_wait(build_then_wait, ("none",), "builder")
+    children.stop_all([child])
+    assert child.process.exitcode == 0

@@ -181,18 +181,16 @@ def receive_in_child(config, listening: list[Listening], count: ConnectionCount,
     :mod:`gateway.children`): its own database engine and application entity on the shared
     sockets, ready (``started``) once it accepts, ringing ``arrivals`` (the preparers' wake-up)
     after each batch it records, until ``done``."""
+    from gateway.children import get_ready
     from gateway.logs import setup_logging
 
     setup_logging(config.logging)
     db = Database(config.database.url)
     try:
-        try:
-            listeners = start_receiver(config.ingest, config.storage, db, secret, arrivals.set, listening, count)
-        except Exception as exc:  # noqa: BLE001 - said by type, as any error is
-            started.send(f"a receiving process could not start ({type(exc).__name__})")
+        listeners = get_ready(started, lambda: start_receiver(
+            config.ingest, config.storage, db, secret, arrivals.set, listening, count), "a receiving process")
+        if listeners is None:
             return
-        started.send(None)
-        started.close()
         done.wait()
         listeners.shutdown()
     finally:

@@ -343,25 +343,18 @@ def serve(config, device: str, role: str, secret: bytes, jobs_made, on_recorded,
     built (``started``, so that a stage that cannot start stops start-up), woken by
     ``jobs_made`` (the scheduler made a job), calling ``on_recorded`` (the forwarder) after each
     batch of outputs, until ``done``."""
-    from gateway.config import ConfigError
+    from gateway.children import get_ready
     from gateway.logs import setup_logging
     from gateway.pipeline.build import build_pipeline
 
     setup_logging(config.logging)
     db = Database(config.database.url)
     try:
-        try:
-            worker = Worker.from_config(config, db, build_pipeline(config, db, secret, device=device, role=role),
-                                        role=role)
-        except ConfigError as exc:  # names a setting, as the parent would have printed it
-            started.send(str(exc))
-            return
-        except Exception as exc:  # noqa: BLE001 - said by type, as any error is
-            started.send(f"the worker could not start ({type(exc).__name__})")
+        worker = get_ready(started, lambda: Worker.from_config(
+            config, db, build_pipeline(config, db, secret, device=device, role=role), role=role), "the worker")
+        if worker is None:
             return
         worker.on_recorded = on_recorded.set
-        started.send(None)
-        started.close()
         worker.run_forever(done, jobs_made)
     finally:
         db.dispose()
