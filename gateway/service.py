@@ -83,15 +83,9 @@ def _audit_ended(runtime: Runtime, ended: list[tuple[str, int | None]]) -> None:
     """One event for each process of ``serve`` that ended untold, by its kind (``preparer``, not
     ``preparer-1``) and exit code: a worker the OOM killer takes now and then is worth knowing
     about, and the console's ``/metrics`` counts them."""
-    if not ended:
-        return
-    try:
-        with runtime.db.session() as session:
-            for name, code in ended:
-                audit.record(session, audit.PROCESS_ENDED, actor=audit.process_actor("gateway"),
-                             process=name.rsplit("-", 1)[0], exit_code=code)
-    except Exception as exc:  # noqa: BLE001 - starting the process again matters more
-        log.error("cannot audit %s: %s", audit.PROCESS_ENDED, type(exc).__name__)
+    for name, code in ended:
+        audit.record_alone(runtime.db, audit.PROCESS_ENDED, actor=audit.process_actor("gateway"),
+                           process=name.rsplit("-", 1)[0], exit_code=code)
 
 
 def scheduler_tick(runtime: Runtime, jobs_made: threading.Event | children.Wakeup) -> None:

@@ -57,6 +57,17 @@ def record(
     return row
 
 
+def record_alone(db, event: str, *, actor: str, **detail: Any) -> None:
+    """Record ``event`` in a transaction of its own, as a part does that must go on whether or
+    not the database answers (a refusal stands, a crashed process is started again): a database
+    that is away is said in the log, by the error's type only."""
+    try:
+        with db.session() as session:
+            record(session, event, actor=actor, **detail)
+    except Exception as exc:  # noqa: BLE001 - what the caller did stands either way
+        log.error("cannot audit %s: %s", event, type(exc).__name__)
+
+
 def columns(event: str, *, study: Study | None = None, actor: str | None = None, **detail: Any) -> dict:
     """An event's columns, for :func:`record_all`; logged as :func:`record` logs it."""
     label = study.label if study is not None else None

@@ -132,11 +132,7 @@ class Receiver:
         return None
 
     def _audit(self, event: str, **detail) -> None:
-        try:
-            with self.db.session() as session:
-                audit.record(session, event, actor="receiver", **detail)
-        except Exception as exc:  # a refusal stands even when the database is away
-            log.error("cannot audit %s: %s", event, type(exc).__name__)
+        audit.record_alone(self.db, event, actor="receiver", **detail)  # a refusal stands either way
 
     def on_established(self, event: evt.Event) -> None:
         with self._lock:

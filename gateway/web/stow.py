@@ -284,9 +284,5 @@ def _item(outcome: Outcome, failure: bool = False) -> dict:
 
 def _audit_refusal(stow: Stow, reason: str, address: str) -> None:
     log.warning("refused a STOW-RS request from %s: %s", address, reason)
-    try:
-        with stow.intake.db.session() as session:
-            audit.record(session, audit.REJECTED_ASSOCIATION, actor="stow-rs", via="stow-rs",
-                         reason=reason, address=address)
-    except Exception as exc:
-        log.error("cannot audit a refused STOW-RS request: %s", type(exc).__name__)
+    audit.record_alone(stow.intake.db, audit.REJECTED_ASSOCIATION, actor="stow-rs", via="stow-rs",
+                       reason=reason, address=address)
