@@ -4,7 +4,7 @@ Why more than one process: a process runs Python on one core at a time, and rece
 instance is mostly Python (pynetdicom's PDUs, the header's validation, the row). Four
 associations into one process took 153 instances/s; into two, 223 (``bench/ingest.py``, 2
 cores, same run; Orthanc 288). Each process is a whole receiver, with its own application entity and group commit;
-SQLite's writers of all of them take turns (:mod:`gateway.db`).
+SQLite's writers of all of them take turns (:mod:`gateway.turns`).
 
 Why one socket, shared, rather than a socket per process with ``SO_REUSEPORT``: the kernel
 would spread associations by a hash of their addresses, so four of them could all land in one
