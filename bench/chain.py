@@ -147,6 +147,11 @@ class Run:
     rss: float = 0.0
     cpu: float = 0.0  # CPU seconds of the gateway's processes
     phases: dict[str, float] | None = None  # see PHASES
+    # Jobs the gateway made. With one study, more than one means that the study fell quiet for
+    # ``stable_after`` while it was still arriving (a loaded receiver can pause that long), and the
+    # rest came as a follow-up job: part of the work then ran before the last instance, and the
+    # tail after it is not comparable with a run that made one.
+    jobs: int = 0
 
 
 #: Where a gateway's time goes, from the timestamps its database keeps (seconds): receiving (the
@@ -161,8 +166,9 @@ PHASES = {
 }
 
 
-def phases(database: Path) -> dict[str, float]:
-    """The seconds of each of :data:`PHASES` in a gateway's SQLite database, read-only."""
+def phases(database: Path) -> tuple[dict[str, float], int]:
+    """The seconds of each of :data:`PHASES` in a gateway's SQLite database, read-only, and the
+    number of jobs it made (see :attr:`Run.jobs`)."""
     import sqlite3
 
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
@@ -170,7 +176,8 @@ def phases(database: Path) -> dict[str, float]:
             row = connection.execute(f"SELECT (julianday(({end})) - julianday(({start}))) * 86400").fetchone()
             return row[0] or 0.0
 
-        return {name: seconds(start, end) for name, (start, end) in PHASES.items()}
+        jobs = connection.execute("SELECT count(*) FROM jobs").fetchone()[0]
+        return {name: seconds(start, end) for name, (start, end) in PHASES.items()}, jobs
 
 
 def direct(root: Path, files: list[Path]) -> Run:
@@ -206,8 +213,9 @@ def through_gateway(root: Path, files: list[Path], pixels: bool, associations: i
             acknowledged = send(gateway.port, gateway.ae_title, files)
             wait_for(lambda: len(archive.instances()) == len(files), 3600, interval=0.1)
             end = time.perf_counter()
+        spent, jobs = phases(gateway.workdir / "var" / "gateway.db")
         return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak, rss.cpu_seconds,
-                   phases(gateway.workdir / "var" / "gateway.db"))
+                   spent, jobs)
     finally:
         gateway.stop()
         archive.stop()
@@ -243,7 +251,8 @@ def main() -> None:
                     where, files, path.startswith("on"), args.associations, tree)
                 runs[path].append(run)
                 print(f"round {r} {PATHS[path]}: {args.instances / run.seconds:.1f}/s, tail {run.tail:.2f} s, "
-                      f"rss {run.rss:.0f} MiB, cpu {1000 * run.cpu / args.instances:.1f} ms/instance", flush=True)
+                      f"rss {run.rss:.0f} MiB, cpu {1000 * run.cpu / args.instances:.1f} ms/instance"
+                      + (f", {run.jobs} jobs" if path != "direct" else ""), flush=True)
     text = f", text in every {args.text_every}th" if args.text_every else ", no text"
     text += f", {args.studies} studies one after the other" if args.studies > 1 else ""
     print(f"\n{args.instances} CT instances 512x512 16 bit{text}; {args.rounds} rounds, medians; "
@@ -265,12 +274,14 @@ def main() -> None:
 
 def print_phases(runs: dict[str, list[Run]]) -> None:
     """Medians of :data:`PHASES` for each gateway path."""
-    print(f"\nwhere the gateway's time goes, s (medians): {', '.join(PHASES)}")
-    print(f"| {'path':<26} | " + " | ".join(PHASES) + " |")
-    print("|---|" + "---|" * len(PHASES))
+    print(f"\nwhere the gateway's time goes, s (medians): {', '.join(PHASES)}; and the rounds whose study "
+          "fell quiet while still arriving (more than one job, see Run.jobs)")
+    print(f"| {'path':<26} | " + " | ".join(PHASES) + " | split rounds |")
+    print("|---|" + "---|" * (len(PHASES) + 1))
     for path, done in runs.items():
         if path != "direct":
             cells = [f"{statistics.median(r.phases[name] for r in done):.2f}" for name in PHASES]
+            cells.append(f"{sum(r.jobs > 1 for r in done)} of {len(done)}")
             print(f"| {PATHS[path]:<26} | " + " | ".join(cells) + " |")
 
 
