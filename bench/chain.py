@@ -83,6 +83,18 @@ def send(port: int, called: str, files: list[Path]) -> float:
     return time.perf_counter()
 
 
+#: The parts of ``serve`` that run in processes of their own, by the names ``gateway.children``
+#: gives them (``deid-receiver-2`` is a receiver); the first process, ``serve``, receives too and
+#: runs the scheduler.
+PARTS = ("serve", "receiver", "preparer", "worker", "forwarder")
+
+
+def part_of(name: str) -> str:
+    """The part a child process named ``name`` runs, or "other" (multiprocessing's helper)."""
+    part = name.removeprefix("deid-").rstrip("-0123456789")
+    return part if name.startswith("deid-") and part in PARTS else "other"
+
+
 class TreeRss:
     """Peak resident memory of a process and all its children, summed, sampled every 50 ms; and
     the CPU seconds they used meanwhile (each process's last sample), which, unlike seconds on
@@ -95,6 +107,7 @@ class TreeRss:
         self.peak = 0.0
         self._cpu_at_start: dict[int, float] = {}
         self._cpu: dict[int, float] = {}
+        self._parts: dict[int, str] = {}  # pid -> the part of the gateway it runs (see part_of)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,7 +118,16 @@ class TreeRss:
 
     @property
     def cpu_seconds(self) -> float:
-        return sum(seconds - self._cpu_at_start.get(pid, 0.0) for pid, seconds in self._cpu.items())
+        return sum(self.cpu_by_part.values())
+
+    @property
+    def cpu_by_part(self) -> dict[str, float]:
+        """CPU seconds of each part (the processes of one part added up)."""
+        parts: dict[str, float] = {}
+        for pid, seconds in self._cpu.items():
+            part = self._parts.get(pid, "other")
+            parts[part] = parts.get(part, 0.0) + seconds - self._cpu_at_start.get(pid, 0.0)
+        return parts
 
     def _cpu_now(self) -> dict[int, float]:
         import psutil
@@ -115,6 +137,8 @@ class TreeRss:
             try:
                 times = process.cpu_times()
                 seconds[process.pid] = times.user + times.system
+                if process.pid not in self._parts:
+                    self._parts[process.pid] = "serve" if process.pid == self.root.pid else part_of(process.name())
             except psutil.NoSuchProcess:
                 pass
         return seconds
@@ -146,6 +170,7 @@ class Run:
     tail: float = 0.0  # last acknowledged by the gateway -> last held by the archive
     rss: float = 0.0
     cpu: float = 0.0  # CPU seconds of the gateway's processes
+    cpu_by_part: dict[str, float] | None = None  # the same, for each of PARTS
     phases: dict[str, float] | None = None  # see PHASES
     # Jobs the gateway made. With one study, more than one means that the study fell quiet for
     # ``stable_after`` while it was still arriving (a loaded receiver can pause that long), and the
@@ -215,7 +240,7 @@ def through_gateway(root: Path, files: list[Path], pixels: bool, associations: i
             end = time.perf_counter()
         spent, jobs = phases(gateway.workdir / "var" / "gateway.db")
         return Run(end - start - STABLE_AFTER, end - acknowledged - STABLE_AFTER, rss.peak, rss.cpu_seconds,
-                   spent, jobs)
+                   rss.cpu_by_part, spent, jobs)
     finally:
         gateway.stop()
         archive.stop()
@@ -268,8 +293,21 @@ def main() -> None:
         cpu = f"{1000 * statistics.median(r.cpu for r in done) / len(files):.1f}" if path != "direct" else "-"
         print(f"| {PATHS[path]:<26} | {median:.1f} | {min(rates):.1f}-{max(rates):.1f} | {ratio} | "
               f"{statistics.median(r.tail for r in done):.2f} | {rss} | {cpu} |")
+    print_cpu_by_part(runs, len(files))
     if args.studies == 1:  # with several, the phases of one study overlap those of the next
         print_phases(runs)
+
+
+def print_cpu_by_part(runs: dict[str, list[Run]], instances: int) -> None:
+    """Medians of each part's CPU per instance: what to scale from on a machine with more cores."""
+    print(f"\nCPU ms per instance, each part of the gateway (medians): {', '.join(PARTS)}, other")
+    print(f"| {'path':<26} | " + " | ".join(PARTS) + " | other |")
+    print("|---|" + "---|" * (len(PARTS) + 1))
+    for path, done in runs.items():
+        if path != "direct":
+            cells = [f"{1000 * statistics.median(r.cpu_by_part.get(part, 0.0) for r in done) / instances:.1f}"
+                     for part in (*PARTS, "other")]
+            print(f"| {PATHS[path]:<26} | " + " | ".join(cells) + " |")
 
 
 def print_phases(runs: dict[str, list[Run]]) -> None:

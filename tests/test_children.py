@@ -79,6 +79,18 @@ def test_stop_all_ends_children_cleanly(tmp_path):
     assert time.monotonic() - started < 30  # told, not killed after the wait
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process names are set through Linux's prctl")
+def test_ps_and_top_show_a_child_by_what_it_does(tmp_path):
+    marker = tmp_path / "running"
+    child = children.start(linger, (str(marker),), "preparer-1")
+    try:
+        wait_for(marker.exists, 30, what="the child to start")
+        assert Path(f"/proc/{child.process.pid}/comm").read_text().strip() == "deid-preparer-1"
+        assert psutil.Process(child.process.pid).name() == "deid-preparer-1"
+    finally:
+        children.stop_all([child])
+
+
 def wait_for_call(wakeup, marker: str, done) -> None:
     """A child that waits up to a minute for a wake-up call, then says how long it waited."""
     start = time.monotonic()
