@@ -7,13 +7,15 @@ sender's through) never becomes a path: its SHA-256 names the file instead, and 
 
 Every file ends written, skipped (not DICOM), dropped by a routing rule (counted by the rule's
 name) or quarantined with a reason; one bad file never stops the others. Of the rules, only
-drops apply here: the profile is the command's, and there are no destinations. The command
-exits 0 when nothing was quarantined, 1 when something was, and 2 when it could not start (a
-configuration error).
+drops apply here: the profile is the command's, and there are no destinations. Outputs are
+written without an fsync each, and the filesystem holding them is synced once at the end. The
+command exits 0 when nothing was quarantined, 1 when something was or when the disk did not take
+every output, and 2 when it could not start (a configuration error).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections import Counter
@@ -27,7 +29,7 @@ from tqdm import tqdm
 
 from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
-from gateway.files import sha256_hex, write_durably
+from gateway.files import sha256_hex, sync_filesystem, write_durably
 from gateway.keys import load_secret
 from gateway.logs import quiet_libraries
 from gateway.pipeline.build import build_pipeline
@@ -164,8 +166,17 @@ def deidentify_folder(config: GatewayConfig, in_dir: Path, out_dir: Path, profil
                 total.merge(part)
                 bar.update(len(group))
     bar.close()
-    os.sync()
+    try:
+        if Path(out_dir).exists():  # else nothing was written
+            sync_filesystem(out_dir)
+    except OSError as exc:
+        raise OutputsNotWritten(errno.errorcode.get(exc.errno, "error")) from exc
     return total
+
+
+class OutputsNotWritten(Exception):
+    """The disk did not take every output: ``str()`` is the error's code (``EIO``), never a path
+    or a value. The files may be incomplete; the run should be repeated once the disk is fixed."""
 
 
 def default_jobs(config: GatewayConfig, device: str = "auto") -> int:

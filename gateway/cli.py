@@ -44,13 +44,18 @@ def cmd_serve(args, config) -> int:
 
 
 def cmd_deid(args, config) -> int:
-    from gateway.batch import default_jobs, deidentify_folder
+    from gateway.batch import OutputsNotWritten, default_jobs, deidentify_folder
     from gateway.logs import setup_logging
 
     setup_logging(config.logging)
     jobs = args.jobs if args.jobs is not None else default_jobs(config, args.device)
-    result = deidentify_folder(config, Path(args.in_dir), Path(args.out_dir), profile=args.profile,
-                               jobs=jobs, device=args.device, progress=not args.quiet)
+    try:
+        result = deidentify_folder(config, Path(args.in_dir), Path(args.out_dir), profile=args.profile,
+                                   jobs=jobs, device=args.device, progress=not args.quiet)
+    except OutputsNotWritten as exc:
+        print(f"deid-gateway: the outputs could not all be written to disk ({exc}); run again once it is fixed",
+              file=sys.stderr)
+        return 1
     print(f"written: {result.written}  not DICOM: {result.skipped}  "
           f"quarantined: {sum(result.quarantined.values())}")
     for reason, count in sorted(result.quarantined.items()):
