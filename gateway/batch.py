@@ -5,8 +5,10 @@ nothing of the input's names or paths carries over. With the same key, the UIDs 
 the network path produces. A UID that is not a valid UID (a profile that keeps UIDs lets the
 sender's through) never becomes a path: its SHA-256 names the file instead, and it is counted.
 
-Every file ends written, skipped (not DICOM), dropped by a routing rule (counted by the rule's
-name) or quarantined with a reason; one bad file never stops the others. Of the rules, only
+Every file is first checked as the network path checks a received instance
+(:func:`gateway.ingest.validate.validate_file`, under the ``ingest`` limits), then ends written,
+skipped (not DICOM), dropped by a routing rule (counted by the rule's name) or quarantined with
+a reason; one bad file never stops the others. Of the rules, only
 drops apply here: the profile is the command's, and there are no destinations. Outputs are
 written without an fsync each, and the filesystem holding them is synced once at the end. The
 command exits 0 when nothing was quarantined, 1 when something was or when the disk did not take
@@ -30,6 +32,7 @@ from tqdm import tqdm
 from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.files import sha256_hex, sync_filesystem, write_durably
+from gateway.ingest.validate import NO_FILE_META, InvalidInstance, validate_file
 from gateway.keys import load_secret
 from gateway.logs import quiet_libraries
 from gateway.pipeline.build import build_pipeline
@@ -68,11 +71,22 @@ def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> No
     _state["router"] = Router.from_config(config)
     _state["out"] = out_dir
     _state["profile"] = profile
+    _state["ingest"] = config.ingest  # the limits a received instance is checked against
 
 
 def _read(path: Path, result: BatchResult):
+    """The file as read twice (see ``read_twice``), once it has passed the checks the network
+    path makes of a received instance: a file cut short, one whose structure does not parse, or
+    one declaring an image past the ``ingest`` limits is quarantined with the same reason, not
+    de-identified as far as it goes."""
     try:
+        validate_file(path, None, None, _state["ingest"])
         return read_twice(path)
+    except InvalidInstance as refused:
+        if refused.reason == NO_FILE_META:
+            result.skipped += 1
+        else:
+            result.quarantined[refused.reason] += 1
     except (InvalidDicomError, OSError, EOFError):
         result.skipped += 1
     except BaseException as exc:  # noqa: BLE001 - this file's alone

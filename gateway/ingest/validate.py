@@ -55,6 +55,7 @@ HEADER_TAGS = frozenset({
     0x00280010, 0x00280011, 0x00280100,  # Rows, Columns, BitsAllocated
 })
 REQUIRED = ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+NO_FILE_META = "file meta information is missing"  # no preamble and "DICM": not a DICOM file
 
 
 class InvalidInstance(Exception):
@@ -76,18 +77,21 @@ class InstanceHeader:
 
 
 def validate_file(
-    path: Path, sop_class_uid: str, sop_instance_uid: str, ingest: IngestConfig
+    path: Path, sop_class_uid: str | None, sop_instance_uid: str | None, ingest: IngestConfig
 ) -> InstanceHeader:
-    """Check a received file (preamble + file meta + data set) and return its header facts."""
+    """Check a received file (preamble + file meta + data set) and return its header facts.
+
+    ``sop_class_uid`` and ``sop_instance_uid`` are the request's, which the data set must match;
+    None where there is no request (``deid``'s input files)."""
     with open(path, "rb", buffering=io.DEFAULT_BUFFER_SIZE) as f:
         size = os.fstat(f.fileno()).st_size
         ts = _transfer_syntax(f)
         structure = _walk_data_set(f, size, ts, ingest.inflated_limit)
     ds = Dataset(structure.elements)
     values = _identifying_uids(ds)
-    if values["SOPClassUID"] != sop_class_uid:
+    if sop_class_uid is not None and values["SOPClassUID"] != sop_class_uid:
         raise InvalidInstance(DATASET_DOES_NOT_MATCH_SOP_CLASS, "SOP Class UID differs from the request")
-    if values["SOPInstanceUID"] != sop_instance_uid:
+    if sop_instance_uid is not None and values["SOPInstanceUID"] != sop_instance_uid:
         raise InvalidInstance(DATASET_DOES_NOT_MATCH_SOP_CLASS, "SOP Instance UID differs from the request")
     if structure.pixel_lengths:
         _check_image(ds, structure.pixel_lengths.get(PIXEL_DATA), ts, ingest)
@@ -106,7 +110,7 @@ def read_file_meta(f, tags: frozenset[int]) -> dict[int, str]:
     # (0002,0000) UL 4 <value> is always the first meta element, explicit VR little endian.
     head = f.read(144)
     if len(head) < 144 or head[128:132] != b"DICM" or head[132:136] != b"\x02\x00\x00\x00":
-        raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information is missing")
+        raise InvalidInstance(CANNOT_UNDERSTAND, NO_FILE_META)
     meta_length = struct.unpack("<L", head[140:144])[0]
     if meta_length > MAX_META_BYTES:
         raise InvalidInstance(CANNOT_UNDERSTAND, "file meta information cannot be parsed")
