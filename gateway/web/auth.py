@@ -4,7 +4,9 @@ A session is a cookie signed with a key derived from the gateway's secret (itsda
 holding the user's name, their account's generation and a CSRF token: no server-side store,
 so the console can run in several processes. Every state-changing request is a POST whose form
 carries that token, from the console's own origin; the cookie is HttpOnly and SameSite=Strict.
-Failed logins are audited, and the throttle counts them there, so it holds across processes.
+Failed logins are audited, and the throttle counts them there, so it holds across processes;
+a client that keeps trying once throttled is audited once a minute, so the rows it counts
+through stay few however hard the form is hammered.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from urllib.parse import urlsplit
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from gateway import keys
 from gateway.audit.tables import AuditEvent
@@ -163,16 +165,38 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+WRONG_PASSWORD = "wrong user name or password"
+TOO_MANY_FAILURES = "too many failures"
+#: While a client stays throttled, one of its refused attempts is audited this often, not each:
+#: a script hammering the form would otherwise add a row per request to what every later
+#: attempt counts through.
+REFUSALS_AUDITED_EVERY = timedelta(minutes=1)
+
+
+def _detail(key: str):
+    return AuditEvent.detail[key].as_string()
+
+
 def throttled(session, web, name: str, client: str) -> bool:
     """Whether ``name`` (or ``client``) has failed too often within the window; read from the
-    audit trail, so every console process sees the same count."""
+    audit trail, so every console process sees the same count. Counted by the database in one
+    pass over the window's failures, which stay few (see REFUSALS_AUDITED_EVERY)."""
     since = utcnow() - timedelta(minutes=web.login_window_minutes)
-    failures = session.scalars(
-        select(AuditEvent.detail).where(AuditEvent.event == LOGIN_FAILED, AuditEvent.at >= since)
-    ).all()
-    by_user = sum(1 for d in failures if d.get("user") == name)
-    by_client = sum(1 for d in failures if d.get("client") == client)
+    by_user, by_client = session.execute(
+        select(func.count().filter(_detail("user") == name), func.count().filter(_detail("client") == client))
+        .where(AuditEvent.event == LOGIN_FAILED, AuditEvent.at >= since)
+    ).one()
     return by_user >= web.login_max_failures or by_client >= 4 * web.login_max_failures
+
+
+def refusal_to_audit(session, client: str) -> bool:
+    """Whether a throttled attempt of ``client`` is the one to audit in REFUSALS_AUDITED_EVERY."""
+    since = utcnow() - REFUSALS_AUDITED_EVERY
+    audited = session.scalar(
+        select(func.count()).where(AuditEvent.event == LOGIN_FAILED, AuditEvent.at >= since,
+                                   _detail("client") == client, _detail("reason") == TOO_MANY_FAILURES)
+    )
+    return not audited
 
 
 __all__ = ["ADMIN", "OPERATOR", "VIEWER", "Forbidden", "NotLoggedIn", "Visitor"]

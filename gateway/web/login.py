@@ -48,19 +48,17 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     client = auth.client_address(request)
     user_known = console.users.get(username) is not None
     with console.db.session() as session:
-        if auth.throttled(session, console.config.web, username, client):
+        blocked = auth.throttled(session, console.config.web, username, client)
+        if blocked and auth.refusal_to_audit(session, client):
             audit.record(session, auth.LOGIN_FAILED, actor="web", user=username if user_known else None,
-                         client=client, reason="too many failures")
-            blocked = True
-        else:
-            blocked = False
+                         client=client, reason=auth.TOO_MANY_FAILURES)
     if blocked:
         return _form(request, "Too many failed logins. Wait a while before trying again.", next, 429)
     user = console.users.verify(username, password)
     with console.db.session() as session:
         if user is None:
             audit.record(session, auth.LOGIN_FAILED, actor="web", user=username if user_known else None,
-                         client=client, reason="wrong user name or password")
+                         client=client, reason=auth.WRONG_PASSWORD)
         else:
             audit.record(session, auth.LOGIN, actor=auth.actor_of(user.name), role=user.role, client=client)
     if user is None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -46,6 +47,23 @@ def test_a_wrong_password_is_refused_audited_and_throttled(console):
     # A name that is no account is not written down (it may be a password typed in the wrong box).
     login(client, "otto-password-typo", "x")
     assert _events(console[1], "login_failed")[-1][1]["user"] is None
+
+
+def test_a_client_that_keeps_trying_while_throttled_is_audited_once_a_minute_not_at_every_attempt(console):
+    client = client_for(console)
+    for _ in range(5):
+        login(client, "otto", "not-the-password")
+    for _ in range(20):  # a script hammering the form: each row would slow every later check
+        assert login(client, "otto", "still-not-it").status_code == 429
+    failed = [detail["reason"] for _, detail in _events(console[1], "login_failed")]
+    assert failed == ["wrong user name or password"] * 5 + ["too many failures"]
+
+    db = console[1]
+    with db.session() as session:  # a minute and more later, it is still at it
+        for event in session.scalars(select(AuditEvent).where(AuditEvent.event == "login_failed")):
+            event.at -= timedelta(seconds=61)
+    assert login(client, "otto", "still-not-it").status_code == 429
+    assert [detail["reason"] for _, detail in _events(db, "login_failed")][-2:] == ["too many failures"] * 2
 
 
 def test_a_login_needs_the_form_the_console_handed_out(console):
