@@ -31,6 +31,7 @@ from gateway.ingest.commit import GroupCommitter
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handshake import shake_hands
 from gateway.ingest.receiving import IncomingFile, ReceivingArea
+from gateway.ingest.refusals import RefusalLedger
 from gateway.ingest.validate import OUT_OF_RESOURCES, InvalidInstance, validate_file
 from gateway.queue.intake import Intake
 from gateway.queue.tables import QuarantineEntry, Study
@@ -82,6 +83,7 @@ class Receiver:
         self.committer = GroupCommitter(db, secret, storage.spool, on_committed=on_received)
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
+        self.refusals = RefusalLedger(self._audit_count)  # call ``refusals.flush()`` when stopping
 
     # -- association policy ------------------------------------------------------------
     def on_connection_open(self, event: evt.Event) -> None:
@@ -94,7 +96,7 @@ class Receiver:
         address = event.address[0]
         if outcome.reason is None:
             log.debug("a connection from %s closed before its TLS handshake", address)
-        else:
+        elif self.refusals.one_by_one(audit.TLS_FAILURE, address, direction="ingest", reason=outcome.reason):
             log.warning("TLS handshake from %s failed: %s", address, outcome.reason)
             self._audit(audit.TLS_FAILURE, direction="ingest", address=address, reason=outcome.reason)
         assoc_socket.close()  # the association then ends before any PDU is read
@@ -110,8 +112,9 @@ class Receiver:
         if refusal is None:
             return
         reason, rejection = refusal
-        log.warning("rejected an association from %s (%s): %s", calling_ae, address, reason)
-        self._audit(audit.REJECTED_ASSOCIATION, reason=reason, calling_ae=calling_ae, address=address)
+        if self.refusals.one_by_one(audit.REJECTED_ASSOCIATION, address, reason=reason, calling_ae=calling_ae):
+            log.warning("rejected an association from %s (%s): %s", calling_ae, address, reason)
+            self._audit(audit.REJECTED_ASSOCIATION, reason=reason, calling_ae=calling_ae, address=address)
         assoc.acse.send_reject(*rejection)
         self.count.ended(assoc)
         # As pynetdicom does after its own rejections: let the DUL flush the A-ASSOCIATE-RJ
@@ -133,6 +136,12 @@ class Receiver:
 
     def _audit(self, event: str, **detail) -> None:
         audit.record_alone(self.db, event, actor="receiver", **detail)  # a refusal stands either way
+
+    def _audit_count(self, event: str, detail: dict) -> None:
+        """An address's refusals of a minute past those recorded one by one (see
+        :mod:`gateway.ingest.refusals`)."""
+        log.warning("%d more refusals from %s in a minute: %s", detail["refusals"], detail["address"], detail["reason"])
+        self._audit(event, **detail)
 
     def on_established(self, event: evt.Event) -> None:
         with self._lock:

@@ -98,14 +98,17 @@ def handlers_for(ingest: IngestConfig, receiver: Receiver) -> list:
 
 class Listeners:
     """The receiver's servers in this process (plain, DICOM TLS, or both during a migration),
-    stopped together."""
+    stopped together; then ``closing`` runs (the refusals counted but not yet written)."""
 
-    def __init__(self, servers: list):
+    def __init__(self, servers: list, closing: Callable[[], object] | None = None):
         self.servers = servers
+        self.closing = closing
 
     def shutdown(self) -> None:
         for server in self.servers:
             server.shutdown()
+        if self.closing is not None:
+            self.closing()
 
 
 def open_listeners(ingest: IngestConfig) -> list[Listening]:
@@ -169,7 +172,7 @@ def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, s
     receiver.receiving.register(ae)  # data sets stream to the spool's receiving folder
     contexts = SharedContexts(ae.supported_contexts)
     listeners = Listeners([serve(ae, each, context if each.tls else None, handlers_for(ingest, receiver), contexts,
-                                 count) for each in listening])
+                                 count) for each in listening], closing=receiver.refusals.flush)
     if alone:
         start_listening(ingest, listening)
     return listeners

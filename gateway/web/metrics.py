@@ -89,10 +89,11 @@ class AuditTally:
                 t["delivered"][(str(destination),)] += int(n)
         elif event == audit.FAILED:
             t["failed"][(str(detail.get("reason", "")),)] += 1
-        elif event == audit.REJECTED_ASSOCIATION:
-            t["rejected"][(str(detail.get("reason", "")),)] += 1
+        elif event == audit.REJECTED_ASSOCIATION:  # one refusal, or a count (gateway.ingest.refusals)
+            t["rejected"][(str(detail.get("reason", "")),)] += int(detail.get("refusals", 1))
         elif event == audit.TLS_FAILURE:
-            t["tls"][(str(detail.get("direction", "")), str(detail.get("destination", "")))] += 1
+            t["tls"][(str(detail.get("direction", "")), str(detail.get("destination", "")))] += int(
+                detail.get("refusals", 1))
         elif event == audit.PROCESS_ENDED:
             t["ended"][(str(detail.get("process", "")),)] += 1
         elif event.endswith("_detail") and isinstance(detail.get("seconds"), int | float):
