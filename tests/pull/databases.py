@@ -1,6 +1,6 @@
 """The databases the pull, rules and project state is checked on: SQLite, and PostgreSQL where
 its server binaries are installed (the production database of a split deployment). Imported by
-the conftest of tests/pull and tests/rules."""
+the conftest of tests/pull and tests/rules, and by tests/web/test_throttle.py."""
 
 from __future__ import annotations
 

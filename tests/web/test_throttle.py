@@ -9,19 +9,11 @@ import pytest
 
 from gateway.audit import events as audit
 from gateway.config import load_config
-from gateway.db import Base, Database
 from gateway.queue.tables import utcnow
 from gateway.web import auth
+from tests.pull import databases
 
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'w.db'}" if request.param == "sqlite" else request.getfixturevalue("postgres").url
-    database = Database(url)
-    database.create_schema()
-    yield database
-    Base.metadata.drop_all(database.engine)  # PostgreSQL's database outlives the test
-    database.dispose()
+database_url, db = databases.database_url, databases.db  # the fixtures: SQLite, and PostgreSQL where installed
 
 
 @pytest.fixture
