@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import multiprocessing
 import os
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -29,6 +30,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 from tqdm import tqdm
 
+from gateway.children import name_for_the_system
 from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.files import sha256_hex, sync_filesystem, write_durably
@@ -65,6 +67,8 @@ _state: dict = {}
 
 def _init(config: GatewayConfig, out_dir: Path, profile: str, device: str) -> None:
     quiet_libraries()
+    if multiprocessing.parent_process() is not None:  # one of --jobs' processes
+        name_for_the_system("batch")
     db = Database(config.database.url)
     secret = load_secret(config.deid, config.storage.root)
     _state["pipeline"] = build_pipeline(config, db, secret, device=device, profiles=[profile])

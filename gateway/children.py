@@ -226,7 +226,7 @@ def stop_all(children: list[Child]) -> None:
 def _child(target: Callable, args: tuple, parent: int, stop) -> None:
     """A child's life: die with the parent, leave Ctrl-C to it, run ``target``."""
     _die_with_parent()
-    _name_for_the_system(multiprocessing.current_process().name)
+    name_for_the_system(multiprocessing.current_process().name)
     if os.getppid() != parent:
         return  # the parent died before the kernel was asked to stop this child with it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -250,7 +250,7 @@ def _watch(stop, parent: int) -> threading.Event:
 SYSTEM_NAME = "deid-{}"
 
 
-def _name_for_the_system(name: str) -> None:
+def name_for_the_system(name: str) -> None:
     """Linux: show the process as what it does, rather than as one more ``python`` among the
     gateway's (``prctl(PR_SET_NAME)``): an operator reading ``top`` sees which part takes the CPU
     or the memory, and ``bench.chain`` counts each part's CPU by it."""

@@ -91,6 +91,26 @@ def test_ps_and_top_show_a_child_by_what_it_does(tmp_path):
         children.stop_all([child])
 
 
+def own_name() -> str:
+    return Path("/proc/self/comm").read_text().strip()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="process names are set through Linux's prctl")
+def test_deid_s_processes_show_as_deid_batch(tmp_path):
+    from concurrent.futures import ProcessPoolExecutor
+
+    from gateway import batch
+    from gateway.config import load_config
+
+    config = load_config(None, {"storage": {"root": str(tmp_path)}, "pixels": {"enabled": False}})
+    args = (config, tmp_path / "out", config.deid.profile, "cpu")
+    with ProcessPoolExecutor(1, initializer=batch._init, initargs=args) as pool:
+        assert pool.submit(own_name).result() == "deid-batch"
+    before = own_name()
+    batch._init(*args)  # --jobs 1: the command's own process keeps its name
+    assert own_name() == before
+
+
 def wait_for_call(wakeup, marker: str, done) -> None:
     """A child that waits up to a minute for a wake-up call, then says how long it waited."""
     start = time.monotonic()
