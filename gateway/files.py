@@ -47,6 +47,18 @@ def make_dirs_durably(directory: Path) -> None:
         fsync_dir(folder.parent)
 
 
+def make_hashed_folders(root: Path) -> None:
+    """Make ``root`` and the 256 folders :func:`hashed_path` spreads files over, durably, those
+    missing and nothing else: made once at start, no acknowledgement waits for a folder to be
+    made and its parent synced (in a new spool, most of the first few hundred did)."""
+    make_dirs_durably(root)
+    missing = [root / f"{n:02x}" for n in range(256) if not (root / f"{n:02x}").is_dir()]
+    for folder in missing:
+        folder.mkdir(mode=0o700, exist_ok=True)
+    if missing:
+        fsync_dir(root)
+
+
 def make_private_dirs(directory: Path) -> None:
     """``mkdir -p`` making every missing folder 0700 (``Path.mkdir(parents=True)`` would make
     the parents with the umask's mode)."""

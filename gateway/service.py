@@ -23,7 +23,7 @@ from gateway.db import Database
 from gateway.egress import forwarder as forwarding
 from gateway.egress.forwarder import Forwarder
 from gateway.egress.retention import purge_delivered
-from gateway.files import sweep_leftovers
+from gateway.files import make_hashed_folders, sweep_leftovers
 from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.scp import (Listeners, close_listeners, open_listeners, receive_in_child, start_listening,
                                 start_receiver)
@@ -49,8 +49,9 @@ class Runtime:
 
 
 def open_runtime(config: GatewayConfig) -> Runtime:
-    for directory in (config.storage.spool, config.storage.outbox, config.storage.quarantine):
+    for directory in (config.storage.outbox, config.storage.quarantine):
         directory.mkdir(parents=True, exist_ok=True)
+    make_hashed_folders(config.storage.spool)
     db = Database(config.database.url)
     db.create_schema()
     return Runtime(config, db, load_secret(config.deid, config.storage.root))

@@ -23,7 +23,7 @@ WRITERS = textwrap.dedent("""
     os.umask(0o022)
     from gateway.config import load_config
     from gateway.db import Database
-    from gateway.files import make_dirs_durably, move_durably, write_durably
+    from gateway.files import make_dirs_durably, make_hashed_folders, move_durably, write_durably
     from gateway.keys import load_secret
     from gateway.logs import LoggingConfig, setup_logging
 
@@ -38,6 +38,7 @@ WRITERS = textwrap.dedent("""
     write_durably(root / "var" / "spool" / "ab" / "one.dcm", b"x")
     write_durably(root / "var" / "batch" / "cd" / "two.dcm", b"x", fsync=False)
     make_dirs_durably(root / "var" / "quarantine" / "ef")
+    make_hashed_folders(root / "var" / "spool")
     (root / "tmp").mkdir()
     (root / "tmp" / "received").write_bytes(b"x")
     os.chmod(root / "tmp" / "received", 0o600)
