@@ -1,6 +1,8 @@
 """Ingest throughput: dcmtk's storescu sending the same CT instances to dcmtk's storescp (no
-fsync: what the network and dcmtk cost alone), to Orthanc, and to ``deid-gateway receive``
-(which acknowledges an instance only once it is fsynced and recorded).
+fsync: what the network and dcmtk cost alone), to pynetdicom's storescp app (keeping nothing,
+then writing files without fsync: what the library the gateway is built on costs alone), to
+Orthanc, and to ``deid-gateway receive`` (which acknowledges an instance only once it is fsynced
+and recorded).
 
 Each measurement starts its receiver afresh on an empty store, then times from the start of the
 first storescu to the exit of the last: one association sends every instance, or several
@@ -23,6 +25,7 @@ import os
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +34,7 @@ import numpy as np
 from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
+from gateway.ingest.config import IngestConfig
 from tests.ingest.memory import tree_peak_rss_mib
 from tests.peers import ORTHANC, STORESCU, Gateway, Orthanc, free_port, port_open, wait_for
 
@@ -87,6 +91,39 @@ class Storescp:
     def __exit__(self, *exc):
         self.process.terminate()
         self.process.wait(30)
+
+
+class PynetdicomStorescp:
+    """pynetdicom's own storescp app, the library the gateway receives with: it writes each
+    instance to a file without fsync, and advertises the gateway's maximum PDU length. What a
+    receiver built on pynetdicom costs before it makes anything durable."""
+
+    name = "pynetdicom storescp (no fsync)"
+    options: tuple[str, ...] = ()
+
+    def __init__(self, work: Path):
+        self.work, self.port, self.aet = work, free_port(), "STORESCP"
+
+    def __enter__(self):
+        (self.work / "store").mkdir(parents=True)
+        self.process = subprocess.Popen([sys.executable, "-m", "pynetdicom", "storescp", "-q",
+                                         "-pdu", str(IngestConfig().max_pdu_length), "-od", str(self.work / "store"),
+                                         *self.options, str(self.port)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: port_open(self.port), 30, interval=0.05, what="pynetdicom storescp")
+        return self
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        self.process.wait(30)
+
+
+class PynetdicomIgnore(PynetdicomStorescp):
+    """The same app with ``--ignore``: it receives every instance and keeps none. The ceiling of
+    any receiver built on pynetdicom, on this machine, with storescu sending."""
+
+    name = "pynetdicom storescp --ignore (keeps nothing)"
+    options = ("--ignore",)
 
 
 class OrthancPeer:
@@ -149,7 +186,7 @@ def baseline_peer(tree: Path) -> type:
     return BaselinePeer
 
 
-PEERS = [Storescp, OrthancPeer, GatewayPeer]
+PEERS = [Storescp, PynetdicomIgnore, PynetdicomStorescp, OrthancPeer, GatewayPeer]
 
 
 def run(work: Path, files: list[Path], rounds: int, counts: list[int]) -> tuple[dict, list[float], list[str]]:
@@ -177,14 +214,14 @@ def run(work: Path, files: list[Path], rounds: int, counts: list[int]) -> tuple[
 
 def table(rates: dict, peaks: list[float], counts: list[int], instances: int, rounds: int) -> str:
     lines = [f"{instances} CT instances 512x512 16 bit, medians of {rounds} rounds, instances/s (ratio to Orthanc)",
-             f"{'path':<48}" + "".join(f"{f'{n} assoc.':>20}" for n in counts)]
+             f"{'path':<58}" + "".join(f"{f'{n} assoc.':>20}" for n in counts)]
     for peer_class in PEERS:
         cells = ""
         for n in counts:
             median = statistics.median(rates[(peer_class.name, n)])
             orthanc = statistics.median(rates[(OrthancPeer.name, n)])
             cells += f"{f'{median:.0f} ({median / orthanc:.2f}x)':>20}"
-        lines.append(f"{'storescu -> ' + peer_class.name:<48}{cells}")
+        lines.append(f"{'storescu -> ' + peer_class.name:<58}{cells}")
     lines.append(f"gateway peak RSS, its processes added up: {max(peaks):.0f} MiB")
     return "\n".join(lines)
 
