@@ -292,86 +292,7 @@ def bench_queue(n: int, device: str = "cpu") -> dict[str, float]:
     return rates
 
 
-def run_samples(folder: Path, stage, with_ocr: bool) -> list[dict]:
-    """Run the stage on every sample with visible text (per INVENTORY.tsv) and every sample
-    without, and say what happened: regions, verification, fallbacks, quarantine, JSL ground
-    truth coverage, and (with rapidocr) how many text lines a second reader finds before and
-    after. Coordinates and counts only: no text is printed."""
-    import csv
-    import json
-
-    from pydicom import dcmread
-
-    from gateway.pipeline.stage import InstanceContext, Quarantine
-    from gateway.pixels.decode import decode
-    from gateway.pixels.render import render_frame
-
-    reader = None
-    if with_ocr:
-        try:
-            from gateway.pixels.finders import RapidOcrFinder
-
-            reader = RapidOcrFinder()
-        except Exception:  # noqa: BLE001 - optional second reader
-            reader = None
-
-    def lines_read(ds) -> int:
-        d = decode(ds)
-        img = render_frame(d.frames[0], ds, "RGB" if d.layout == "rgb" else None)
-        res = reader._engine(reader._bgr(img))
-        return sum(1 for t in (getattr(res, "txts", None) or ()) if len(t.strip()) >= 2)
-
-    out = []
-    with open(folder / "INVENTORY.tsv", newline="") as fh:
-        rows = list(csv.DictReader(fh, delimiter="\t"))
-    for row in rows:
-        path = folder / row["path"]
-        try:
-            ds = dcmread(path, force=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable file is a row of the table
-            out.append({"file": row["path"], "text": row["has_visible_text"], "result": f"unreadable {type(exc).__name__}"})
-            continue
-        entry = {"file": row["path"], "text": row["has_visible_text"], "pi": row["PhotometricInterpretation"],
-                 "syntax": str(ds.file_meta.get("TransferSyntaxUID", "?"))}
-        pixel_bytes = ds.get("PixelData")
-        ctx = InstanceContext(original=ds)
-        started = time.perf_counter()
-        try:
-            result = stage(copy.deepcopy(ds), ctx)
-            entry["seconds"] = round(time.perf_counter() - started, 2)
-            d = ctx.reports[0].details if ctx.reports else {}
-            if not ctx.reports:
-                entry["result"] = "no pixel data: passed untouched"
-            elif not d.get("regions"):
-                entry["result"] = "unchanged" + (" (bytes identical)" if result.get("PixelData") == pixel_bytes else " (BYTES CHANGED)")
-            else:
-                entry["result"] = f"redacted, verification {d['verification']}"
-                entry["regions"] = len(d["regions"])
-                entry["fallbacks"] = len(d.get("fallback_regions", []))
-                if reader is not None:
-                    entry["ocr_lines_before_after"] = (lines_read(ds), lines_read(result))
-            gt = folder / "JohnSnowLabs__dicom-deid-dataset" / "ground_truth" / (path.stem + ".json")
-            if gt.exists() and d.get("regions") is not None:
-                boxes = json.loads(gt.read_text())["annotation"]
-                wanted = [a["value"]["bbox"] for a in boxes if a["value"].get("text", "").strip() and a["value"].get("bbox")]
-                wanted += [a["key"]["bbox"] for a in boxes if a["key"].get("text", "").strip() and a["key"].get("bbox")]
-                red = np.zeros((int(ds.Rows), int(ds.Columns)), bool)
-                pad = stage.config.dilate  # the mask is the boxes dilated by this much
-                for r in d["regions"] + d.get("fallback_regions", []):
-                    x0, y0, x1, y1 = r["box"]
-                    red[max(0, y0 - pad):y1 + pad, max(0, x0 - pad):x1 + pad] = True
-                covered = sum(1 for x0, y0, x1, y1 in wanted if red[y0:y1, x0:x1].size and red[y0:y1, x0:x1].mean() >= 0.9)
-                entry["gt_boxes_covered"] = f"{covered}/{len(wanted)}"
-        except Quarantine as q:
-            entry["seconds"] = round(time.perf_counter() - started, 2)
-            entry["result"] = f"quarantined: {q.reason}"
-            if ctx.reports:
-                entry["regions"] = len(ctx.reports[0].details.get("regions", []))
-        out.append(entry)
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--study", type=int, default=300, help="instances in the end-to-end CT study")
     parser.add_argument("--per-modality", type=int, default=6)
@@ -393,17 +314,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--synthetic", type=int, default=0, metavar="N",
                         help="instead: precision on N held-out synthetic instances (bench/pixel_precision.py): "
                              "changed non-text regions per file, PHI recall, text-free files unchanged, quarantines")
-    parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier", "audit_categories"], default=None,
+    parser.add_argument("--option", choices=["second_detector", "rotated_text", "verifier", "audit_categories"],
+                        default=None,
                         help="also run the per-modality table with this pixels option switched from its "
                              "default (rotated_text, second_detector, verifier and audit_categories "
                              "off), beside the default "
                              "(with --samples: run the samples with it switched)")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def print_modalities(stage, optioned, option_name: str | None, per: int, rounds: int) -> None:
+    if optioned is not None:
+        # the option's peer is the default stage, measured on the same instances in turn with it
+        print(f"\n| modality | content | instances | instances/s | with {option_name} | time vs default |")
+        print("|---|---|---|---|---|---|")
+        for modality, text, n, (ips, with_option), _, _ in bench_modalities([stage, optioned], per, rounds):
+            print(f"| {modality} | {text} | {n} | {ips:.1f} | {with_option:.1f} | {ips / with_option:.2f}x |")
+        return
+    print("\n| modality | content | instances | instances/s | frames/s | quarantined |")
+    print("|---|---|---|---|---|---|")
+    for modality, text, n, (ips,), (fps,), (q,) in bench_modalities([stage], per, rounds):
+        print(f"| {modality} | {text} | {n} | {ips:.1f} | {fps:.1f} | {q} |")
+
+
+def print_study(config, pixels: dict, args: argparse.Namespace) -> None:
+    from gateway.config import GatewayConfig
+
+    # The peer in each pair is the same path with the pixel stage off: the ratio is what
+    # looking for burned-in text costs on images that have none.
+    headers_only = GatewayConfig.model_validate({"pixels": {**pixels, "enabled": False}})
+    (peer, _), (rate, quarantined) = bench_study([headers_only, config], args.study, args.device, args.rounds)
+    if quarantined:
+        print(f"  {quarantined} of {args.study} text-free instances were quarantined")
+    rows = [("in process, header stage only", peer), ("in process, pixel + header stages", rate)]
+    if args.cli:
+        rows += [(f"deid-gateway deid --jobs {args.jobs}, pixel stage off",
+                  bench_cli(args.study, args.jobs, args.device, pixels=False)),
+                 (f"deid-gateway deid --jobs {args.jobs}", bench_cli(args.study, args.jobs, args.device))]
+    print(f"\nend to end, {args.study} CT 512x512 without text (target: deid-gateway deid >= 60 instances/s;"
+          " deid is wall clock over files, start-up included)")
+    print("| path | instances/s | time vs pixel stage off |")
+    print("|---|---|---|")
+    for i, (name, measured) in enumerate(rows):
+        pixels_off = rows[i - i % 2][1]  # rows come in pairs: pixel stage off, then on
+        ratio = f"{pixels_off / measured:.2f}x" if measured and pixels_off else "n/a"
+        print(f"| {name} | {'n/a' if measured is None else f'{measured:.1f}'} | {ratio} |")
+
+
+def print_queue(study: int, device: str) -> None:
+    rates = bench_queue(study, device)
+    print(f"\nqueue workers, {study} CT 512x512, every fifth with text (instances/s, one process each):")
+    print("| worker | instances/s | time vs all |")
+    print("|---|---|---|")
+    for role, rate in rates.items():
+        print(f"| --role {role} | {rate:.1f} | {rates['all'] / rate:.2f}x |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+
+    import json
     import logging
 
     logging.disable(logging.WARNING)
     from gateway.config import GatewayConfig
+    from gateway.pixels.config import PixelsConfig
     from gateway.pixels.stage import PixelStage
 
     pixels = {"enabled": True, "device": args.device, "backend": args.backend}
@@ -412,67 +387,31 @@ def main(argv: list[str] | None = None) -> int:
     config = GatewayConfig.model_validate({"pixels": pixels})
     stage = PixelStage(config.pixels, args.device)
     print(f"pixel stage on {stage.device}, backend {args.backend}")
+    optioned, option_name = None, None
     if args.option:
-        from gateway.pixels.config import PixelsConfig
-
         switched = not getattr(PixelsConfig(), args.option)
         option_name = f"{args.option} {'on' if switched else 'off'}"
         optioned = PixelStage(PixelsConfig.model_validate({**pixels, args.option: switched}), args.device)
     if args.synthetic:
-        import json
-
         from bench.pixel_precision import SEED, run as precision
 
         print(json.dumps(precision(args.synthetic, SEED, 3, {k: v for k, v in pixels.items() if k != "device"})[0],
                          indent=2))
         return 0
     if args.samples is not None:
-        import json
+        from bench.pixel_samples import run_samples
 
-        for entry in run_samples(args.samples, optioned if args.option else stage, args.ocr):
+        for entry in run_samples(args.samples, optioned or stage, args.ocr):
             print(json.dumps(entry))
         return 0
     print(f"load average before: {load_average()}")
     print(f"medians of {args.rounds} rounds")
-    if not args.skip_modalities and args.option:
-        # the option's peer is the default stage, measured on the same instances in turn with it
-        print(f"\n| modality | content | instances | instances/s | with {option_name} | time vs default |")
-        print("|---|---|---|---|---|---|")
-        for modality, text, n, (ips, with_option), _, _ in bench_modalities([stage, optioned], args.per_modality,
-                                                                            args.rounds):
-            print(f"| {modality} | {text} | {n} | {ips:.1f} | {with_option:.1f} | {ips / with_option:.2f}x |")
-    elif not args.skip_modalities:
-        print("\n| modality | content | instances | instances/s | frames/s | quarantined |")
-        print("|---|---|---|---|---|---|")
-        for modality, text, n, (ips,), (fps,), (q,) in bench_modalities([stage], args.per_modality, args.rounds):
-            print(f"| {modality} | {text} | {n} | {ips:.1f} | {fps:.1f} | {q} |")
+    if not args.skip_modalities:
+        print_modalities(stage, optioned, option_name, args.per_modality, args.rounds)
     if not args.skip_study:
-        # The peer in each pair is the same path with the pixel stage off: the ratio is what
-        # looking for burned-in text costs on images that have none.
-        headers_only = GatewayConfig.model_validate({"pixels": {**pixels, "enabled": False}})
-        (peer, _), (rate, quarantined) = bench_study([headers_only, config], args.study, args.device, args.rounds)
-        if quarantined:
-            print(f"  {quarantined} of {args.study} text-free instances were quarantined")
-        rows = [("in process, header stage only", peer), ("in process, pixel + header stages", rate)]
-        if args.cli:
-            rows += [(f"deid-gateway deid --jobs {args.jobs}, pixel stage off",
-                      bench_cli(args.study, args.jobs, args.device, pixels=False)),
-                     (f"deid-gateway deid --jobs {args.jobs}", bench_cli(args.study, args.jobs, args.device))]
-        print(f"\nend to end, {args.study} CT 512x512 without text (target: deid-gateway deid >= 60 instances/s;"
-              " deid is wall clock over files, start-up included)")
-        print("| path | instances/s | time vs pixel stage off |")
-        print("|---|---|---|")
-        for i, (name, measured) in enumerate(rows):
-            pixels_off = rows[i - i % 2][1]  # rows come in pairs: pixel stage off, then on
-            ratio = f"{pixels_off / measured:.2f}x" if measured and pixels_off else "n/a"
-            print(f"| {name} | {'n/a' if measured is None else f'{measured:.1f}'} | {ratio} |")
+        print_study(config, pixels, args)
     if args.queue:
-        rates = bench_queue(args.study, args.device)
-        print(f"\nqueue workers, {args.study} CT 512x512, every fifth with text (instances/s, one process each):")
-        print("| worker | instances/s | time vs all |")
-        print("|---|---|---|")
-        for role, rate in rates.items():
-            print(f"| --role {role} | {rate:.1f} | {rates['all'] / rate:.2f}x |")
+        print_queue(args.study, args.device)
     print(f"load average after: {load_average()}")
     return 0
 
