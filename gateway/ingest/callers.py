@@ -32,6 +32,9 @@ ADDRESS = "address not allowed for this calling AE title"
 NO_CERTIFICATE = "client certificate required for this calling AE title"
 WRONG_CERTIFICATE = "client certificate does not match this calling AE title"
 BUSY = "ingest.max_associations reached"
+# Before any request is read: the connection's address is in no entry's ``ip``, and every entry
+# has one (see admits_address).
+UNLISTED_ADDRESS = "address matches no allow-list entry"
 # Most specific last: the reason reported is the furthest any entry got.
 _ORDER = [CALLING_AE, ADDRESS, NO_CERTIFICATE, WRONG_CERTIFICATE]
 
@@ -94,6 +97,18 @@ def check_caller(ingest: IngestConfig, ae_title: str, address: str,
             return None
         furthest = max(furthest, _ORDER.index(reason))
     return _ORDER[max(furthest, 0)]
+
+
+def admits_address(ingest: IngestConfig, address: str) -> bool:
+    """Whether some allow-list entry could admit a caller at ``address``, whatever AE title or
+    certificate it then presents: False only when every entry is bound to an address (``ip``)
+    and none of them is this one. The receiver closes such a connection as soon as it is
+    accepted, before a TLS handshake or a PDU costs it anything: a flood from elsewhere then
+    takes microseconds of the receiver's time per connection instead of a thread and an
+    association's worth of Python."""
+    if ingest.allow_any_caller:
+        return True
+    return any(rule.ip is None or _address_in(address, rule.ip) for rule in ingest.allowed_callers)
 
 
 def _rule_refuses(rule: CallerRule, ae_title: str, address: str,

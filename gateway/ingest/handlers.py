@@ -86,6 +86,18 @@ class Receiver:
         self.refusals = RefusalLedger(self._audit_count)  # call ``refusals.flush()`` when stopping
 
     # -- association policy ------------------------------------------------------------
+    def admits_connection(self, address: str) -> bool:
+        """Whether a connection just accepted from ``address`` may go on; one that no allow-list
+        entry could admit (see :func:`callers.admits_address`) is refused and audited, and the
+        listener closes it before a TLS handshake or a PDU."""
+        if callers.admits_address(self.ingest, address):
+            return True
+        reason = callers.UNLISTED_ADDRESS
+        if self.refusals.one_by_one(audit.REJECTED_ASSOCIATION, address, reason=reason):
+            log.warning("refused a connection from %s: %s", address, reason)
+            self._audit(audit.REJECTED_ASSOCIATION, reason=reason, address=address)
+        return False
+
     def on_connection_open(self, event: evt.Event) -> None:
         """On the TLS listener: complete the handshake here, in the connection's thread, and
         audit a failure (see :mod:`gateway.ingest.handshake`); the connection is then closed."""

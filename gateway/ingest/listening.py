@@ -24,6 +24,7 @@ import errno
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pynetdicom.transport import AddressInformation, ThreadedAssociationServer
@@ -79,8 +80,9 @@ class SharedSocketServer(ThreadedAssociationServer):
     """pynetdicom's association server, on a socket bound beforehand (``listening``) that other
     processes accept from too."""
 
-    def __init__(self, *args, listening: socket.socket, count: ConnectionCount, **kwargs):
-        self._listening, self.count = listening, count
+    def __init__(self, *args, listening: socket.socket, count: ConnectionCount,
+                 screen: Callable[[str], bool] | None = None, **kwargs):
+        self._listening, self.count, self.screen = listening, count, screen
         super().__init__(*args, **kwargs)
 
     def server_bind(self) -> None:
@@ -102,13 +104,20 @@ class SharedSocketServer(ThreadedAssociationServer):
         if self.count.busier_than_another:
             time.sleep(YIELD_SECONDS)
         try:
-            request, address = super().get_request()
+            return super().get_request()
         except OSError as exc:
             if exc.errno == errno.EINVAL:  # not listening yet
                 time.sleep(NOT_LISTENING_SECONDS)
             raise
+
+    def verify_request(self, request, client_address) -> bool:
+        """Whether to go on with a connection just accepted: ``screen`` (the receiver's) may
+        refuse its address, and ``socketserver`` then closes it before anything is read from it.
+        One that goes on counts from now on."""
+        if self.screen is not None and not self.screen(client_address[0]):
+            return False
         self.count.accepted(self.ae, request)
-        return request, address
+        return True
 
     def process_request_thread(self, request, client_address) -> None:
         """The connection's thread, which starts its association's thread and ends."""
@@ -130,12 +139,13 @@ class SharedSocketServer(ThreadedAssociationServer):
 
 
 def serve(ae, listening: Listening, ssl_context, evt_handlers: list, contexts: list,
-          count: ConnectionCount) -> SharedSocketServer:
+          count: ConnectionCount, screen: Callable[[str], bool] | None = None) -> SharedSocketServer:
     """Accept associations for ``ae`` on ``listening`` in a thread of this process, as
-    pynetdicom's ``AE.start_server(block=False)`` does on a socket of its own."""
+    pynetdicom's ``AE.start_server(block=False)`` does on a socket of its own; ``screen``
+    says, from its address alone, whether a connection may go on."""
     server = ae.make_server(listening.address, ae_title=ae.ae_title, contexts=contexts, ssl_context=ssl_context,
                             evt_handlers=evt_handlers, server_class=SharedSocketServer,
-                            listening=listening.sock, count=count)
+                            listening=listening.sock, count=count, screen=screen)
     ae._servers.append(server)  # what AE.shutdown() and server.shutdown() expect
     threading.Thread(target=server.serve_forever, name="AcceptorServer", daemon=True).start()
     return server

@@ -172,7 +172,8 @@ def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, s
     receiver.receiving.register(ae)  # data sets stream to the spool's receiving folder
     contexts = SharedContexts(ae.supported_contexts)
     listeners = Listeners([serve(ae, each, context if each.tls else None, handlers_for(ingest, receiver), contexts,
-                                 count) for each in listening], closing=receiver.refusals.flush)
+                                 count, screen=receiver.admits_connection) for each in listening],
+                          closing=receiver.refusals.flush)
     if alone:
         start_listening(ingest, listening)
     return listeners

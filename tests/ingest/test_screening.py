@@ -1,0 +1,85 @@
+"""A connection from an address no allow-list entry could admit is closed as soon as it is
+accepted: no TLS handshake, no PDU read, no association thread; one audit row says why."""
+
+from __future__ import annotations
+
+import pytest
+from pynetdicom import AE, _config, dimse_messages
+from pynetdicom.sop_class import Verification
+from sqlalchemy import select
+
+from gateway.audit.tables import AuditEvent
+from gateway.db import Database
+from gateway.ingest import callers
+from gateway.ingest.capacity import ConnectionCount
+from gateway.ingest.config import IngestConfig
+from gateway.ingest.scp import start_receiver
+from gateway.storage_config import StorageConfig
+from tests.peers import free_port
+
+ELSEWHERE = ("127.0.0.2", 0)  # another loopback address, as a host on the network would be
+
+
+def test_an_address_is_screened_only_when_every_entry_is_bound_to_addresses():
+    bound = IngestConfig(allowed_callers=[{"ae_title": "CT1", "ip": "10.1.2.0/24"},
+                                          {"ae_title": "PACS", "ip": "10.7.7.7"}])
+    assert callers.admits_address(bound, "10.1.2.200") and callers.admits_address(bound, "10.7.7.7")
+    assert not callers.admits_address(bound, "10.9.9.9")
+    one_unbound = IngestConfig(allowed_callers=[*bound.allowed_callers, {"ae_title": "MR1"}])
+    assert callers.admits_address(one_unbound, "10.9.9.9")  # its AE title decides, later
+    certificate_only = IngestConfig(allowed_callers=[{"ae_title": "PACS", "cert_san": "pacs.hospital.test"}])
+    assert callers.admits_address(certificate_only, "10.9.9.9")
+    assert callers.admits_address(IngestConfig(allow_any_caller=True), "10.9.9.9")
+
+
+@pytest.fixture
+def receive(tmp_path, monkeypatch):
+    """Start an in-process receiver with these allow-list entries; yields it, its database and
+    its connection count."""
+    monkeypatch.setattr(_config, "STORE_RECV_CHUNKED_DATASET", _config.STORE_RECV_CHUNKED_DATASET)
+    monkeypatch.setattr(dimse_messages, "NamedTemporaryFile", dimse_messages.NamedTemporaryFile)
+    started = []
+
+    def start(entries: list[dict]):
+        ingest = IngestConfig(host="127.0.0.1", port=free_port(), network_timeout=5, allowed_callers=entries)
+        db = Database(f"sqlite:///{tmp_path / f'gateway-{len(started)}.db'}")
+        db.create_schema()
+        count = ConnectionCount()
+        started.append(start_receiver(ingest, StorageConfig(root=tmp_path / "var"), db, b"s" * 32, count=count))
+        return ingest, db, count
+
+    yield start
+    for listeners in started:
+        listeners.shutdown()
+
+
+def _associate(port: int, bind_address=None):
+    ae = AE(ae_title="SCANNER")
+    ae.add_requested_context(Verification)
+    return ae.associate("127.0.0.1", port, ae_title="DEID_GATEWAY", bind_address=bind_address or ("", 0))
+
+
+def test_a_connection_from_an_unlisted_address_is_closed_before_its_request_is_read(receive):
+    ingest, db, count = receive([{"ae_title": "SCANNER", "ip": "127.0.0.1"}])
+    for _ in range(3):
+        refused = _associate(ingest.port, ELSEWHERE)
+        assert not refused.is_established and not refused.is_rejected  # closed: no A-ASSOCIATE-RJ
+    assert count.total == 0  # nothing of them holds a place under max_associations
+    assert _rejections(db) == [{"reason": callers.UNLISTED_ADDRESS, "address": "127.0.0.2"}] * 3
+
+    welcome = _associate(ingest.port)  # from the address the entry names
+    assert welcome.is_established
+    assert welcome.send_c_echo().Status == 0x0000
+    welcome.release()
+
+
+def test_with_an_entry_bound_to_no_address_the_request_is_read_and_answered(receive):
+    ingest, db, _ = receive([{"ae_title": "SCANNER", "ip": "127.0.0.1"}, {"ae_title": "MR1"}])
+    assert _associate(ingest.port, ELSEWHERE).is_rejected  # SCANNER is not allowed from there
+    assert [row["reason"] for row in _rejections(db)] == [callers.ADDRESS]
+
+
+def _rejections(db) -> list[dict]:
+    with db.reading() as session:
+        return [row.detail for row in session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "association_rejected").order_by(AuditEvent.id))]
