@@ -46,6 +46,14 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
+#: Starts of a new Orthanc, each on ports chosen afresh, before a port taken fails the test.
+PORT_ATTEMPTS = 3
+
+
+class PortTaken(RuntimeError):
+    """Orthanc exited at start: one of its ports was taken."""
+
+
 @dataclass
 class Orthanc:
     """An Orthanc server with its own storage, authentication on."""
@@ -57,12 +65,26 @@ class Orthanc:
     process: subprocess.Popen | None = None
     # Settings added to its configuration (e.g. LuaScripts).
     extra: dict = field(default_factory=dict)
+    started_before: bool = False
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> Orthanc:
+        """Start Orthanc; a first start whose port another process took since ``free_port``
+        chose it (nothing holds a port between the two) tries again on new ports. A restart
+        keeps its ports: a gateway may already be configured with them."""
+        for attempt in range(PORT_ATTEMPTS):
+            try:
+                return self._start()
+            except PortTaken:
+                if self.started_before or attempt == PORT_ATTEMPTS - 1:
+                    raise
+                self.dicom_port, self.http_port = free_port(), free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self) -> Orthanc:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = {
             "Name": "research-archive",
@@ -90,10 +112,14 @@ class Orthanc:
         self.process = subprocess.Popen([ORTHANC, "--verbose", str(self.workdir / "orthanc.json")],
                                         stdout=log, stderr=subprocess.STDOUT)
         wait_for(self._up, 60, what="Orthanc to start")
+        self.started_before = True
         return self
 
     def _up(self) -> bool:
         if self.process.poll() is not None:
+            log = (self.workdir / "orthanc.log").read_text(errors="replace")
+            if "already in use" in log.rsplit("Orthanc version:", 1)[-1]:
+                raise PortTaken(str(self.workdir / "orthanc.log"))
             raise RuntimeError("Orthanc exited: see " + str(self.workdir / "orthanc.log"))
         try:
             return self.get("/system").ok
