@@ -114,6 +114,9 @@ def _association_policies() -> list[str]:
         ["callers accepted", ("the calling AE titles in `ingest.allowed_callers`, each optionally bound to "
                              "an address or network and to a client certificate's subject or SAN")],
         ["other callers", rejected(callers.REJECT_CALLING_AE, "calling AE title not recognised")],
+        ["callers from an address no entry names, every entry bound to one",
+         "the TCP connection closed once accepted, before any PDU is read or TLS handshake made "
+         f"(no A-ASSOCIATE-RJ), audited as `{callers.UNLISTED_ADDRESS}`"],
         ["concurrent pull retrieves", f"{pull.max_concurrent} (`pull.max_concurrent`), one association each"],
         ["C-MOVE destination", "`pull.move_destination`, else the receiver's AE title"],
     ]
