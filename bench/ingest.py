@@ -76,16 +76,19 @@ class Storescp:
     """dcmtk's storescp, one process per association (--fork), writing files without fsync."""
 
     name = "dcmtk storescp (no fsync)"
+    env: dict | None = DCMTK_ENV
 
     def __init__(self, work: Path):
         self.work, self.port, self.aet = work, free_port(), "STORESCP"
 
+    def command(self, store: Path) -> list[str]:
+        return ["storescp", "--fork", "-aet", self.aet, "-od", str(store), str(self.port)]
+
     def __enter__(self):
         (self.work / "store").mkdir(parents=True)
-        self.process = subprocess.Popen(["storescp", "--fork", "-aet", self.aet, "-od", str(self.work / "store"),
-                                         str(self.port)], env=DCMTK_ENV,
+        self.process = subprocess.Popen(self.command(self.work / "store"), env=self.env,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: port_open(self.port), 30, interval=0.05, what="storescp")
+        wait_for(lambda: port_open(self.port), 30, interval=0.05, what=self.name)
         return self
 
     def __exit__(self, *exc):
@@ -93,29 +96,18 @@ class Storescp:
         self.process.wait(30)
 
 
-class PynetdicomStorescp:
+class PynetdicomStorescp(Storescp):
     """pynetdicom's own storescp app, the library the gateway receives with: it writes each
     instance to a file without fsync, and advertises the gateway's maximum PDU length. What a
     receiver built on pynetdicom costs before it makes anything durable."""
 
     name = "pynetdicom storescp (no fsync)"
+    env = None  # this process's: the virtual environment's Python and its packages
     options: tuple[str, ...] = ()
 
-    def __init__(self, work: Path):
-        self.work, self.port, self.aet = work, free_port(), "STORESCP"
-
-    def __enter__(self):
-        (self.work / "store").mkdir(parents=True)
-        self.process = subprocess.Popen([sys.executable, "-m", "pynetdicom", "storescp", "-q",
-                                         "-pdu", str(IngestConfig().max_pdu_length), "-od", str(self.work / "store"),
-                                         *self.options, str(self.port)],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(lambda: port_open(self.port), 30, interval=0.05, what="pynetdicom storescp")
-        return self
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        self.process.wait(30)
+    def command(self, store: Path) -> list[str]:
+        return [sys.executable, "-m", "pynetdicom", "storescp", "-q", "-aet", self.aet,
+                "-pdu", str(IngestConfig().max_pdu_length), "-od", str(store), *self.options, str(self.port)]
 
 
 class PynetdicomIgnore(PynetdicomStorescp):
