@@ -15,7 +15,7 @@ from gateway.ingest.refusals import RefusalLedger
 from gateway.ingest.scp import start_receiver
 from gateway.storage_config import StorageConfig
 from gateway.web.metrics import AuditTally
-from tests.peers import free_port
+from tests.peers import free_port, rejected
 
 REJECTED = "association_rejected"
 
@@ -95,7 +95,7 @@ def test_a_receiver_flooded_by_a_wrong_called_ae_title_writes_a_few_rows_and_cou
         for _ in range(8):  # a modality set up with the wrong called AE title, trying again at once
             ae = AE(ae_title="SCANNER")
             ae.add_requested_context(Verification)
-            assert ae.associate("127.0.0.1", ingest.port, ae_title="NOT_THE_GATEWAY").is_rejected
+            assert rejected(ae.associate("127.0.0.1", ingest.port, ae_title="NOT_THE_GATEWAY"))
         assert [detail.get("refusals") for detail in _rejections(db)] == [None] * 3
     finally:
         server.shutdown()  # the minute's count is written as the receiver stops

@@ -25,7 +25,7 @@ from gateway.ingest.config import IngestConfig
 from gateway.ingest.scp import start_receiver
 from gateway.storage_config import StorageConfig
 from tests.ingest.tls_pki import PACS_SUBJECT, make_ingest_pki
-from tests.peers import free_port, port_open, wait_for
+from tests.peers import free_port, port_open, rejected, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -104,7 +104,7 @@ def test_a_certificate_bound_entry_admits_its_certificate_only(receiver, pki):
     assoc.release()
 
     assoc = _associate(ingest, _client_context(pki, pki.modality), calling="PACS_MAIN")
-    assert assoc.is_rejected
-    rejected = [d for e, d in _audit(db) if e == "association_rejected"]
+    assert rejected(assoc)
+    rows = [d for e, d in _audit(db) if e == "association_rejected"]
     # Nothing of the certificate presented is kept, only why it was refused.
-    assert rejected == [{"reason": callers.WRONG_CERTIFICATE, "calling_ae": "PACS_MAIN", "address": "127.0.0.1"}]
+    assert rows == [{"reason": callers.WRONG_CERTIFICATE, "calling_ae": "PACS_MAIN", "address": "127.0.0.1"}]
