@@ -40,21 +40,6 @@ def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "cond
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
 
 
-def rejected(assoc) -> bool:
-    """Whether the peer answered the association ``assoc`` requested with an A-ASSOCIATE-RJ.
-
-    pynetdicom's ``is_rejected`` misses one now and then (3 in 480 on loopback): its requesting
-    thread checks that the socket is connected before it waits for the answer, and when the
-    answer and the connection's close have both been handled first, it takes the closed socket
-    for a failed connect and reports an abort, the rejection left unread in its queue."""
-    if assoc.is_rejected:
-        return True
-    from pynetdicom.pdu_primitives import A_ASSOCIATE
-
-    return any(isinstance(primitive, A_ASSOCIATE) and primitive.result in (0x01, 0x02)
-               for primitive in list(assoc.dul.to_user_queue.queue))
-
-
 def port_open(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.2)

@@ -109,7 +109,7 @@ def send(
     assoc = ae.associate(destination.host, destination.port, ae_title=destination.ae_title,
                          tls_args=secure, evt_handlers=[NO_DELAY])
     if not assoc.is_established:
-        reason = "association rejected" if assoc.is_rejected else "association failed"
+        reason = "association rejected" if reactors.rejected(assoc) else "association failed"
         if failures:
             reason = "TLS handshake failed"
             if on_tls_failure is not None:

@@ -117,7 +117,7 @@ def _associate(source: PullSource, calling_ae: str, timeout: float, contexts: li
     if not assoc.is_established:
         if failures:  # never retried in clear; the item's audit row names this, not OpenSSL's words
             raise PullError("TLS handshake failed")
-        raise PullError("association rejected" if assoc.is_rejected else "association failed")
+        raise PullError("association rejected" if reactors.rejected(assoc) else "association failed")
     return assoc
 
 

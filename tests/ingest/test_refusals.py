@@ -13,9 +13,10 @@ from gateway.ingest import refusals
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.refusals import RefusalLedger
 from gateway.ingest.scp import start_receiver
+from gateway.reactors import rejected
 from gateway.storage_config import StorageConfig
 from gateway.web.metrics import AuditTally
-from tests.peers import free_port, rejected
+from tests.peers import free_port
 
 REJECTED = "association_rejected"
 

@@ -14,8 +14,9 @@ from gateway.ingest import callers
 from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.scp import start_receiver
+from gateway.reactors import rejected
 from gateway.storage_config import StorageConfig
-from tests.peers import free_port, rejected
+from tests.peers import free_port
 
 ELSEWHERE = ("127.0.0.2", 0)  # another loopback address, as a host on the network would be
 

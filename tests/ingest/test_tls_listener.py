@@ -23,9 +23,10 @@ from gateway.db import Database
 from gateway.ingest import callers
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.scp import start_receiver
+from gateway.reactors import rejected
 from gateway.storage_config import StorageConfig
 from tests.ingest.tls_pki import PACS_SUBJECT, make_ingest_pki
-from tests.peers import free_port, port_open, rejected, wait_for
+from tests.peers import free_port, port_open, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -24,8 +24,9 @@ from gateway.ingest import callers
 from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.scp import open_listeners, receive_in_child
 from gateway.queue.tables import Instance
+from gateway.reactors import rejected
 from tests.ingest.tls_pki import make_ingest_pki
-from tests.peers import Gateway, free_port, port_open, rejected, storescu, wait_for
+from tests.peers import Gateway, free_port, port_open, storescu, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
