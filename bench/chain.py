@@ -137,7 +137,7 @@ class TreeRss:
             try:
                 times = process.cpu_times()
                 seconds[process.pid] = times.user + times.system
-                if process.pid not in self._parts:
+                if self._parts.get(process.pid, "other") == "other":  # a child names itself once started
                     self._parts[process.pid] = "serve" if process.pid == self.root.pid else part_of(process.name())
             except psutil.NoSuchProcess:
                 pass
