@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_address
 
 from cryptography import x509
 
+from gateway.addresses import in_network
 from gateway.ingest.config import CallerRule, IngestConfig
 
 # A-ASSOCIATE-RJ (result, source, reason): rejected-permanent, service-user, and
@@ -108,14 +109,14 @@ def admits_address(ingest: IngestConfig, address: str) -> bool:
     association's worth of Python."""
     if ingest.allow_any_caller:
         return True
-    return any(rule.ip is None or _address_in(address, rule.ip) for rule in ingest.allowed_callers)
+    return any(rule.ip is None or in_network(address, rule.ip) for rule in ingest.allowed_callers)
 
 
 def _rule_refuses(rule: CallerRule, ae_title: str, address: str,
                   certificate: PeerCertificate | None) -> str | None:
     if rule.ae_title != ae_title:
         return CALLING_AE
-    if rule.ip is not None and not _address_in(address, rule.ip):
+    if rule.ip is not None and not in_network(address, rule.ip):
         return ADDRESS
     if rule.needs_certificate:
         if certificate is None:
@@ -123,13 +124,6 @@ def _rule_refuses(rule: CallerRule, ae_title: str, address: str,
         if not certificate.matches(rule):
             return WRONG_CERTIFICATE
     return None
-
-
-def _address_in(address: str, network: str) -> bool:
-    try:
-        return ip_address(address) in ip_network(network, strict=False)
-    except ValueError:
-        return False
 
 
 def is_loopback(host: str) -> bool:

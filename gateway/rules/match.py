@@ -10,13 +10,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from ipaddress import ip_address, ip_network
+from ipaddress import ip_network
 
 from pydicom import Dataset
 from pydicom.datadict import tag_for_keyword
 from pydicom.multival import MultiValue
 from pydicom.uid import UID_dictionary
 
+from gateway.addresses import peer_address
 from gateway.rules.builtin import BUILTIN
 from gateway.rules.conditions import Condition, MatchSpec
 
@@ -176,9 +177,8 @@ def _on_address(rule: str, networks: list[str]) -> Test:
         raise ValueError(f"rule {rule!r}: match.address holds something that is not an address or network") from None
 
     def test(facts: Facts) -> bool:
-        try:
-            address = ip_address(facts.address or "")
-        except ValueError:
+        address = peer_address(facts.address)
+        if address is None:
             return False  # not known (batch mode, or a row from before addresses were kept)
         return any(address in network for network in parsed)
 

@@ -23,7 +23,6 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from ipaddress import ip_address, ip_network
 
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
@@ -32,6 +31,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from gateway.addresses import in_network
 from gateway.audit import events as audit
 from gateway.ingest.stow import Outcome, PartFile, Sender, StowIntake
 from gateway.web import tokens
@@ -91,18 +91,11 @@ def authenticate(request: Request, stow: StowConfig) -> Sender | str:
             if certificate is not None or token_ok:  # an entry this request's credentials concern
                 reason = CERTIFICATE_REFUSED
             continue
-        if sender.ip is not None and not _in_network(address, sender.ip):
+        if sender.ip is not None and not in_network(address, sender.ip):
             reason = ADDRESS_REFUSED
             continue
         return Sender(sender.name, sender.calling_ae, address)
     return reason
-
-
-def _in_network(address: str, network: str) -> bool:
-    try:
-        return ip_address(address) in ip_network(network, strict=False)
-    except ValueError:
-        return False
 
 
 @dataclass

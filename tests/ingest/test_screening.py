@@ -41,8 +41,8 @@ def receive(tmp_path, monkeypatch):
     monkeypatch.setattr(dimse_messages, "NamedTemporaryFile", dimse_messages.NamedTemporaryFile)
     started = []
 
-    def start(entries: list[dict]):
-        ingest = IngestConfig(host="127.0.0.1", port=free_port(), network_timeout=5, allowed_callers=entries)
+    def start(entries: list[dict], host: str = "127.0.0.1"):
+        ingest = IngestConfig(host=host, port=free_port(), network_timeout=5, allowed_callers=entries)
         db = Database(f"sqlite:///{tmp_path / f'gateway-{len(started)}.db'}")
         db.create_schema()
         count = ConnectionCount()
@@ -52,6 +52,16 @@ def receive(tmp_path, monkeypatch):
     yield start
     for listeners in started:
         listeners.shutdown()
+
+
+def test_an_ipv4_sender_to_a_dual_stack_listener_is_matched_by_its_ipv4_address(receive):
+    """On ``::`` an IPv4 peer's address reads ``::ffff:127.0.0.1``; compared as it came, it was in
+    no IPv4 network, and the sender the entry names was refused."""
+    ingest, db, _ = receive([{"ae_title": "SCANNER", "ip": "127.0.0.1"}], host="::")
+    welcome = _associate(ingest.port)
+    assert welcome.is_established
+    welcome.release()
+    assert _rejections(db) == []
 
 
 def _associate(port: int, bind_address=None):
