@@ -31,3 +31,12 @@ def in_network(address: str | None, network: str) -> bool:
         return peer is not None and peer in ip_network(network, strict=False)
     except ValueError:
         return False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listening host the settings name is this machine alone (``localhost`` too); a
+    host name is taken as not, since it may resolve to anything."""
+    if host == "localhost":
+        return True
+    address = peer_address(host)
+    return address is not None and address.is_loopback

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import ipaddress
 import ssl
-from ipaddress import ip_address
 
 from cryptography import x509
 
-from gateway.addresses import in_network
+from gateway.addresses import in_network, is_loopback
 from gateway.ingest.config import CallerRule, IngestConfig
 
 # A-ASSOCIATE-RJ (result, source, reason): rejected-permanent, service-user, and
@@ -124,15 +123,6 @@ def _rule_refuses(rule: CallerRule, ae_title: str, address: str,
         if not certificate.matches(rule):
             return WRONG_CERTIFICATE
     return None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def open_entry_warnings(ingest: IngestConfig) -> list[str]:

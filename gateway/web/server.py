@@ -10,8 +10,7 @@ least one account (``deid-gateway users add``).
 
 from __future__ import annotations
 
-import ipaddress
-
+from gateway.addresses import is_loopback
 from gateway.config import ConfigError
 from gateway.keys import check_private
 from gateway.web.config import WebConfig
@@ -20,15 +19,6 @@ from gateway.web.users import UserStore
 
 class ExposureError(ConfigError):
     """The console would be reachable in an unsafe way; the message says what to set."""
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve to anything
 
 
 def check_exposure(web: WebConfig, users: UserStore) -> None:
