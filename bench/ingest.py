@@ -9,6 +9,7 @@ first storescu to the exit of the last: one association sends every instance, or
 storescu processes at once each send their share. Peers take turns to go first from one round
 to the next. ``TCP_NODELAY=1`` is set for every dcmtk process (dcmtk stalls on delayed ACKs
 without it). Prints the median instances/s of each peer, its ratio to Orthanc in the same run,
+the CPU each receiver spent per instance (its processes added up; storescu's own not counted),
 and the gateway's peak RSS.
 
     .venv/bin/python -m bench.ingest --rounds 3
@@ -35,11 +36,26 @@ from pydicom import dcmread
 from pydicom.data import get_testdata_file
 
 from gateway.ingest.config import IngestConfig
-from tests.ingest.memory import tree_peak_rss_mib
+from tests.ingest.memory import descendants, tree_peak_rss_mib
 from tests.peers import ORTHANC, STORESCU, Gateway, Orthanc, free_port, port_open, wait_for
 
 SEED = 37
 DCMTK_ENV = {"TCP_NODELAY": "1", "PATH": "/usr/bin:/bin"}
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user and system) of ``pid`` and every process it started that is still alive,
+    with the children each has already waited for: the receiver's cost, which, unlike the rate,
+    other work on a shared machine barely moves."""
+    total = 0.0
+    for each in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue  # ended meanwhile
+        total += sum(int(tick) for tick in fields[11:15]) / CLOCK_TICKS  # utime stime cutime cstime
+    return total
 
 
 def make_instances(folder: Path, count: int) -> list[Path]:
@@ -80,6 +96,10 @@ class Storescp:
 
     def __init__(self, work: Path):
         self.work, self.port, self.aet = work, free_port(), "STORESCP"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
 
     def command(self, store: Path) -> list[str]:
         return ["storescp", "--fork", "-aet", self.aet, "-od", str(store), str(self.port)]
@@ -137,6 +157,10 @@ class OrthancPeer:
         self.port, self.aet = orthanc.dicom_port, orthanc.aet
         return self
 
+    @property
+    def pid(self) -> int:
+        return self.orthanc.process.pid
+
     def __exit__(self, *exc):
         self.orthanc.stop()
 
@@ -158,6 +182,10 @@ class GatewayPeer:
         self.gateway.start("receive")
         self.port, self.aet = self.gateway.port, self.gateway.ae_title
         return self
+
+    @property
+    def pid(self) -> int:
+        return self.gateway.process.pid
 
     def __exit__(self, *exc):
         self.peak_mib = tree_peak_rss_mib(self.gateway.process.pid)
@@ -181,8 +209,9 @@ def baseline_peer(tree: Path) -> type:
 PEERS = [Storescp, PynetdicomIgnore, PynetdicomStorescp, OrthancPeer, GatewayPeer]
 
 
-def run(work: Path, files: list[Path], rounds: int, counts: list[int]) -> tuple[dict, list[float], list[str]]:
+def run(work: Path, files: list[Path], rounds: int, counts: list[int]) -> tuple[dict, dict, list[float], list[str]]:
     rates: dict[tuple[str, int], list[float]] = {}
+    cpu: dict[tuple[str, int], list[float]] = {}  # ms per instance
     peaks, problems = [], []
     for r in range(rounds):
         order = PEERS[r % len(PEERS):] + PEERS[:r % len(PEERS)]
@@ -192,19 +221,23 @@ def run(work: Path, files: list[Path], rounds: int, counts: list[int]) -> tuple[
                 peer = peer_class(folder)
                 with peer:
                     time.sleep(0.5)  # start-up settles
+                    before = tree_cpu_seconds(peer.pid)
                     seconds, acknowledged = send(peer.port, peer.aet, files, associations)
+                    time.sleep(0.2)  # storescp --fork waits for its children
+                    used = tree_cpu_seconds(peer.pid) - before
                 shutil.rmtree(folder, ignore_errors=True)
                 if acknowledged != len(files):
                     problems.append(f"{peer.name}, {associations} assoc.: {acknowledged}/{len(files)} acknowledged")
                 rates.setdefault((peer.name, associations), []).append(acknowledged / seconds)
+                cpu.setdefault((peer.name, associations), []).append(1000 * used / len(files))
                 if type(peer) is GatewayPeer:
                     peaks.append(peer.peak_mib)
                 print(f"round {r + 1}, {associations} assoc., {peer.name}: {acknowledged / seconds:.1f}/s",
                       flush=True)
-    return rates, peaks, problems
+    return rates, cpu, peaks, problems
 
 
-def table(rates: dict, peaks: list[float], counts: list[int], instances: int, rounds: int) -> str:
+def table(rates: dict, cpu: dict, peaks: list[float], counts: list[int], instances: int, rounds: int) -> str:
     lines = [f"{instances} CT instances 512x512 16 bit, medians of {rounds} rounds, instances/s (ratio to Orthanc)",
              f"{'path':<58}" + "".join(f"{f'{n} assoc.':>20}" for n in counts)]
     for peer_class in PEERS:
@@ -213,6 +246,11 @@ def table(rates: dict, peaks: list[float], counts: list[int], instances: int, ro
             median = statistics.median(rates[(peer_class.name, n)])
             orthanc = statistics.median(rates[(OrthancPeer.name, n)])
             cells += f"{f'{median:.0f} ({median / orthanc:.2f}x)':>20}"
+        lines.append(f"{'storescu -> ' + peer_class.name:<58}{cells}")
+    lines += ["", f"CPU ms per instance, the receiver's processes added up (medians of {rounds} rounds)",
+              f"{'path':<58}" + "".join(f"{f'{n} assoc.':>20}" for n in counts)]
+    for peer_class in PEERS:
+        cells = "".join(f"{statistics.median(cpu[(peer_class.name, n)]):>20.1f}" for n in counts)
         lines.append(f"{'storescu -> ' + peer_class.name:<58}{cells}")
     lines.append(f"gateway peak RSS, its processes added up: {max(peaks):.0f} MiB")
     return "\n".join(lines)
@@ -232,8 +270,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         work = Path(tmp)
         files = make_instances(work / "study", args.instances)
-        rates, peaks, problems = run(work, files, args.rounds, args.associations)
-    print(table(rates, peaks, args.associations, args.instances, args.rounds))
+        rates, cpu, peaks, problems = run(work, files, args.rounds, args.associations)
+    print(table(rates, cpu, peaks, args.associations, args.instances, args.rounds))
     for problem in problems:
         print("NOT ALL ACKNOWLEDGED:", problem)
     if args.json:
