@@ -49,9 +49,8 @@ class Runtime:
 
 
 def open_runtime(config: GatewayConfig) -> Runtime:
-    for directory in (config.storage.outbox, config.storage.quarantine):
+    for directory in (config.storage.spool, config.storage.outbox, config.storage.quarantine):
         directory.mkdir(parents=True, exist_ok=True)
-    make_hashed_folders(config.storage.spool)
     db = Database(config.database.url)
     db.create_schema()
     return Runtime(config, db, load_secret(config.deid, config.storage.root))
@@ -195,8 +194,10 @@ def _start_receivers(runtime: Runtime, running: _Running) -> Listeners:
     """The receiver: this process and ``ingest.processes`` - 1 more, all accepting from the
     sockets bound here (see :mod:`gateway.ingest.listening`). Each is ready before the sockets
     listen, so a receiver that cannot start stops start-up, and once the port answers, every
-    process accepts."""
+    process accepts. The spool's folders are all made first: no acknowledgement then waits for
+    one to be made and its parent synced."""
     config = runtime.config
+    make_hashed_folders(config.storage.spool)
     listening = open_listeners(config.ingest)
     count = ConnectionCount(config.ingest.process_count)
     try:
