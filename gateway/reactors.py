@@ -339,4 +339,3 @@ def rejected(assoc: Association) -> bool:
         return True
     return any(isinstance(primitive, A_ASSOCIATE) and primitive.result in (0x01, 0x02)
                for primitive in list(assoc.dul.to_user_queue.queue))
-
