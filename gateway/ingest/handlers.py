@@ -24,7 +24,7 @@ from pynetdicom import evt
 from gateway.audit import events as audit
 from gateway.db import Database
 from gateway.files import free_bytes, fsync_file, hashed_path, move_durably
-from gateway.ingest import callers
+from gateway.ingest import callers, refusals
 from gateway.ingest.callers import REJECT_BUSY, REJECT_CALLED_AE, REJECT_CALLING_AE, PeerCertificate
 from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.commit import GroupCommitter
@@ -83,7 +83,9 @@ class Receiver:
         self.committer = GroupCommitter(db, secret, storage.spool, on_committed=on_received)
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
-        self.refusals = RefusalLedger(self._audit_count)  # call ``refusals.flush()`` when stopping
+        # Call ``flush_refusals()`` when stopping.
+        self.refusals = RefusalLedger(self._audit_count)
+        self.screened = RefusalLedger(self._audit_count, per_minute=refusals.SCREENED_ONE_BY_ONE_PER_MINUTE)
 
     # -- association policy ------------------------------------------------------------
     def admits_connection(self, address: str) -> bool:
@@ -93,10 +95,15 @@ class Receiver:
         if callers.admits_address(self.ingest, address):
             return True
         reason = callers.UNLISTED_ADDRESS
-        if self.refusals.one_by_one(audit.REJECTED_ASSOCIATION, address, reason=reason):
+        if self.screened.one_by_one(audit.REJECTED_ASSOCIATION, address, reason=reason):
             log.warning("refused a connection from %s: %s", address, reason)
             self._audit(audit.REJECTED_ASSOCIATION, reason=reason, address=address)
         return False
+
+    def flush_refusals(self) -> None:
+        """Write the refusals counted but not yet written (the receiver stops)."""
+        self.refusals.flush()
+        self.screened.flush()
 
     def on_connection_open(self, event: evt.Event) -> None:
         """On the TLS listener: complete the handshake here, in the connection's thread, and

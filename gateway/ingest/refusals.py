@@ -21,6 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 ONE_BY_ONE_PER_MINUTE = 20
+#: The same for connections closed as soon as accepted, from an address no allow-list entry names
+#: (:func:`gateway.ingest.callers.admits_address`): nothing of them was read, so a monitoring
+#: host's TCP probe every few seconds looks like a scan, and 20 rows a minute of it, for good,
+#: would bury the rest. The first of each minute is still written at once.
+SCREENED_ONE_BY_ONE_PER_MINUTE = 1
 MINUTE = 60.0
 #: Detail that may differ from one refusal to the next and is not kept in a count's row: the
 #: calling AE title a flood may make up anew each time.

@@ -173,7 +173,7 @@ def start_receiver(ingest: IngestConfig, storage: StorageConfig, db: Database, s
     contexts = SharedContexts(ae.supported_contexts)
     listeners = Listeners([serve(ae, each, context if each.tls else None, handlers_for(ingest, receiver), contexts,
                                  count, screen=receiver.admits_connection) for each in listening],
-                          closing=receiver.refusals.flush)
+                          closing=receiver.flush_refusals)
     if alone:
         start_listening(ingest, listening)
     return listeners
