@@ -31,7 +31,6 @@ from gateway.ingest.commit import GroupCommitter
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.handshake import shake_hands
 from gateway.ingest.receiving import IncomingFile, ReceivingArea
-from gateway.ingest.refusals import RefusalLedger
 from gateway.ingest.validate import OUT_OF_RESOURCES, InvalidInstance, validate_file
 from gateway.queue.intake import Intake
 from gateway.queue.tables import QuarantineEntry, Study
@@ -84,8 +83,8 @@ class Receiver:
         self._tallies: dict[int, _AssociationTally] = {}
         self._lock = threading.Lock()
         # Call ``flush_refusals()`` when stopping.
-        self.refusals = RefusalLedger(self._audit_count)
-        self.screened = RefusalLedger(self._audit_count, per_minute=refusals.SCREENED_ONE_BY_ONE_PER_MINUTE)
+        self.refusals = refusals.RefusalLedger(self._audit_count)
+        self.screened = refusals.RefusalLedger(self._audit_count, per_minute=refusals.SCREENED_ONE_BY_ONE_PER_MINUTE)
 
     # -- association policy ------------------------------------------------------------
     def admits_connection(self, address: str) -> bool:
