@@ -10,9 +10,9 @@ comes in one of two kinds:
   as it accepts it (a scan, or a flood from elsewhere on the network).
 
 Each round runs every kind, and a round without a flood, in turns; the table gives the median
-instances/s storescu got, the refusals a second the flood got through, and the audit rows of
-refusals written meanwhile. ``--baseline-tree DIR`` runs the gateway of another source tree in
-the same rounds. ``TCP_NODELAY=1`` is set for storescu.
+instances/s storescu got and its ratio to the same tree without a flood, the refusals a second
+the flood got through, and the audit rows of refusals written meanwhile. ``--baseline-tree DIR``
+runs the gateway of another source tree in the same rounds. ``TCP_NODELAY=1`` is set for storescu.
 
     .venv/bin/python -m bench.flood [--rate 300] [--rounds 2] [--baseline-tree DIR]
 """
@@ -143,11 +143,12 @@ def main() -> None:
                       f"{measured[2]} audit rows", flush=True)
     print(f"\n{args.instances} CT instances over one association, flood at {args.rate:.0f} connections/s, "
           f"medians of {args.rounds} rounds")
-    print("| tree | flood | instances/s | refusals/s | audit rows of refusals |")
-    print("|---|---|---|---|---|")
-    for (name, kind), measured in results.items():
-        rate, refused, rows = (statistics.median(column) for column in zip(*measured))
-        print(f"| {name} | {kind} | {rate:.1f} | {refused:.0f} | {rows:.0f} |")
+    print("| tree | flood | instances/s | ratio to no flood | refusals/s | audit rows of refusals |")
+    print("|---|---|---|---|---|---|")
+    medians = {key: [statistics.median(column) for column in zip(*measured)] for key, measured in results.items()}
+    for (name, kind), (rate, refused, rows) in medians.items():
+        calm = medians[(name, "none")][0]  # the same tree's rate without a flood, in the same rounds
+        print(f"| {name} | {kind} | {rate:.1f} | {rate / calm:.2f}x | {refused:.0f} | {rows:.0f} |")
 
 
 if __name__ == "__main__":
