@@ -2,12 +2,15 @@
 flood of association requests that the receiver refuses arrives at a fixed rate.
 
 Every allow-list entry of the gateway is bound to 127.0.0.1, where storescu sends from. The flood
-comes in one of two kinds:
+comes in one of three kinds:
 
 - ``called``: from 127.0.0.1 too, asking for another called AE title. The receiver reads each
   request and answers A-ASSOCIATE-RJ (a modality set up wrongly, retrying at once);
 - ``unlisted``: from 127.0.0.2, which no entry names. The receiver closes each connection as soon
-  as it accepts it (a scan, or a flood from elsewhere on the network).
+  as it accepts it (a scan, or a flood from elsewhere on the network);
+- ``scattered``: the same, each connection from another address of 127.3.0.0/16 (a scan of many
+  hosts at once, or a sender that takes a new IPv6 address each time): every address is new to
+  the receiver's refusal ledger (:mod:`gateway.ingest.refusals`).
 
 Each round runs every kind, and a round without a flood, in turns; the table gives the median
 instances/s storescu got and its ratio to the same tree without a flood, the refusals a second
@@ -20,12 +23,14 @@ runs the gateway of another source tree in the same rounds. ``TCP_NODELAY=1`` is
 from __future__ import annotations
 
 import argparse
+import itertools
 import socket
 import sqlite3
 import statistics
 import tempfile
 import threading
 import time
+from ipaddress import ip_network
 from pathlib import Path
 
 from pynetdicom.pdu import A_ASSOCIATE_RQ
@@ -35,7 +40,8 @@ from pynetdicom.presentation import build_context
 from bench.ingest import make_instances, send
 from tests.peers import Gateway
 
-KINDS = {"none": None, "called": "127.0.0.1", "unlisted": "127.0.0.2"}  # kind -> the flood's source
+#: kind -> the flood's source: an address, or a network whose addresses it takes in turn
+KINDS = {"none": None, "called": "127.0.0.1", "unlisted": "127.0.0.2", "scattered": "127.3.0.0/16"}
 FLOOD_THREADS = 2
 
 
@@ -56,11 +62,13 @@ def request(called: str) -> bytes:
 
 
 class Flood:
-    """Threads that each open a connection every ``1 / rate`` seconds from ``source``, send
-    ``data`` and wait for the answer or the close."""
+    """Threads that each open a connection every ``1 / rate`` seconds from ``source`` (an
+    address, or a network: each connection from its next address), send ``data`` and wait for
+    the answer or the close."""
 
     def __init__(self, port: int, source: str, data: bytes, rate: float):
-        self.port, self.source, self.data, self.interval = port, source, data, FLOOD_THREADS / rate
+        self.port, self.data, self.interval = port, data, FLOOD_THREADS / rate
+        self._sources = itertools.cycle(str(host) for host in ip_network(source).hosts())
         self.refused = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -82,9 +90,11 @@ class Flood:
         while not self._stop.is_set():
             due += self.interval
             time.sleep(max(0.0, due - time.perf_counter()))
+            with self._lock:
+                source = next(self._sources)
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=5,
-                                              source_address=(self.source, 0)) as sock:
+                                              source_address=(source, 0)) as sock:
                     sock.sendall(self.data)
                     sock.recv(64)
                 with self._lock:

@@ -19,6 +19,7 @@ from gateway.web.metrics import AuditTally
 from tests.peers import free_port
 
 REJECTED = "association_rejected"
+UNLISTED = "address matches no allow-list entry"
 
 
 class Clock:
@@ -79,6 +80,39 @@ def test_counts_not_yet_written_are_written_when_the_receiver_stops():
     assert [detail["refusals"] for _, detail in written] == [2]
     book.flush()
     assert len(written) == 1  # written once
+
+
+def test_refusals_from_addresses_past_those_a_minute_keeps_apart_are_counted_together(monkeypatch):
+    monkeypatch.setattr(refusals, "ADDRESSES_PER_MINUTE", 4)
+    book, clock, written = ledger(per_minute=1)
+    firsts = [book.one_by_one(REJECTED, f"10.0.1.{n}", reason=UNLISTED) for n in range(10)]
+    assert firsts == [True] * 4 + [False] * 6
+    clock.now += 60
+    assert book.one_by_one(REJECTED, "10.0.1.9", reason=UNLISTED)  # a new minute: kept apart again
+    assert written == [(REJECTED, {"reason": UNLISTED, "address": refusals.OTHER_ADDRESSES, "refusals": 6})]
+
+
+def test_the_rows_written_one_by_one_in_a_minute_are_bounded_over_all_addresses(monkeypatch):
+    monkeypatch.setattr(refusals, "ONE_BY_ONE_ALL_PER_MINUTE", 5)
+    book, clock, written = ledger(per_minute=3)
+    firsts = [sum(refuse(book, 3, f"10.0.2.{n}")) for n in range(4)]
+    assert firsts == [3, 2, 0, 0]
+    book.flush()  # the others still counted under their own address
+    assert sorted((detail["address"], detail["refusals"]) for _, detail in written) == [
+        ("10.0.2.1", 1), ("10.0.2.2", 3), ("10.0.2.3", 3)]
+
+
+def test_a_flood_from_ten_thousand_addresses_writes_few_rows_and_counts_every_refusal():
+    """A sender that takes a new IPv6 address for each connection, for two minutes: without the
+    bounds, each refusal was a row of its own."""
+    book, clock, written = ledger(per_minute=refusals.SCREENED_ONE_BY_ONE_PER_MINUTE)
+    firsts = 0
+    for n in range(10_000):
+        firsts += book.one_by_one(REJECTED, f"fd00::{n:x}", reason=UNLISTED)
+        clock.now += 0.012
+    book.flush()
+    assert firsts + sum(detail["refusals"] for _, detail in written) == 10_000
+    assert firsts + len(written) < 300
 
 
 # -- the receiver ------------------------------------------------------------------------------

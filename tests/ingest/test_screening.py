@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from gateway.audit.tables import AuditEvent
 from gateway.db import Database
-from gateway.ingest import callers
+from gateway.ingest import callers, refusals
 from gateway.ingest.capacity import ConnectionCount
 from gateway.ingest.config import IngestConfig
 from gateway.ingest.scp import start_receiver
@@ -86,6 +86,17 @@ def test_a_connection_from_an_unlisted_address_is_closed_before_its_request_is_r
     welcome.release()
     stop()  # the count is written as the receiver stops
     assert _rejections(db)[1:] == [{"reason": callers.UNLISTED_ADDRESS, "address": "127.0.0.2", "refusals": 2}]
+
+
+def test_a_scan_from_many_addresses_writes_a_row_for_the_first_few_and_counts_the_rest(receive, monkeypatch):
+    monkeypatch.setattr(refusals, "ADDRESSES_PER_MINUTE", 3)
+    ingest, db, _, stop = receive([{"ae_title": "SCANNER", "ip": "127.0.0.1"}])
+    for n in range(1, 11):
+        assert not _associate(ingest.port, (f"127.3.0.{n}", 0)).is_established
+    assert [row["address"] for row in _rejections(db)] == ["127.3.0.1", "127.3.0.2", "127.3.0.3"]
+    stop()
+    assert _rejections(db)[3:] == [{"reason": callers.UNLISTED_ADDRESS, "address": refusals.OTHER_ADDRESSES,
+                                    "refusals": 7}]
 
 
 def test_with_an_entry_bound_to_no_address_the_request_is_read_and_answered(receive):
