@@ -10,6 +10,8 @@ Every response forbids framing and inline script, and pages are never cached.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -19,6 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse,
 from itsdangerous import URLSafeTimedSerializer
 from jinja2 import Environment
 from prometheus_client import CONTENT_TYPE_LATEST
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.db import Database
@@ -54,7 +57,7 @@ class Console:
 
 def create_app(config, db: Database, secret: bytes, users: UserStore | None = None) -> FastAPI:
     """The console for ``config`` (a :class:`gateway.config.GatewayConfig`)."""
-    app = FastAPI(title="deid-gateway console", docs_url=None, redoc_url=None, openapi_url=None)
+    app = FastAPI(title="deid-gateway console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     users = users or UserStore(config.web.users_path(config.storage.root))
     app.state.console = Console(config, db, users, make_signer(secret), make_environment())
     for router in (login.router, pages.router, study.router, actions.router):
@@ -66,6 +69,14 @@ def create_app(config, db: Database, secret: bytes, users: UserStore | None = No
     _add_operations(app, config, db)
     _add_handlers(app)
     return app
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """As the console stops, the STOW-RS refusals counted but not yet written are written."""
+    yield
+    if hasattr(app.state, "stow"):
+        await run_in_threadpool(app.state.stow.refusals.flush)
 
 
 def _add_operations(app: FastAPI, config, db: Database) -> None:

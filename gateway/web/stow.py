@@ -33,6 +33,7 @@ from starlette.requests import ClientDisconnect
 
 from gateway.addresses import in_network
 from gateway.audit import events as audit
+from gateway.ingest.refusals import RefusalLedger
 from gateway.ingest.stow import Outcome, PartFile, Sender, StowIntake
 from gateway.web import tokens
 from gateway.web.auth import client_address
@@ -64,6 +65,27 @@ class Stow:
 
     config: StowConfig
     intake: StowIntake
+    #: Refused requests, audited as the receiver audits refused associations: a sender retrying
+    #: with a stale token at once, or a flood, writes a few rows a minute and a count
+    #: (:mod:`gateway.ingest.refusals`). Flushed as the console stops.
+    refusals: RefusalLedger = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.refusals = RefusalLedger(self._audit_count)
+
+    def refused(self, reason: str, address: str) -> None:
+        """Audit a request refused for ``reason`` (a fixed phrase) from ``address``."""
+        if self.refusals.one_by_one(audit.REJECTED_ASSOCIATION, address, reason=reason):
+            log.warning("refused a STOW-RS request from %s: %s", address, reason)
+            self._audit(reason=reason, address=address)
+
+    def _audit_count(self, event: str, detail: dict) -> None:
+        log.warning("%d more STOW-RS refusals from %s in a minute: %s", detail["refusals"], detail["address"],
+                    detail["reason"])
+        self._audit(**detail)
+
+    def _audit(self, **detail) -> None:
+        audit.record_alone(self.intake.db, audit.REJECTED_ASSOCIATION, actor="stow-rs", via="stow-rs", **detail)
 
 
 class Cut(Exception):
@@ -174,7 +196,7 @@ async def _store(request: Request, study: str | None) -> Response:
     stow: Stow = request.app.state.stow
     sender = authenticate(request, stow.config)
     if isinstance(sender, str):
-        await run_in_threadpool(_audit_refusal, stow, sender, client_address(request))
+        await run_in_threadpool(stow.refused, sender, client_address(request))
         return PlainTextResponse("authentication required", status_code=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="deid-gateway"'})
     boundary = _boundary(request.headers.get("content-type", ""))
@@ -273,9 +295,3 @@ def _item(outcome: Outcome, failure: bool = False) -> dict:
     if failure:
         item["00081197"] = {"vr": "US", "Value": [outcome.status]}
     return item
-
-
-def _audit_refusal(stow: Stow, reason: str, address: str) -> None:
-    log.warning("refused a STOW-RS request from %s: %s", address, reason)
-    audit.record_alone(stow.intake.db, audit.REJECTED_ASSOCIATION, actor="stow-rs", via="stow-rs",
-                       reason=reason, address=address)

@@ -80,7 +80,9 @@ class StowSite:
         return sorted(folder.iterdir()) if folder.exists() else []
 
     @contextmanager
-    def serving(self):
+    def serving(self, graceful: bool = False):
+        """The console serving in a thread; stopped at once after, or with ``graceful`` as
+        ``deid-gateway serve`` stops it (its shutdown steps run)."""
         server = make_server(self.config, self.db, SECRET)
         thread = threading.Thread(target=server.run, name="console", daemon=True)
         thread.start()
@@ -91,5 +93,5 @@ class StowSite:
             for session in self.sessions:
                 session.close()
             server.should_exit = True
-            server.force_exit = True  # every request has been answered; do not wait for idle clients
+            server.force_exit = not graceful  # every request has been answered; do not wait for idle clients
             thread.join(20)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from gateway.audit import events as audit
 from gateway.audit.tables import AuditEvent
+from gateway.ingest import refusals
 from gateway.ingest import stow as ingest_stow
 from gateway.ingest.validate import (
     CANNOT_UNDERSTAND,
@@ -134,6 +135,20 @@ def test_without_the_senders_token_nothing_is_read_or_recorded(site, study, toke
     [rejection] = _events(site, audit.REJECTED_ASSOCIATION)
     expected = stow.TOKEN_REFUSED if token == "dgw_not-the-token" else stow.NO_CREDENTIALS
     assert rejection == {"via": "stow-rs", "reason": expected, "address": "127.0.0.1"}
+
+
+def test_a_sender_retrying_with_a_stale_token_writes_a_few_rows_and_a_count(site, study, monkeypatch):
+    monkeypatch.setattr(refusals, "ONE_BY_ONE_PER_MINUTE", 3)
+    body, headers = _multipart(("application/dicom", study.files[0].read_bytes()))
+    with site.serving(graceful=True), _https(site) as client:
+        for _ in range(10):
+            answer = client.post("/dicomweb/studies", content=body,
+                                 headers={**headers, "Authorization": "Bearer dgw_stale"})
+            assert answer.status_code == 401
+        assert [e.get("refusals") for e in _events(site, audit.REJECTED_ASSOCIATION)] == [None] * 3
+    # The rest of the minute's, written as the console stops.
+    assert _events(site, audit.REJECTED_ASSOCIATION)[3:] == [
+        {"via": "stow-rs", "reason": stow.TOKEN_REFUSED, "address": "127.0.0.1", "refusals": 7}]
 
 
 def test_a_console_session_is_no_credential_for_storing(site, study):
