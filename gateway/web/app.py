@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.db import Database
 from gateway.ingest.stow import StowIntake
-from gateway.web import actions, login, pages, stow, study, tokens
+from gateway.web import actions, login, pages, stow, study, throttle, tokens
 from gateway.web.auth import Forbidden, NotLoggedIn, make_signer, visitor
 from gateway.web.layout import make_environment, render, stylesheet
 from gateway.web.metrics import exposition, readiness, registry_for
@@ -50,6 +50,7 @@ class Console:
     users: UserStore
     signer: URLSafeTimedSerializer
     templates: Environment
+    login_refusals: throttle.Refusals
 
     def destinations(self) -> list[str]:
         return [d.name for d in self.config.egress.destinations]
@@ -59,7 +60,7 @@ def create_app(config, db: Database, secret: bytes, users: UserStore | None = No
     """The console for ``config`` (a :class:`gateway.config.GatewayConfig`)."""
     app = FastAPI(title="deid-gateway console", docs_url=None, redoc_url=None, openapi_url=None, lifespan=_lifespan)
     users = users or UserStore(config.web.users_path(config.storage.root))
-    app.state.console = Console(config, db, users, make_signer(secret), make_environment())
+    app.state.console = Console(config, db, users, make_signer(secret), make_environment(), throttle.Refusals(db))
     for router in (login.router, pages.router, study.router, actions.router):
         app.include_router(router)
     if config.web.stow.enabled:
@@ -73,8 +74,10 @@ def create_app(config, db: Database, secret: bytes, users: UserStore | None = No
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """As the console stops, the STOW-RS refusals counted but not yet written are written."""
+    """As the console stops, the refusals counted but not yet written (STOW-RS requests, login
+    attempts) are written."""
     yield
+    await run_in_threadpool(app.state.console.login_refusals.flush)
     if hasattr(app.state, "stow"):
         await run_in_threadpool(app.state.stow.refusals.flush)
 

@@ -1,12 +1,9 @@
-"""Who is asking: signed session cookies, roles, CSRF tokens, and login throttling.
+"""Who is asking: signed session cookies, roles and CSRF tokens (login throttling: :mod:`throttle`).
 
 A session is a cookie signed with a key derived from the gateway's secret (itsdangerous),
 holding the user's name, their account's generation and a CSRF token: no server-side store,
 so the console can run in several processes. Every state-changing request is a POST whose form
 carries that token, from the console's own origin; the cookie is HttpOnly and SameSite=Strict.
-Failed logins are audited, and the throttle counts them there, so it holds across processes;
-a client that keeps trying once throttled is audited once a minute, so the rows it counts
-through stay few however hard the form is hammered.
 """
 
 from __future__ import annotations
@@ -14,22 +11,17 @@ from __future__ import annotations
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import func, select
 
 from gateway import keys
-from gateway.audit.tables import AuditEvent
-from gateway.queue.tables import utcnow
 from gateway.web.users import ADMIN, OPERATOR, VIEWER, User
 
 SESSION_COOKIE = "deid_session"
 LOGIN_COOKIE = "deid_login"
 LOGIN = "login"
-LOGIN_FAILED = "login_failed"
 LOGOUT = "logout"
 USERS_CHANGED = "users_changed"
 SESSION_KEY = b"web-session:"
@@ -160,43 +152,8 @@ def login_token_ok(request: Request, token: str) -> bool:
     return bool(nonce) and hmac.compare_digest(str(signed), nonce)
 
 
-# -- throttling -------------------------------------------------------------------------------
 def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
-
-
-WRONG_PASSWORD = "wrong user name or password"
-TOO_MANY_FAILURES = "too many failures"
-#: While a client stays throttled, one of its refused attempts is audited this often, not each:
-#: a script hammering the form would otherwise add a row per request to what every later
-#: attempt counts through.
-REFUSALS_AUDITED_EVERY = timedelta(minutes=1)
-
-
-def _detail(key: str):
-    return AuditEvent.detail[key].as_string()
-
-
-def throttled(session, web, name: str, client: str) -> bool:
-    """Whether ``name`` (or ``client``) has failed too often within the window; read from the
-    audit trail, so every console process sees the same count. Counted by the database in one
-    pass over the window's failures, which stay few (see REFUSALS_AUDITED_EVERY)."""
-    since = utcnow() - timedelta(minutes=web.login_window_minutes)
-    by_user, by_client = session.execute(
-        select(func.count().filter(_detail("user") == name), func.count().filter(_detail("client") == client))
-        .where(AuditEvent.event == LOGIN_FAILED, AuditEvent.at >= since)
-    ).one()
-    return by_user >= web.login_max_failures or by_client >= 4 * web.login_max_failures
-
-
-def refusal_to_audit(session, client: str) -> bool:
-    """Whether a throttled attempt of ``client`` is the one to audit in REFUSALS_AUDITED_EVERY."""
-    since = utcnow() - REFUSALS_AUDITED_EVERY
-    audited = session.scalar(
-        select(func.count()).where(AuditEvent.event == LOGIN_FAILED, AuditEvent.at >= since,
-                                   _detail("client") == client, _detail("reason") == TOO_MANY_FAILURES)
-    )
-    return not audited
 
 
 __all__ = ["ADMIN", "OPERATOR", "VIEWER", "Forbidden", "NotLoggedIn", "Visitor"]

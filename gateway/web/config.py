@@ -86,10 +86,14 @@ class WebConfig(Section):
     proxy_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     # A login lasts this long (signed cookie; changing a user's password ends their sessions).
     session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
-    # Failed logins of one user (or from one address, four times as many) within the window
-    # lock further attempts until the window has passed.
+    # Failed logins of one user (or from one address, four times as many; or of everyone together,
+    # login_max_failures_overall) within the window lock further attempts until the window has
+    # passed, except from a browser the user has logged in from within login_device_days, which
+    # is held to its own failures (gateway/web/throttle.py).
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: float = Field(default=15.0, gt=0)
+    login_max_failures_overall: int = Field(default=50, ge=1)
+    login_device_days: float = Field(default=90.0, gt=0, le=400)
     # Study page: thumbnails per series, frames shown of a multi-frame instance, longest side.
     thumbnails_per_series: int = Field(default=8, ge=1, le=100)
     thumbnail_frames: int = Field(default=3, ge=1, le=16)

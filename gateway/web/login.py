@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
 from gateway.audit import events as audit
-from gateway.web import auth
+from gateway.web import auth, throttle
 from gateway.web.auth import ADMIN, Visitor, acting, administering
 from gateway.web.layout import render
 from gateway.web.users import ROLES, UserError
@@ -45,26 +45,26 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
     console = request.app.state.console
     if not auth.login_token_ok(request, token):
         return _form(request, "The form has expired. Please try again.", next, 400)
-    client = auth.client_address(request)
-    user_known = console.users.get(username) is not None
-    with console.db.session() as session:
-        blocked = auth.throttled(session, console.config.web, username, client)
-        if blocked and auth.refusal_to_audit(session, client):
-            audit.record(session, auth.LOGIN_FAILED, actor="web", user=username if user_known else None,
-                         client=client, reason=auth.TOO_MANY_FAILURES)
+    account = console.users.get(username)
+    attempt = throttle.Attempt(username, auth.client_address(request), throttle.device_of(request, account))
+    with console.db.reading() as session:
+        blocked = throttle.throttled(session, console.config.web, attempt)
     if blocked:
+        console.login_refusals.refused(attempt, account)
         return _form(request, "Too many failed logins. Wait a while before trying again.", next, 429)
     user = console.users.verify(username, password)
     with console.db.session() as session:
         if user is None:
-            audit.record(session, auth.LOGIN_FAILED, actor="web", user=username if user_known else None,
-                         client=client, reason=auth.WRONG_PASSWORD)
+            audit.record(session, throttle.LOGIN_FAILED, actor="web", user=account.name if account else None,
+                         client=attempt.client, reason=throttle.WRONG_PASSWORD,
+                         **({"device": attempt.device} if attempt.device else {}))
         else:
-            audit.record(session, auth.LOGIN, actor=auth.actor_of(user.name), role=user.role, client=client)
+            audit.record(session, auth.LOGIN, actor=auth.actor_of(user.name), role=user.role, client=attempt.client)
     if user is None:
         return _form(request, "Wrong user name or password.", next, 401)
     response = RedirectResponse(_safe_next(next), status_code=303)
     auth.open_session(request, response, user)
+    throttle.remember_device(request, response, user, attempt.device if user == account else None)
     response.delete_cookie(auth.LOGIN_COOKIE, path="/")
     return response
 

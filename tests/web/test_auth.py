@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from datetime import timedelta
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -49,7 +49,7 @@ def test_a_wrong_password_is_refused_audited_and_throttled(console):
     assert _events(console[1], "login_failed")[-1][1]["user"] is None
 
 
-def test_a_client_that_keeps_trying_while_throttled_is_audited_once_a_minute_not_at_every_attempt(console):
+def test_a_client_that_keeps_trying_while_throttled_is_audited_once_a_minute_and_counted(console):
     client = client_for(console)
     for _ in range(5):
         login(client, "otto", "not-the-password")
@@ -57,13 +57,49 @@ def test_a_client_that_keeps_trying_while_throttled_is_audited_once_a_minute_not
         assert login(client, "otto", "still-not-it").status_code == 429
     failed = [detail["reason"] for _, detail in _events(console[1], "login_failed")]
     assert failed == ["wrong user name or password"] * 5 + ["too many failures"]
+    client.app.state.console.login_refusals.flush()  # as the console stops
+    assert _events(console[1], "login_failed")[-1][1] == {"client": "testclient", "reason": "too many failures",
+                                                         "refusals": 19}
 
-    db = console[1]
-    with db.session() as session:  # a minute and more later, it is still at it
-        for event in session.scalars(select(AuditEvent).where(AuditEvent.event == "login_failed")):
-            event.at -= timedelta(seconds=61)
-    assert login(client, "otto", "still-not-it").status_code == 429
-    assert [detail["reason"] for _, detail in _events(db, "login_failed")][-2:] == ["too many failures"] * 2
+
+def test_a_flood_that_locks_an_account_does_not_lock_her_out_of_her_own_browser(console):
+    mine = client_for(console, "otto")  # she logged in from this browser before
+    device = mine.cookies.get("deid_device")
+    assert device and device not in {c.value for c in mine.cookies.jar if c.path != "/login"}
+    mine.post("/logout", data={"csrf": csrf_of(mine, "/studies")})
+    attacker = client_for(console)
+    for n in range(60):  # her name, wrong passwords: her account and everyone's attempts are locked
+        login(attacker, "otto", f"guess-{n}")
+        login(attacker, f"nobody-{n}", "guess")
+    assert login(client_for(console), "otto", PASSWORDS["otto"]).status_code == 429  # a new browser waits
+    assert login(mine, "otto", PASSWORDS["otto"]).status_code == 303
+    assert mine.get("/studies").status_code == 200
+    assert mine.cookies.get("deid_device") != device  # renewed, with the same nonce inside
+
+
+def browser_with(console, device: str):
+    client = client_for(console)
+    client.cookies.set("deid_device", device, path="/login")
+    return client
+
+
+def test_a_device_cookie_counts_only_for_its_own_account_and_password_and_its_own_failures(console):
+    device = client_for(console, "otto").cookies.get("deid_device")
+    veras = client_for(console, "vera").cookies.get("deid_device")
+    not_a_session = client_for(console)
+    not_a_session.cookies.set("deid_session", device)
+    assert not_a_session.get("/studies", follow_redirects=False).status_code == 303
+    attacker = client_for(console)
+    for n in range(50):  # everyone's attempts are locked
+        login(attacker, f"nobody-{n}", "guess")
+    assert login(browser_with(console, device), "vera", PASSWORDS["vera"]).status_code == 429  # otto's browser
+    thief = browser_with(console, device)  # otto's browser, taken: a few guesses, then its own failures lock it
+    for n in range(5):
+        assert login(thief, "otto", f"guess-{n}").status_code == 401
+    assert login(thief, "otto", PASSWORDS["otto"]).status_code == 429
+    console[2].put("otto", password="a-brand-new-password")  # a new password makes every browser new
+    assert login(browser_with(console, device), "otto", "a-brand-new-password").status_code == 429
+    assert login(browser_with(console, veras), "vera", PASSWORDS["vera"]).status_code == 303  # others' stay
 
 
 def test_a_login_needs_the_form_the_console_handed_out(console):
@@ -168,3 +204,44 @@ def test_serve_stops_with_a_message_when_the_console_may_not_start(tmp_path, cap
         "web: {enabled: true, host: 0.0.0.0}\n")
     assert main(["web", "--config", str(tmp_path / "c.yaml")]) == 2
     assert "not a loopback address" in capsys.readouterr().err
+
+
+class BlockingHasher:
+    """A password hasher that holds every check until released, counting those inside it."""
+
+    def __init__(self):
+        self.release, self.inside, self.lock = threading.Event(), 0, threading.Lock()
+
+    def verify(self, password, hash_):
+        with self.lock:
+            self.inside += 1
+        self.release.wait(10)
+        return False
+
+    def verify_and_update(self, password, hash_):
+        return self.verify(password, hash_), None
+
+
+def test_checking_passwords_never_makes_a_page_wait_and_holds_two_hashes_at_most(tmp_path, monkeypatch):
+    """Every page's session check reads the users file through the store's lock; a flood of
+    logins held it for 0.1 s of argon2 each, so pages waited behind the whole flood."""
+    from gateway.web import users as users_module
+
+    store = UserStore(tmp_path / "users.json")
+    store.put("vera", role="viewer", password=PASSWORDS["vera"])
+    hasher = BlockingHasher()
+    monkeypatch.setattr(users_module, "_hasher", hasher)
+    checks = [threading.Thread(target=store.verify, args=(name, "guess")) for name in ("vera", "nobody", "vera")]
+    for check in checks:
+        check.start()
+    page = threading.Thread(target=store.get, args=("vera",))
+    page.start()
+    page.join(5)
+    try:
+        assert not page.is_alive()
+        assert hasher.inside == users_module.HASHES_AT_ONCE == 2
+    finally:
+        hasher.release.set()
+        for check in checks:
+            check.join(10)
+    assert hasher.inside == 3
