@@ -20,6 +20,7 @@ from another source tree too, the trees taking turns.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -92,6 +93,10 @@ def one_run(kind: str, attempts: int, concurrency: int) -> dict:
             "again": again, "elsewhere": elsewhere, "rows": rows}
 
 
+def _median(runs: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
 def _print_table(results: dict, attempts: int, concurrency: int, rounds: int) -> None:
     print(f"\n{attempts} failed logins from {attempts} addresses, {concurrency} at once; medians of {rounds} rounds")
     print("| tree | kind | attempts/s | checked (401) | refused (429) | admin's page during it, median / slowest ms "
@@ -99,8 +104,7 @@ def _print_table(results: dict, attempts: int, concurrency: int, rounds: int) ->
     print("|---|---|---|---|---|---|---|---|")
     answer = {303: "yes", 429: "locked out"}
     for (name, kind), runs in results.items():
-        def median(key):
-            return statistics.median(r[key] for r in runs)
+        median = functools.partial(_median, runs)
         again = "/".join(sorted({answer.get(r["again"], str(r["again"])) for r in runs}))
         elsewhere = "/".join(sorted({answer.get(r["elsewhere"], str(r["elsewhere"])) for r in runs}))
         print(f"| {name} | {kind} | {median('rate'):.1f} | {median('checked'):.0f} | {median('refused'):.0f} "

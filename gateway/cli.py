@@ -81,6 +81,8 @@ def cmd_audit(args, config) -> int:
     from gateway.audit.report import audit_lines, find_study, study_summary
 
     runtime = _runtime(config)
+    if args.audit_command in ("verify", "seal"):
+        return _audit_seals(args, runtime)
     with runtime.db.reading() as session:
         if args.audit_command == "show":
             study = find_study(session, args.study)
@@ -93,6 +95,18 @@ def cmd_audit(args, config) -> int:
         else:
             print("\n".join(audit_lines(session, event=args.event, limit=args.limit)))
     return 0
+
+
+def _audit_seals(args, runtime) -> int:
+    from gateway.audit import seals
+    from gateway.keys import read_private
+
+    if args.audit_command == "seal":
+        seals.seal(runtime.db, runtime.secret)
+    older = tuple(read_private(Path(path), "--old-secret-file") for path in args.old_secret_file or ())
+    verdict = seals.verify(runtime.db, runtime.secret, older)
+    print("\n".join(seals.verdict_lines(verdict)))
+    return 0 if verdict.intact else 1
 
 
 def cmd_quarantine(args, config) -> int:
@@ -241,6 +255,11 @@ def _add_reviewing(sub, common: argparse.ArgumentParser) -> None:
     ps = asub.add_parser("show", help="one study: summary and events", parents=[common])
     ps.add_argument("study", help="de-identified StudyInstanceUID, key:PREFIX or id")
     ps.add_argument("--limit", type=int, default=500)
+    for name, text in (("verify", "check the audit trail against its seals (exit 1 if a row or seal changed)"),
+                       ("seal", "seal the rows written since the last seal (serve does it every minute), then verify")):
+        pv = asub.add_parser(name, help=text, parents=[common])
+        pv.add_argument("--old-secret-file", action="append", metavar="FILE",
+                        help="a secret the gateway used before a rotation, to check the seals made with it")
     p.set_defaults(func=cmd_audit)
 
     p = sub.add_parser("quarantine", help="list what was refused or kept back")

@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from gateway import children
 from gateway.audit import events as audit
+from gateway.audit import seals
 from gateway.config import ConfigError, GatewayConfig
 from gateway.db import Database
 from gateway.egress import forwarder as forwarding
@@ -112,6 +113,8 @@ def _scheduler(runtime: Runtime, jobs_made: children.Wakeup) -> BackgroundSchedu
                       id="purge")
     scheduler.add_job(_guarded(sweep_leftovers_audited, runtime), "interval", seconds=SWEEP_INTERVAL,
                       max_instances=1, coalesce=True, id="sweep")
+    scheduler.add_job(_guarded(seals.seal, db, runtime.secret), "interval", seconds=seals.SEAL_INTERVAL,
+                      max_instances=1, coalesce=True, id="audit-seal")
     return scheduler
 
 
