@@ -13,7 +13,10 @@ sealed; verify counts them, it does not judge them.
 What a seal cannot show from the database alone: the newest seals removed together with the
 rows they cover. Each seal is therefore also logged with its MAC, so the journal or the site's
 log collector keeps a copy to compare with. Whoever holds the secret can forge seals; that is
-one more reason to keep it away from the database (docs/security.md).
+one more reason to keep it away from the database (docs/security.md). Each seal names the key
+that made it by a fingerprint: after the secret is rotated, the seals made before are checked
+with the old secret given (``--old-secret-file``), and without it they are counted as not
+checked, which is not "intact" either, so that renaming a seal's key hides nothing.
 
 A row is sealed once it is :data:`SETTLE` seconds old. PostgreSQL hands out ids before a
 transaction commits, so a row committed late could otherwise fall into a range already sealed;
