@@ -26,10 +26,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gateway.db import Database
 from gateway.ingest.stow import StowIntake
-from gateway.web import actions, login, pages, stow, study, throttle, tokens
+from gateway.web import actions, login, pages, sso, stow, study, throttle, tokens
 from gateway.web.auth import Forbidden, NotLoggedIn, make_signer, visitor
 from gateway.web.layout import make_environment, render, stylesheet
 from gateway.web.metrics import exposition, readiness, registry_for
+from gateway.web.oidc import Provider
 from gateway.web.users import UserStore
 
 SECURITY_HEADERS = {
@@ -63,6 +64,9 @@ def create_app(config, db: Database, secret: bytes, users: UserStore | None = No
     app.state.console = Console(config, db, users, make_signer(secret), make_environment(), throttle.Refusals(db))
     for router in (login.router, pages.router, study.router, actions.router):
         app.include_router(router)
+    if config.web.oidc.enabled:  # a missing client secret stops start-up here, not at the first sign-in
+        app.state.sso = Provider(config.web.oidc)
+        app.include_router(sso.router)
     if config.web.stow.enabled:
         intake = StowIntake(config.ingest, config.storage, db, secret, config.web.stow.max_part_bytes)
         app.state.stow = stow.Stow(config.web.stow, intake)

@@ -17,7 +17,7 @@ from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from gateway import keys
-from gateway.web.users import ADMIN, OPERATOR, VIEWER, User
+from gateway.web.users import ADMIN, OPERATOR, ROLES, VIEWER, User
 
 SESSION_COOKIE = "deid_session"
 LOGIN_COOKIE = "deid_login"
@@ -48,12 +48,21 @@ class Visitor:
 
     @property
     def actor(self) -> str:
-        return actor_of(self.user.name)
+        return actor_for(self.user)
 
 
-def actor_of(name: str) -> str:
-    """How a console user appears in the audit trail."""
-    return f"web:{name}"
+def actor_for(user: User) -> str:
+    """How a console user appears in the audit trail: ``web:<name>`` for a local account,
+    ``sso:<name>`` for one signed on through the identity provider (the two never mix)."""
+    return f"{'sso' if user.sso else 'web'}:{user.name}"
+
+
+def safe_next(target: str) -> str:
+    """Only a path on this console: a login must not send anyone elsewhere."""
+    parts = urlsplit(target or "/")
+    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
+        return "/"
+    return parts.path + (f"?{parts.query}" if parts.query else "")
 
 
 def make_signer(secret: bytes) -> URLSafeTimedSerializer:
@@ -67,7 +76,10 @@ def _cookie_args(request: Request) -> dict:
 
 def open_session(request: Request, response, user: User) -> None:
     console = request.app.state.console
-    value = console.signer.dumps({"u": user.name, "g": user.generation, "c": secrets.token_urlsafe(24)})
+    data = {"u": user.name, "g": user.generation, "c": secrets.token_urlsafe(24)}
+    if user.sso:  # the role the provider's groups granted, vouched for by the signature
+        data.update(sso=True, r=user.role)
+    value = console.signer.dumps(data)
     response.set_cookie(SESSION_COOKIE, value, max_age=int(console.config.web.session_hours * 3600),
                         **_cookie_args(request))
 
@@ -84,12 +96,21 @@ def visitor(request: Request) -> Visitor | None:
         return None
     try:
         data = console.signer.loads(raw, max_age=console.config.web.session_hours * 3600)
+        if data.get("sso"):
+            return _signed_on(console, data)
         user = console.users.get(str(data["u"]))
-    except (BadSignature, KeyError, TypeError, ValueError):
+    except (AttributeError, BadSignature, KeyError, TypeError, ValueError):
         return None
     if user is None or user.generation != data.get("g"):
         return None
     return Visitor(user, str(data.get("c", "")))
+
+
+def _signed_on(console, data: dict) -> Visitor | None:
+    """A session the identity provider vouched for, while sign-on is still configured."""
+    if not console.config.web.oidc.enabled or data.get("r") not in ROLES:
+        return None
+    return Visitor(User(str(data["u"]), data["r"], 0, sso=True), str(data.get("c", "")))
 
 
 def _need(request: Request, role: str) -> Visitor:

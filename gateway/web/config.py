@@ -70,6 +70,51 @@ class StowConfig(Section):
         return self
 
 
+class OidcConfig(Section):
+    """Single sign-on through the hospital's identity provider (OpenID Connect, authorization
+    code flow with PKCE): accounts, passwords, MFA and leavers stay the provider's business;
+    the console maps the provider's groups (or roles) to its own roles."""
+
+    enabled: bool = False
+    # The provider's issuer, exactly as its discovery document gives it (https only).
+    issuer: str = ""
+    client_id: str = ""
+    # The client secret: the name of an environment variable, or a file (mode 0600).
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    # Where the provider sends the browser back, as registered with it:
+    # https://<console>/login/sso/callback.
+    redirect_url: str = ""
+    # PEM bundle for the provider's certificate; the system's store when null.
+    ca_file: Path | None = None
+    scopes: list[str] = Field(default_factory=lambda: ["openid", "profile"])
+    # The claim naming the user (shown and audited as sso:<value>) and the claim listing groups.
+    name_claim: str = "preferred_username"
+    groups_claim: str = "groups"
+    # Console role -> the groups that grant it; the highest role granted wins; no group, no entry.
+    roles: dict[str, list[str]] = Field(default_factory=dict)
+    # The login form's button.
+    label: str = Field(default="Sign in with the hospital's account", max_length=80)
+
+    @model_validator(mode="after")
+    def _complete(self) -> OidcConfig:
+        if not self.enabled:
+            return self
+        for url, setting in ((self.issuer, "issuer"), (self.redirect_url, "redirect_url")):
+            if not url.lower().startswith("https://"):
+                raise ValueError(f"web.oidc.{setting}: an https:// URL is needed")
+        if not self.client_id:
+            raise ValueError("web.oidc.client_id is needed")
+        if (self.client_secret_env is None) == (self.client_secret_file is None):
+            raise ValueError("web.oidc needs exactly one of client_secret_env and client_secret_file")
+        if not any(self.roles.values()):
+            raise ValueError("web.oidc.roles: map at least one group to a role (viewer, operator or admin)")
+        unknown = set(self.roles) - {"viewer", "operator", "admin"}
+        if unknown:
+            raise ValueError(f"web.oidc.roles: roles are viewer, operator and admin, not {', '.join(sorted(unknown))}")
+        return self
+
+
 class WebConfig(Section):
     enabled: bool = False
     host: str = "127.0.0.1"
@@ -102,6 +147,7 @@ class WebConfig(Section):
     # tokens (their SHA-256, as ``python -m gateway.web.tokens`` prints it).
     metrics_token_sha256: list[str] = Field(default_factory=list)
     stow: StowConfig = Field(default_factory=StowConfig)
+    oidc: OidcConfig = Field(default_factory=OidcConfig)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> WebConfig:

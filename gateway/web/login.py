@@ -4,8 +4,6 @@ exists: a mistyped name may be someone's password)."""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 
@@ -18,18 +16,12 @@ from gateway.web.users import ROLES, UserError
 router = APIRouter()
 
 
-def _safe_next(target: str) -> str:
-    """Only a path on this console: a login form must not send anyone elsewhere."""
-    parts = urlsplit(target or "/")
-    if parts.scheme or parts.netloc or not parts.path.startswith("/") or parts.path.startswith("//"):
-        return "/"
-    return parts.path + (f"?{parts.query}" if parts.query else "")
-
-
 def _form(request: Request, error: str | None, next_: str, status_code: int = 200):
     nonce, token = auth.login_token(request)
+    oidc = request.app.state.console.config.web.oidc
     response = render(request, "login.html", None, title="Log in to the gateway console",
-                      error=error, next=_safe_next(next_), token=token, status_code=status_code)
+                      error=error, next=auth.safe_next(next_), token=token, status_code=status_code,
+                      sso_label=oidc.label if oidc.enabled else None)
     auth.set_login_cookie(request, response, nonce)
     return response
 
@@ -59,10 +51,10 @@ def login(request: Request, username: str = Form(""), password: str = Form(""), 
                          client=attempt.client, reason=throttle.WRONG_PASSWORD,
                          **({"device": attempt.device} if attempt.device else {}))
         else:
-            audit.record(session, auth.LOGIN, actor=auth.actor_of(user.name), role=user.role, client=attempt.client)
+            audit.record(session, auth.LOGIN, actor=auth.actor_for(user), role=user.role, client=attempt.client)
     if user is None:
         return _form(request, "Wrong user name or password.", next, 401)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(auth.safe_next(next), status_code=303)
     auth.open_session(request, response, user)
     throttle.remember_device(request, response, user, attempt.device if user == account else None)
     response.delete_cookie(auth.LOGIN_COOKIE, path="/")

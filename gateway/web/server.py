@@ -30,10 +30,10 @@ def check_exposure(web: WebConfig, users: UserStore) -> None:
             "set web.behind_proxy: true")
     if web.tls_key_file is not None:
         check_private(web.tls_key_file, "web.tls_key_file")
-    if not users.names():
+    if not users.names() and not web.oidc.enabled:
         raise ExposureError(
             f"the console has no accounts ({users.path} is missing or empty): add one with "
-            "'deid-gateway users add NAME --role admin'")
+            "'deid-gateway users add NAME --role admin', or sign users on through web.oidc")
 
 
 def make_server(config, db, secret: bytes):

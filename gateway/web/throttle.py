@@ -112,11 +112,11 @@ class Refusals:
         self.db = db
         self.ledger = RefusalLedger(self._write_count, per_minute=1)
 
-    def refused(self, attempt: Attempt, user: User | None) -> None:
-        """Audit a throttled attempt (naming the account only if it exists), or count it."""
-        if self.ledger.one_by_one(LOGIN_FAILED, attempt.client, reason=TOO_MANY_FAILURES):
+    def refused(self, attempt: Attempt, user: User | None, reason: str = TOO_MANY_FAILURES, **detail) -> None:
+        """Audit a refused attempt (naming the account only if it exists), or count it."""
+        if self.ledger.one_by_one(LOGIN_FAILED, attempt.client, reason=reason, **detail):
             audit.record_alone(self.db, LOGIN_FAILED, actor="web", user=user.name if user else None,
-                               client=attempt.client, reason=TOO_MANY_FAILURES)
+                               client=attempt.client, reason=reason, **detail)
 
     def _write_count(self, event: str, detail: dict) -> None:
         detail = dict(detail)

@@ -48,6 +48,8 @@ class User:
     name: str
     role: str
     generation: int
+    #: Signed on through the identity provider (``web.oidc``), not a local account.
+    sso: bool = False
 
     def can(self, role: str) -> bool:
         return ROLES.index(self.role) >= ROLES.index(role)
