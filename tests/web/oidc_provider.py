@@ -108,10 +108,10 @@ class OidcProvider:
                   "nonce": "another-nonce" if fault == "nonce" else grant["nonce"], **grant["user"]}
         if fault == "unsigned":
             header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
-            body = jwt.encode({"alg": "RS256", "kid": "key-1"}, claims, self.key).split(".")[1]
+            body = jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, self.key).split(".")[1]
             return f"{header}.{body}."
-        key = RSAKey.generate_key(2048, parameters={"kid": "key-1"}) if fault == "unpublished key" else self.key
-        return jwt.encode({"alg": "RS256", "kid": "key-1"}, claims, key)
+        key = RSAKey.generate_key(2048, parameters={"kid": self.key.kid}) if fault == "unpublished key" else self.key
+        return jwt.encode({"alg": "RS256", "kid": self.key.kid}, claims, key)
 
     @contextmanager
     def serving(self):

@@ -100,6 +100,20 @@ def test_a_user_of_a_mapped_group_signs_on_with_the_highest_role_her_groups_gran
     assert audited(site[1], "login") == [("sso:jane.doe", {"role": "operator", "client": "testclient", "via": "sso"})]
 
 
+def test_a_key_the_provider_rotated_in_is_fetched_when_a_token_names_it(site, provider, monkeypatch):
+    from joserfc.jwk import RSAKey
+
+    from gateway.web import oidc
+
+    first = browser(site)
+    assert sign_on(first, provider).status_code == 200
+    provider.key = RSAKey.generate_key(2048, parameters={"kid": "key-2", "use": "sig", "alg": "RS256"})
+    second = TestClient(first.app, base_url="http://127.0.0.1")  # the same console, another browser
+    assert sign_on(second, provider).status_code == 401  # keys are fetched again at most once a minute
+    monkeypatch.setattr(oidc, "KEYS_REFETCH_SECONDS", 0.0)
+    assert sign_on(second, provider).status_code == 200
+
+
 def test_a_user_whose_groups_grant_no_role_is_refused_and_audited_by_name(site, provider):
     provider.user = {"preferred_username": "sam.smith", "groups": ["cardiology"]}
     client = browser(site)
