@@ -13,6 +13,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from gateway.audit import events as audit
+from gateway.audit import seals
 from gateway.audit.tables import AuditEvent
 from gateway.queue.tables import (
     Delivery,
@@ -43,6 +44,13 @@ def _when(at: datetime | None) -> str:
     return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
+def _sealing(session: Session) -> str:
+    done = seals.progress(session)
+    when = done.last_seal_at.strftime("%Y-%m-%d %H:%M:%S") if done.last_seal_at else "never"
+    return (f"audit trail sealed through row {done.sealed_through} (last seal {when} UTC), "
+            f"{done.unsealed} newer rows; check it with 'deid-gateway audit verify'")
+
+
 def status_lines(session: Session, last: int = 10) -> list[str]:
     studies = dict(session.execute(select(Study.state, func.count()).group_by(Study.state)).all())
     jobs = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
@@ -67,6 +75,7 @@ def status_lines(session: Session, last: int = 10) -> list[str]:
         f"quarantine: {quarantined} entr{'y' if quarantined == 1 else 'ies'}",
         f"half-written files removed after crashes: {leftovers}",
         "processes started again after ending untold: " + _counts(ended),
+        _sealing(session),
         "",
     ]
     failed = session.scalars(

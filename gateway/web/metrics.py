@@ -14,7 +14,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 from collections import Counter, defaultdict
-from datetime import timedelta
+from datetime import timedelta, timezone
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -22,6 +22,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from sqlalchemy import func, or_, select, text
 
 from gateway.audit import events as audit
+from gateway.audit import seals
 from gateway.audit.report import in_quarantine
 from gateway.audit.tables import AuditEvent
 from gateway.db import Database
@@ -170,12 +171,23 @@ class Collector:
             for role, n in sorted(waiting.items()):
                 depth.add_metric([role], n)
             yield depth
+            yield from _sealing(session)
         disk = GaugeMetricFamily(P + "disk_free_bytes", "Free space where the gateway keeps files",
                                  labels=["area"])
         for area, folder in (("spool", self.config.storage.spool), ("outbox", self.config.storage.outbox)):
             if folder.exists():
                 disk.add_metric([area], free_bytes(folder))
         yield disk
+
+
+def _sealing(session):
+    """Rows waiting for a seal, and when the last seal was made: an alert on both (rows waiting
+    and no seal for some minutes) says that no ``serve`` is sealing the audit trail."""
+    done = seals.progress(session)
+    yield GaugeMetricFamily(P + "audit_unsealed_rows", "Audit rows written since the last seal", value=done.unsealed)
+    at = done.last_seal_at.replace(tzinfo=timezone.utc).timestamp() if done.last_seal_at else 0.0
+    yield GaugeMetricFamily(P + "audit_last_seal_timestamp_seconds", "When the last audit seal was made (0: never)",
+                            value=at)
 
 
 def _by(session, name: str, doc: str, *columns, where=None) -> GaugeMetricFamily:

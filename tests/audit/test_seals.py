@@ -199,3 +199,14 @@ def test_the_command_line_checks_old_seals_with_the_old_secret_file(tmp_path, mo
     assert main(["audit", "verify", "--config", str(config)]) == 1
     assert "made with another secret" in capsys.readouterr().out
     assert main(["audit", "verify", "--old-secret-file", str(old), "--config", str(config)]) == 0
+
+
+def test_status_says_how_far_the_trail_is_sealed(db):
+    from gateway.audit.report import status_lines
+
+    write(db, 4)
+    seals.seal(db, SECRET, settle=NOW)
+    write(db, 2)
+    with db.reading() as session:
+        line = next(line for line in status_lines(session) if line.startswith("audit trail"))
+    assert line.startswith("audit trail sealed through row 4 (last seal 20") and "UTC), 2 newer rows" in line

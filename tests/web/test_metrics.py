@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -128,3 +129,18 @@ def test_the_example_grafana_dashboard_queries_only_metrics_the_console_exposes(
     for family in Collector(console[1], console[0]).collect():
         exposed |= {family.name, family.name + "_total", family.name + "_bucket"}
     assert queried and queried <= exposed, sorted(queried - exposed)
+
+
+def test_rows_waiting_for_a_seal_and_the_last_seal_s_time_are_exposed(console):
+    from gateway.audit import seals
+
+    config, db, _ = console
+    client = client_for(console, "vera")  # her login is an audit row too
+    _record(db, audit.RECEIVED, instances=3)
+    got = _samples(client)
+    assert got[("deid_gateway_audit_unsealed_rows", ())] == 2
+    assert got[("deid_gateway_audit_last_seal_timestamp_seconds", ())] == 0  # never
+    seals.seal(db, b"a-secret", settle=timedelta(0))
+    got = _samples(client)
+    assert got[("deid_gateway_audit_unsealed_rows", ())] == 0
+    assert abs(got[("deid_gateway_audit_last_seal_timestamp_seconds", ())] - time.time()) < 60
