@@ -4,6 +4,8 @@ A session is a cookie signed with a key derived from the gateway's secret (itsda
 holding the user's name, their account's generation and a CSRF token: no server-side store,
 so the console can run in several processes. Every state-changing request is a POST whose form
 carries that token, from the console's own origin; the cookie is HttpOnly and SameSite=Strict.
+A session opened by single sign-on (:mod:`sso`) carries, instead of an account's generation, the
+role the identity provider's groups granted, and holds only while ``web.oidc`` is enabled.
 """
 
 from __future__ import annotations

@@ -14,8 +14,10 @@ logged in from keeps a device cookie (signed, for that account and its password'
 for ``web.login_device_days``, sent to the login form only), and its attempts for that account
 are held to the failures made with that same cookie alone (OWASP's "device cookies"). A flood
 cannot lock a user out of her own browser; a stolen browser still gets only
-``login_max_failures`` guesses a window. What it costs: during an attack, a user on a browser
-she has not logged in from before waits, like everyone else, for the window to pass.
+``login_max_failures`` guesses a window. A browser remembers the last account that logged in
+from it (a workstation shared by two users spares whichever logged in last). What it costs:
+during an attack, a user on a browser she has not logged in from before waits, like everyone
+else, for the window to pass.
 
 Refused attempts are audited as the receiver audits refused associations
 (:class:`gateway.ingest.refusals.RefusalLedger`): the first of each minute per client address,

@@ -226,3 +226,22 @@ def test_a_browser_signs_on_and_lands_on_the_page_it_asked_for(browser, served_c
     assert "jane.doe (operator)" in page.content()
     page.screenshot(path=str(artifacts / "signed-on.png"), full_page=True)
     context.close()
+
+
+def test_a_provider_that_does_not_answer_is_said_without_detail(pki, tmp_path):
+    from tests.peers import free_port
+
+    gone = OidcProvider(pki, REDIRECT)  # never started
+    gone.port = free_port()
+    config = load_config(None, {"storage": {"root": str(tmp_path / "var")},
+                                "database": {"url": f"sqlite:///{tmp_path / 'gateway.db'}"},
+                                "web": {"oidc": oidc_settings(gone, tmp_path)}})
+    db = Database(config.database.url)
+    db.create_schema()
+    client = TestClient(create_app(config, db, b"test-secret", UserStore(tmp_path / "none.json")),
+                        base_url="http://127.0.0.1")
+    answer = client.get("/login/sso", follow_redirects=False)
+    assert answer.status_code == 502 and "Not signed in: identity provider unreachable." in answer.text
+    assert str(gone.port) not in answer.text
+    assert audited(db, "login_failed")[-1][1] == {"user": None, "client": "testclient",
+                                                  "reason": "identity provider unreachable", "via": "sso"}
