@@ -40,6 +40,9 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+#: Sent when the console is reached over HTTPS (its own TLS, or a proxy's): a year, this host only
+#: (other hosts of the domain are not the gateway's to decide for).
+HSTS = "max-age=31536000"
 
 
 @dataclass
@@ -114,10 +117,14 @@ def _add_operations(app: FastAPI, config, db: Database) -> None:
 
 
 def _add_handlers(app: FastAPI) -> None:
+    https = app.state.console.config.web.https
+
     @app.middleware("http")
     async def headers(request: Request, call_next):
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if https:  # browsers then never try this console in clear, nor let a user click through a bad certificate
+            response.headers["Strict-Transport-Security"] = HSTS
         if response.headers.get("content-type", "").startswith("text/html"):
             response.headers["Cache-Control"] = "no-store"
         return response

@@ -245,3 +245,11 @@ def test_checking_passwords_never_makes_a_page_wait_and_holds_two_hashes_at_most
         for check in checks:
             check.join(10)
     assert hasher.inside == 3
+
+
+def test_a_console_reached_over_https_tells_browsers_to_keep_to_it(console):
+    config, db, users = console
+    assert "strict-transport-security" not in client_for(console).get("/login").headers  # plain, on loopback
+    behind = config.model_copy(update={"web": config.web.model_copy(update={"behind_proxy": True})})
+    answer = client_for((behind, db, users)).get("/login")
+    assert answer.headers["strict-transport-security"] == "max-age=31536000"
