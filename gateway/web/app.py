@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from gateway.db import Database
 from gateway.ingest.stow import StowIntake
 from gateway.web import actions, login, pages, sso, stow, study, throttle, tokens
-from gateway.web.auth import Forbidden, NotLoggedIn, make_signer, visitor
+from gateway.web.auth import Forbidden, NotLoggedIn, make_signer, renew_session, visitor
 from gateway.web.layout import make_environment, render, stylesheet
 from gateway.web.metrics import exposition, readiness, registry_for
 from gateway.web.oidc import Provider
@@ -123,6 +123,7 @@ def _add_handlers(app: FastAPI) -> None:
     async def headers(request: Request, call_next):
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        renew_session(request, response)
         if https:  # browsers then never try this console in clear, nor let a user click through a bad certificate
             response.headers["Strict-Transport-Security"] = HSTS
         if response.headers.get("content-type", "").startswith("text/html"):

@@ -4,14 +4,18 @@ A session is a cookie signed with a key derived from the gateway's secret (itsda
 holding the user's name, their account's generation and a CSRF token: no server-side store,
 so the console can run in several processes. Every state-changing request is a POST whose form
 carries that token, from the console's own origin; the cookie is HttpOnly and SameSite=Strict.
-A session opened by single sign-on (:mod:`sso`) carries, instead of an account's generation, the
-role the identity provider's groups granted, and holds only while ``web.oidc`` is enabled.
+A session ends after ``web.idle_minutes`` without a request (each request signs it again, so
+the idle time counts from the last) and ``web.session_hours`` after it was opened, whichever
+comes first: the automatic logoff a clinical system's policy asks for. A session opened by
+single sign-on (:mod:`sso`) carries, instead of an account's generation, the role the identity
+provider's groups granted, and holds only while ``web.oidc`` is enabled.
 """
 
 from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -27,6 +31,8 @@ LOGIN = "login"
 LOGOUT = "logout"
 USERS_CHANGED = "users_changed"
 SESSION_KEY = b"web-session:"
+#: A session in use is signed again at most this often (seconds), which restarts its idle time.
+RENEW_AFTER = 60
 
 
 class NotLoggedIn(Exception):
@@ -77,31 +83,61 @@ def _cookie_args(request: Request) -> dict:
 
 
 def open_session(request: Request, response, user: User) -> None:
-    console = request.app.state.console
-    data = {"u": user.name, "g": user.generation, "c": secrets.token_urlsafe(24)}
+    data = {"u": user.name, "g": user.generation, "c": secrets.token_urlsafe(24), "t": int(time.time())}
     if user.sso:  # the role the provider's groups granted, vouched for by the signature
         data.update(sso=True, r=user.role)
-    value = console.signer.dumps(data)
-    response.set_cookie(SESSION_COOKIE, value, max_age=int(console.config.web.session_hours * 3600),
-                        **_cookie_args(request))
+    _set_session(request, response, data)
+
+
+def _set_session(request: Request, response, data: dict) -> None:
+    console = request.app.state.console
+    response.set_cookie(SESSION_COOKIE, console.signer.dumps(data),
+                        max_age=int(console.config.web.session_hours * 3600), **_cookie_args(request))
 
 
 def close_session(request: Request, response) -> None:
     response.delete_cookie(SESSION_COOKIE, **_cookie_args(request))
 
 
-def visitor(request: Request) -> Visitor | None:
-    """The session's user, if the cookie is genuine, unexpired and the account unchanged."""
+def _session(request: Request) -> tuple[dict, float] | None:
+    """The session cookie's content and when it was last signed, if it is genuine, was used
+    within ``web.idle_minutes`` and opened within ``web.session_hours``."""
     console = request.app.state.console
-    raw = request.cookies.get(SESSION_COOKIE)
+    web, raw = console.config.web, request.cookies.get(SESSION_COOKIE)
     if not raw:
         return None
     try:
-        data = console.signer.loads(raw, max_age=console.config.web.session_hours * 3600)
+        data, signed = console.signer.loads(raw, max_age=web.idle_minutes * 60, return_timestamp=True)
+        opened = float(data["t"])
+    except (BadSignature, KeyError, TypeError, ValueError):
+        return None
+    if time.time() - opened > web.session_hours * 3600:
+        return None
+    return data, signed.timestamp()
+
+
+def renew_session(request: Request, response) -> None:
+    """Sign a live session again, so that its idle time counts from this request (at most once
+    a :data:`RENEW_AFTER`); a response that sets or clears the session itself is left alone."""
+    if any(c.startswith(SESSION_COOKIE + "=") for c in response.headers.getlist("set-cookie")):
+        return
+    found = _session(request)
+    if found is not None and time.time() - found[1] >= RENEW_AFTER:
+        _set_session(request, response, found[0])
+
+
+def visitor(request: Request) -> Visitor | None:
+    """The session's user, if the session is live (:func:`_session`) and the account unchanged."""
+    console = request.app.state.console
+    found = _session(request)
+    if found is None:
+        return None
+    data = found[0]
+    try:
         if data.get("sso"):
             return _signed_on(console, data)
         user = console.users.get(str(data["u"]))
-    except (AttributeError, BadSignature, KeyError, TypeError, ValueError):
+    except (AttributeError, KeyError, TypeError, ValueError):
         return None
     if user is None or user.generation != data.get("g"):
         return None

@@ -131,6 +131,8 @@ class WebConfig(Section):
     proxy_addresses: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
     # A login lasts this long (signed cookie; changing a user's password ends their sessions).
     session_hours: float = Field(default=8.0, gt=0, le=24 * 7)
+    # ... and ends sooner after this long without a request (automatic logoff).
+    idle_minutes: float = Field(default=30.0, ge=1, le=24 * 60)
     # Failed logins of one user (or from one address, four times as many; or of everyone together,
     # login_max_failures_overall) within the window lock further attempts until the window has
     # passed, except from a browser the user has logged in from within login_device_days, which

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -253,3 +254,36 @@ def test_a_console_reached_over_https_tells_browsers_to_keep_to_it(console):
     behind = config.model_copy(update={"web": config.web.model_copy(update={"behind_proxy": True})})
     answer = client_for((behind, db, users)).get("/login")
     assert answer.headers["strict-transport-security"] == "max-age=31536000"
+
+
+REAL_TIME = time.time
+
+
+def at(monkeypatch, seconds_from_now: float) -> None:
+    """Let the console (and its cookies' signatures) live ``seconds_from_now`` from now."""
+    now = REAL_TIME()
+    monkeypatch.setattr(time, "time", lambda: now + seconds_from_now)
+
+
+def test_a_session_left_idle_ends_and_one_in_use_is_renewed(console, monkeypatch):
+    at(monkeypatch, -31 * 60)  # logged in, then left for 31 minutes
+    idle = client_for(console, "vera")
+    monkeypatch.undo()
+    assert idle.get("/studies", follow_redirects=False).status_code == 303
+    at(monkeypatch, -29 * 60)  # the last request 29 minutes ago
+    busy = client_for(console, "vera")
+    monkeypatch.undo()
+    before = busy.cookies.get("deid_session")
+    answer = busy.get("/studies")
+    assert answer.status_code == 200 and busy.cookies.get("deid_session") != before  # signed again: now
+    at(monkeypatch, 29 * 60)  # 29 minutes after that request, still alive
+    assert busy.get("/studies", follow_redirects=False).status_code == 200
+
+
+def test_a_session_in_use_still_ends_after_session_hours(console, monkeypatch):
+    client = client_for(console, "vera")
+    for minutes in range(20, 8 * 60, 20):  # in use all day, a page every 20 minutes
+        at(monkeypatch, minutes * 60)
+        assert client.get("/studies", follow_redirects=False).status_code == 200
+    at(monkeypatch, 8.1 * 3600)
+    assert client.get("/studies", follow_redirects=False).status_code == 303
