@@ -75,7 +75,7 @@ def test_a_removed_row_breaks_its_seal(sealed):
     assert broken_ranges(sealed) == [(21, 30)]
 
 
-def test_a_row_slipped_into_a_sealed_range_breaks_its_seal(sealed):
+def test_a_row_put_in_the_place_of_another_breaks_its_seal(sealed):
     with sealed.session() as session:
         session.execute(delete(AuditEvent).where(AuditEvent.id == 5))
         session.add(AuditEvent(id=5, event=audit.FORWARDED, actor="forwarder", detail={"destination": "archive"}))

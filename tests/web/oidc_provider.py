@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,7 +26,8 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from tests.peers import free_port, wait_for
+from tests.peers import free_port
+from tests.web.helpers import in_thread
 
 CLIENT_ID, CLIENT_SECRET = "deid-console", "console-client-secret"
 FAULTS = ("audience", "issuer", "nonce", "expired", "unpublished key", "unsigned")
@@ -120,14 +120,8 @@ class OidcProvider:
         server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
                                                lifespan="off", ssl_certfile=str(self.pki.gateway.cert),
                                                ssl_keyfile=str(self.pki.gateway.key)))
-        thread = threading.Thread(target=server.run, name="oidc-provider", daemon=True)
-        thread.start()
-        try:
-            wait_for(lambda: server.started, 20, what="the identity provider to listen")
+        with in_thread(server, "the identity provider"):  # the console keeps its connection open
             yield self
-        finally:
-            server.should_exit = server.force_exit = True  # the console keeps its connection open
-            thread.join(20)
 
 
 def write_secret(folder: Path) -> Path:

@@ -3,7 +3,6 @@ certificates (trustme), and a dicomweb-client session trusting the gateway's CA.
 
 from __future__ import annotations
 
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +17,8 @@ from gateway.web import tokens
 from gateway.web.server import make_server
 from gateway.web.users import UserStore
 from tests.ingest.tls_pki import PACS_SUBJECT, make_ingest_pki
-from tests.peers import free_port, wait_for
+from tests.peers import free_port
+from tests.web.helpers import in_thread
 
 SECRET = b"test-secret"
 
@@ -83,15 +83,9 @@ class StowSite:
     def serving(self, graceful: bool = False):
         """The console serving in a thread; stopped at once after, or with ``graceful`` as
         ``deid-gateway serve`` stops it (its shutdown steps run)."""
-        server = make_server(self.config, self.db, SECRET)
-        thread = threading.Thread(target=server.run, name="console", daemon=True)
-        thread.start()
-        try:
-            wait_for(lambda: server.started, 20, what="the console to listen")
-            yield self
-        finally:
-            for session in self.sessions:
-                session.close()
-            server.should_exit = True
-            server.force_exit = not graceful  # every request has been answered; do not wait for idle clients
-            thread.join(20)
+        with in_thread(make_server(self.config, self.db, SECRET), "the console", graceful):
+            try:
+                yield self
+            finally:
+                for session in self.sessions:  # closed before the server stops
+                    session.close()

@@ -20,6 +20,7 @@ from gateway.web.server import check_exposure
 from gateway.web.users import UserStore
 from tests.ingest.tls_pki import make_ingest_pki
 from tests.web.conftest import PASSWORDS, client_for, csrf_of, login
+from tests.web.helpers import in_thread
 from tests.web.oidc_provider import CLIENT_ID, FAULTS, OidcProvider, write_secret
 
 REDIRECT = "https://console.hospital.test/login/sso/callback"
@@ -185,10 +186,8 @@ def test_sign_on_settings_are_checked_at_start(provider, tmp_path):
 def served_console(pki, tmp_path):
     """The console over HTTPS on 127.0.0.1, the provider on localhost: two sites, as in a
     hospital, so the browser treats the provider's redirect back as coming from elsewhere."""
-    import threading
-
     from gateway.web.server import make_server
-    from tests.peers import free_port, wait_for
+    from tests.peers import free_port
 
     port = free_port()
     provider = OidcProvider(pki, f"https://127.0.0.1:{port}/login/sso/callback")
@@ -200,16 +199,8 @@ def served_console(pki, tmp_path):
                                                  "redirect_url": provider.redirect_url}}})
     db = Database(config.database.url)
     db.create_schema()
-    server = make_server(config, db, b"test-secret")
-    thread = threading.Thread(target=server.run, daemon=True)
-    with provider.serving():
-        thread.start()
-        try:
-            wait_for(lambda: server.started, 20, what="the console to listen")
-            yield f"https://127.0.0.1:{port}", provider
-        finally:
-            server.should_exit = server.force_exit = True
-            thread.join(20)
+    with provider.serving(), in_thread(make_server(config, db, b"test-secret"), "the console"):
+        yield f"https://127.0.0.1:{port}", provider
 
 
 def test_a_browser_signs_on_and_lands_on_the_page_it_asked_for(browser, served_console, artifacts):
