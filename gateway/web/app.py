@@ -1,7 +1,9 @@
 """The operator's console: a FastAPI application over the gateway's database and outbox.
 
 Pages (:mod:`pages`, :mod:`study`) are for any logged-in user; actions (:mod:`actions`) for
-operators; accounts and originals for admins (:mod:`login`, :mod:`actions`). ``/metrics``
+operators; accounts and originals for admins (:mod:`login`, :mod:`actions`). With
+``web.oidc.enabled``, staff also sign on through the hospital's identity provider (:mod:`sso`).
+``/metrics``
 answers a logged-in user or a scraper's bearer token (``web.metrics_token_sha256``);
 ``/healthz`` and ``/readyz`` answer anyone, for probes, and carry no more than yes or no.
 With ``web.stow.enabled``, senders store instances at ``/dicomweb/studies`` (:mod:`stow`).
