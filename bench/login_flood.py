@@ -100,16 +100,18 @@ def _median(runs: list[dict], key: str) -> float:
 def _print_table(results: dict, attempts: int, concurrency: int, rounds: int) -> None:
     print(f"\n{attempts} failed logins from {attempts} addresses, {concurrency} at once; medians of {rounds} rounds")
     print("| tree | kind | attempts/s | checked (401) | refused (429) | admin's page during it, median / slowest ms "
-          "| admin logs in after it, her browser / a new one | audit rows of failed logins |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| page median, ratio to this tree | admin logs in after it, her browser / a new one "
+          "| audit rows of failed logins |")
+    print("|---|---|---|---|---|---|---|---|---|")
     answer = {303: "yes", 429: "locked out"}
     for (name, kind), runs in results.items():
         median = functools.partial(_median, runs)
         again = "/".join(sorted({answer.get(r["again"], str(r["again"])) for r in runs}))
         elsewhere = "/".join(sorted({answer.get(r["elsewhere"], str(r["elsewhere"])) for r in runs}))
+        ratio = median("page_median") / _median(results["this tree", kind], "page_median")
         print(f"| {name} | {kind} | {median('rate'):.1f} | {median('checked'):.0f} | {median('refused'):.0f} "
-              f"| {median('page_median') * 1000:.0f} / {median('page_max') * 1000:.0f} | {again} / {elsewhere} "
-              f"| {median('rows'):.0f} |")
+              f"| {median('page_median') * 1000:.0f} / {median('page_max') * 1000:.0f} | {ratio:.2f}x "
+              f"| {again} / {elsewhere} | {median('rows'):.0f} |")
 
 
 def main() -> None:
